@@ -1,0 +1,1 @@
+"""Linli (邻里): multi-tenant smart-community governance platform."""

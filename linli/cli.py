@@ -1,0 +1,181 @@
+"""The `linli` command."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from linli.platform.settings import get_settings
+
+app = typer.Typer(
+    help="Linli (邻里): smart-community governance platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(seed_app, name="seed")
+app.add_typer(audit_app, name="audit")
+console = Console(stderr=True)
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+# What `linli up` (and so `make demo`) runs side by side.
+FOREGROUND_PROCESSES = ("serve", "worker")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]linli: {message}[/red]")
+    return typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; turn an unreachable service into one line instead of a stack trace."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from linli.platform.db import dispose_engines
+
+    async def main() -> T:
+        try:
+            return await coro
+        finally:
+            await dispose_engines()
+
+    try:
+        return asyncio.run(main())
+    except OperationalError as exc:
+        first_line = str(exc.orig).splitlines()[0]
+        raise fail(f"database unavailable ({first_line}); start it with `scripts/services up`") from None
+    except DBAPIError as exc:
+        raise fail(f"database error: {str(exc.orig).splitlines()[0]}") from None
+    except (ConnectionError, OSError) as exc:
+        raise fail(f"service unavailable: {exc}; start the services with `scripts/services up`") from None
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply the database migrations (alembic)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.exc import OperationalError
+
+    config = Config(str(ROOT / "alembic.ini"))
+    try:
+        command.upgrade(config, revision)
+    except OperationalError as exc:
+        first_line = str(exc.orig).splitlines()[0]
+        raise fail(f"database unavailable ({first_line}); start it with `scripts/services up`") from None
+    console.print(f"migrated to {revision}")
+
+
+@seed_app.command("demo")
+def seed_demo(
+    scale: Annotated[str, typer.Option(help="small (seconds) or full (real volumes)")] = "small",
+) -> None:
+    """Load the demo district: tree, catalogs, tenants, accounts and domain demo data."""
+    if scale not in ("small", "full"):
+        raise fail("--scale must be small or full", 2) from None
+    from linli.demo import seed_demo as do_seed
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("seeding", total=None)
+        run(do_seed(scale=scale, progress=lambda step: bar.update(task, description=f"seeding {step}")))
+    console.print(f"demo district seeded ({scale})")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit hash chain; exit 1 if any row was altered, removed or reordered."""
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    from linli.platform import audit
+
+    async def main() -> tuple[int, list[audit.ChainProblem]]:
+        # Verification reads every tenant's chain: it runs as the migration (administrative) role.
+        engine = create_async_engine(get_settings().migrate_database_url)
+        try:
+            async with engine.connect() as conn, AsyncSession(bind=conn) as session:
+                return await audit.verify(session)
+        finally:
+            await engine.dispose()
+
+    count, problems = run(main())
+    for p in problems:
+        console.print(f"[red]chain {p.chain} seq {p.seq}: {p.problem}[/red]")
+    if problems:
+        raise fail(f"audit log verification failed: {len(problems)} problem(s) in {count} rows") from None
+    console.print(f"audit log verified: {count} rows, every chain intact")
+
+
+@app.command()
+def serve(host: str | None = None, port: int | None = None) -> None:
+    """Run the API and portal (uvicorn)."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "linli.platform.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the arq worker (rollups, retention, deadlines, escalations, notifications)."""
+    from arq.worker import run_worker
+
+    from linli.platform.jobs import WorkerSettings
+
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+@app.command()
+def up() -> None:
+    """Run API, worker and MQTT ingest together in the foreground; one Ctrl-C stops all of them."""
+    settings = get_settings()
+    exe = [sys.executable, "-m", "linli.cli"]
+    names = list(FOREGROUND_PROCESSES)
+    procs = [subprocess.Popen([*exe, name], start_new_session=True) for name in names]
+    console.print(f"Linli is running at {settings.public_url}  (Ctrl-C to stop)")
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            for name, proc in zip(names, procs, strict=True):
+                if proc.poll() is not None:
+                    console.print(f"[red]{name} exited with {proc.returncode}; stopping[/red]")
+                    stop = True
+            time.sleep(0.5)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    app()

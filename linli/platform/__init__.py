@@ -1,0 +1,1 @@
+"""Shared kernel: settings, database, access, hierarchy, audit, jobs, errors, the app factory."""

@@ -1,0 +1,203 @@
+"""Access control, lock 1: who may do what, where. Lock 2 is row-level security (see `rls.py`).
+
+A principal (a user or an API key) holds grants: a role at a node, valid for the node's whole subtree.
+Role permissions live in `policies/` and are evaluated by casbin. Every endpoint declares its
+permission with `require(resource, action)`, which also puts the principal's scopes on the request's
+database session so that row-level security shows only rows inside them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import casbin
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform.db import apply_scopes, session_factory
+from linli.platform.errors import Forbidden, LinliError, NotFound, Unauthenticated
+from linli.platform.security import constant_time_equals, decode_access_token, sha256_hex
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+ROLES = (
+    "district_admin",
+    "street_admin",
+    "community_admin",
+    "community_staff",
+    "grid_worker",
+    "property_manager",
+    "auditor",
+    "resident",
+    "integration",
+)
+API_KEY_PREFIX = "lk_"
+
+
+@cache
+def enforcer() -> casbin.Enforcer:
+    return casbin.Enforcer(str(POLICY_DIR / "model.conf"), str(POLICY_DIR / "permissions.csv"))
+
+
+def role_permits(role: str, resource: str, action: str) -> bool:
+    return bool(enforcer().enforce(role, resource, action))
+
+
+def path_within(path: str, ancestor: str) -> bool:
+    """ltree `<@` in Python: is `path` the node `ancestor` or below it?"""
+    return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    node_id: int
+    node_path: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: Literal["user", "api_key"]
+    id: uuid.UUID
+    grants: tuple[Grant, ...]
+    display_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(sorted({g.node_path for g in self.grants}))
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(g.role for g in self.grants)
+
+    def grants_covering(self, node_path: str) -> list[Grant]:
+        return [g for g in self.grants if path_within(node_path, g.node_path)]
+
+    def can(self, resource: str, action: str, node_path: str) -> bool:
+        return any(role_permits(g.role, resource, action) for g in self.grants_covering(node_path))
+
+    def can_anywhere(self, resource: str, action: str) -> bool:
+        return any(role_permits(role, resource, action) for role in self.roles)
+
+    def scopes_for(self, resource: str, action: str) -> tuple[str, ...]:
+        """The paths where this principal may do `action` on `resource`."""
+        return tuple(sorted({g.node_path for g in self.grants if role_permits(g.role, resource, action)}))
+
+    def is_only(self, role: str) -> bool:
+        return self.roles == {role}
+
+    def authorize(self, resource: str, action: str, node_path: str, *, what: str = "object") -> None:
+        """404 when the node lies outside every grant (indistinguishable from missing), 403 when the
+        caller can see it but its roles there do not allow the action."""
+        covering = self.grants_covering(node_path)
+        if not covering:
+            raise NotFound(what)
+        if not any(role_permits(g.role, resource, action) for g in covering):
+            raise Forbidden(f"your role does not allow {resource}:{action} here")
+
+    @property
+    def actor_role(self) -> str:
+        return ",".join(sorted(self.roles))
+
+
+async def load_user_principal(session: AsyncSession, user_id: uuid.UUID, display_name: str = "") -> Principal:
+    rows = await session.execute(
+        text("select role, node_id, node_path::text from linli_principal_grants(:uid)"), {"uid": user_id}
+    )
+    grants = tuple(Grant(role, node_id, path) for role, node_id, path in rows)
+    return Principal("user", user_id, grants, display_name)
+
+
+async def _principal_from_api_key(session: AsyncSession, raw: str) -> Principal | None:
+    # Format: lk_<prefix>_<secret>; only the prefix is looked up, the secret is compared by hash.
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or f"{parts[0]}_" != API_KEY_PREFIX:
+        return None
+    row = (
+        await session.execute(
+            text("select id, secret_hash, roles, node_id, node_path::text, name from linli_api_key_lookup(:p)"),
+            {"p": parts[1]},
+        )
+    ).first()
+    if row is None or not constant_time_equals(row.secret_hash, sha256_hex(parts[2])):
+        return None
+    grants = tuple(Grant(role, row.node_id, row.node_path) for role in row.roles)
+    return Principal("api_key", row.id, grants, row.name, {"api_key_secret": parts[2]})
+
+
+async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: one transaction, committed when the endpoint returns without error.
+    Work that must only happen after the commit (enqueueing jobs, broker calls) is registered with
+    `after_commit(session, fn)`."""
+    override: Callable[[], AsyncSession] | None = getattr(request.app.state, "session_override", None)
+    session = override() if override else session_factory("api")()
+    try:
+        yield session
+        await session.commit()
+    except BaseException as exc:
+        # Some failures must still record what happened (a failed login attempt); the service says so.
+        if isinstance(exc, LinliError) and session.info.pop("commit_on_error", False):
+            await session.commit()
+        else:
+            await session.rollback()
+        raise
+    finally:
+        if override is None:
+            await session.close()
+    for callback in session.info.pop("after_commit", []):
+        await callback()
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db_session, scope="function")]
+
+
+async def current_principal(request: Request, session: DbSession) -> Principal:
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal: Principal | None = None
+    auth = request.headers.get("authorization", "")
+    api_key = request.headers.get("x-api-key")
+    if auth.lower().startswith("bearer "):
+        claims = decode_access_token(auth[7:].strip())
+        if claims is not None:
+            principal = await load_user_principal(session, uuid.UUID(claims["sub"]))
+            if not principal.grants:
+                principal = None
+    elif api_key or auth.lower().startswith("apikey "):
+        principal = await _principal_from_api_key(session, api_key or auth[7:].strip())
+    if principal is None:
+        raise Unauthenticated("missing, invalid or expired credentials")
+    await apply_scopes(session, principal.scopes)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+# Every dependency built by `require` is recorded here so a test can prove each route declares one.
+PERMISSION_DEPENDENCIES: dict[Callable[..., Awaitable[Principal]], tuple[str, str]] = {}
+
+
+def require(resource: str, action: str) -> Any:
+    """Dependency: the caller must hold a role permitting `resource:action` somewhere; the object's own
+    node is checked by the service with `principal.authorize(...)`, and RLS limits the rows."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.can_anywhere(resource, action):
+            raise Forbidden(f"your roles do not allow {resource}:{action}")
+        return principal
+
+    dependency.__name__ = f"require_{resource}_{action}"
+    PERMISSION_DEPENDENCIES[dependency] = (resource, action)
+    return Depends(dependency)

@@ -1,0 +1,56 @@
+"""The FastAPI app factory: one app for the API, the portal and the operational endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import import_module
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from linli.platform import health
+from linli.platform.db import dispose_engines
+from linli.platform.http import install_error_handlers, install_request_middleware
+from linli.platform.logging import configure_logging
+from linli.platform.settings import get_settings
+
+# Each domain exposes `router` (and optionally more routers) from its api module; listed here once.
+ROUTER_MODULES = (
+    "linli.platform.hierarchy.api",
+    "linli.tenants.api",
+)
+
+
+def _operation_ids(app: FastAPI) -> None:
+    for route in app.routes:
+        if isinstance(route, APIRoute) and not route.operation_id:
+            route.operation_id = route.name
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await dispose_engines()
+
+    app = FastAPI(
+        title="Linli API",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Multi-tenant smart-community governance: tree, tenants, IoT, events, services.",
+    )
+    install_error_handlers(app)
+    install_request_middleware(app)
+    app.include_router(health.router)
+    for module_name in ROUTER_MODULES:
+        module = import_module(module_name)
+        for attr in dir(module):
+            router = getattr(module, attr)
+            if isinstance(router, APIRouter) and attr.endswith("router"):
+                app.include_router(router)
+    _operation_ids(app)
+    return app

@@ -1,0 +1,138 @@
+"""The audit log: every mutation, append-only, hash-chained per tenant.
+
+Rows are appended only through `linli_audit_append` (a reviewed SECURITY DEFINER function); the API and
+worker roles may read within their scopes but never insert, update or delete directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform.access import Principal
+from linli.platform.logging import request_id_var
+
+PERSONAL_KEYS = {
+    "phone",
+    "email",
+    "id_number",
+    "id_card",
+    "address",
+    "mobile",
+    "password",
+    "password_hash",
+    "token",
+    "secret",
+    "mqtt_password",
+}
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if value is None or not isinstance(value, str | int):
+        return value
+    s = str(value)
+    if key in {"password", "password_hash", "token", "secret", "mqtt_password"}:
+        return "***"
+    if key == "email" and "@" in s:
+        local, _, domain = s.partition("@")
+        return f"{local[:1]}***@{domain}"
+    if len(s) >= 7:
+        return s[:3] + "*" * (len(s) - 7) + s[-4:]
+    return "*" * len(s)
+
+
+def mask(data: Any) -> Any:
+    """Mask personal data anywhere in a JSON-like structure before it is written to the audit log."""
+    if isinstance(data, dict):
+        return {k: mask_value(k, v) if k in PERSONAL_KEYS else mask(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [mask(v) for v in data]
+    return data
+
+
+def chain_for(node_path: str) -> str:
+    """One chain per tenant: the community (or, above it, the street or district) the path lies in."""
+    labels = node_path.split(".")
+    return ".".join(labels[:3])
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    node_path: str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    actor_label: str | None = None,
+) -> int:
+    result = await session.execute(
+        text(
+            "select linli_audit_append(text2ltree(:chain), text2ltree(:path), :actor_id, :actor_role, :action, "
+            ":object_type, :object_id, cast(:before as jsonb), cast(:after as jsonb), :request_id)"
+        ),
+        {
+            "chain": chain_for(node_path),
+            "path": node_path,
+            "actor_id": str(actor.id) if actor else actor_label or "system",
+            "actor_role": actor.actor_role if actor else "system",
+            "action": action,
+            "object_type": object_type,
+            "object_id": None if object_id is None else str(object_id),
+            "before": None if before is None else json.dumps(mask(before), default=str, ensure_ascii=False),
+            "after": None if after is None else json.dumps(mask(after), default=str, ensure_ascii=False),
+            "request_id": request_id_var.get(),
+        },
+    )
+    return int(result.scalar_one())
+
+
+@dataclass
+class ChainProblem:
+    chain: str
+    seq: int
+    problem: str
+
+
+VERIFY_SQL = text(
+    """
+    select chain::text as chain, seq, hash, prev_hash,
+      linli_audit_hash(prev_hash, chain, seq, node_path, at, actor_id, actor_role, action, object_type, object_id,
+                       before, after, request_id) as recomputed,
+      lag(hash) over w as previous_hash, lag(seq) over w as previous_seq
+    from audit_log window w as (partition by chain order by seq)
+    order by chain, seq
+    """
+)
+
+
+async def verify(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
+    """Recompute every chain; report altered rows, broken links and missing rows (including at the end)."""
+    problems: list[ChainProblem] = []
+    last: dict[str, tuple[int, str]] = {}
+    count = 0
+    for row in (await session.execute(VERIFY_SQL)).mappings():
+        count += 1
+        chain, seq = row["chain"], row["seq"]
+        expected_seq = (row["previous_seq"] or 0) + 1
+        if seq != expected_seq:
+            problems.append(ChainProblem(chain, expected_seq, f"rows {expected_seq}..{seq - 1} are missing"))
+        if row["recomputed"] != row["hash"]:
+            problems.append(ChainProblem(chain, seq, "row content does not match its hash (altered)"))
+        if row["previous_hash"] is not None and row["prev_hash"] != row["previous_hash"]:
+            problems.append(ChainProblem(chain, seq, "link to the previous row is broken"))
+        if row["previous_hash"] is None and seq == 1 and row["prev_hash"] != "0" * 64:
+            problems.append(ChainProblem(chain, seq, "first row does not start the chain"))
+        last[chain] = (seq, row["hash"])
+    heads = await session.execute(text("select chain::text, seq, hash from audit_heads"))
+    for chain, seq, head_hash in heads:
+        have = last.get(chain)
+        if have is None or have[0] != seq or have[1] != head_hash:
+            problems.append(ChainProblem(chain, seq, "the newest rows of the chain are missing or altered"))
+    return count, problems

@@ -1,0 +1,112 @@
+"""Database engines and sessions.
+
+Every session carries the caller's scopes (node paths) in `session.info["scopes"]`; an `after_begin`
+hook writes them into the transaction with `set_config('linli.scopes', ..., true)`, which the
+row-level-security policies read. A session without scopes sees no tenant rows at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, MetaData, event, func, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
+
+from linli.platform.settings import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# The scope that background jobs state when they work across every tenant: the empty path contains all.
+SYSTEM_SCOPE: tuple[str, ...] = ("",)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IdMixin:
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+
+
+def scopes_literal(scopes: Iterable[str]) -> str:
+    """Render node paths as a PostgreSQL array literal that casts to `ltree[]`."""
+    return "{" + ",".join(f'"{p}"' for p in scopes) + "}"
+
+
+@event.listens_for(Session, "after_begin")
+def _set_scopes(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    scopes: Sequence[str] = session.info.get("scopes", ())
+    # Always set it, also to '' when unscoped: the policies treat '' as "no rows" (NULLIF), and a
+    # pooled connection must never keep a previous transaction's scope.
+    value = scopes_literal(scopes) if scopes else ""
+    connection.execute(text("select set_config('linli.scopes', :v, true)"), {"v": value})
+
+
+async def apply_scopes(session: AsyncSession, scopes: Sequence[str]) -> None:
+    """Put `scopes` on the session: for its open transaction now, and for every later one."""
+    session.info["scopes"] = tuple(scopes)
+    if session.in_transaction():
+        value = scopes_literal(scopes) if scopes else ""
+        await session.execute(text("select set_config('linli.scopes', :v, true)"), {"v": value})
+
+
+def _engine(url: str, *, pool_size: int) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+_engines: dict[str, AsyncEngine] = {}
+
+
+def get_engine(kind: str = "api") -> AsyncEngine:
+    """`api` connects as the RLS-bound API role, `worker` as the worker role (ingest, jobs)."""
+    if kind not in _engines:
+        settings = get_settings()
+        url = settings.database_url if kind == "api" else settings.worker_database_url
+        _engines[kind] = _engine(url, pool_size=settings.db_pool_size)
+    return _engines[kind]
+
+
+def set_engine(kind: str, engine: AsyncEngine) -> None:
+    _engines[kind] = engine
+
+
+async def dispose_engines() -> None:
+    for engine in _engines.values():
+        await engine.dispose()
+    _engines.clear()
+
+
+def session_factory(kind: str = "api") -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(get_engine(kind), expire_on_commit=False)
+
+
+@asynccontextmanager
+async def scoped_session(scopes: Sequence[str], *, kind: str = "worker") -> AsyncIterator[AsyncSession]:
+    """A unit of work for jobs and CLI commands: states its scope explicitly and commits at the end."""
+    async with session_factory(kind)() as session:
+        session.info["scopes"] = tuple(scopes)
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    return dict(row._mapping)

@@ -1,0 +1,1 @@
+"""The node tree: district > street > community > grid > estate, each with an ltree path."""

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
+
+from linli.platform.db import Base, IdMixin, TimestampMixin
+
+
+class Ltree(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "ltree"
+
+
+class NodeLevel(enum.StrEnum):
+    district = "district"
+    street = "street"
+    community = "community"
+    grid = "grid"
+    estate = "estate"
+
+    @property
+    def depth(self) -> int:
+        return list(NodeLevel).index(self)
+
+    @property
+    def prefix(self) -> str:
+        return {"district": "d", "street": "s", "community": "c", "grid": "g", "estate": "e"}[self.value]
+
+
+class Node(IdMixin, TimestampMixin, Base):
+    __tablename__ = "nodes"
+
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("nodes.id"))
+    level: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    node_path: Mapped[str] = mapped_column(Ltree, unique=True)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_nodes_node_path_gist", "node_path", postgresql_using="gist"),)
+
+
+class Location(IdMixin, Base):
+    """A place inside an estate (building, unit); not a tree level, but scoped by the estate's path."""
+
+    __tablename__ = "locations"
+
+    node_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("nodes.id"))
+    node_path: Mapped[str] = mapped_column(Ltree)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("locations.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+
+    __table_args__ = (Index("ix_locations_node_path_gist", "node_path", postgresql_using="gist"),)

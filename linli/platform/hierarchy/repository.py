@@ -1,0 +1,91 @@
+"""Every query on the node tree. Rows are already limited to the caller's scope by row-level security."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform.hierarchy.models import Location, Node
+
+
+class NodeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, node_id: int) -> Node | None:
+        return await self.session.get(Node, node_id)
+
+    async def get_by_code(self, code: str) -> Node | None:
+        return (await self.session.execute(select(Node).where(Node.code == code))).scalar_one_or_none()
+
+    async def get_by_path(self, path: str) -> Node | None:
+        stmt = select(Node).where(Node.node_path == func.text2ltree(path))
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find_by_name(self, name: str, *, level: str | None = None) -> Node | None:
+        stmt = select(Node).where(Node.name == name).order_by(Node.id).limit(1)
+        if level:
+            stmt = stmt.where(Node.level == level)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def search(
+        self,
+        *,
+        q: str | None = None,
+        level: str | None = None,
+        parent_id: int | None = None,
+        within_path: str | None = None,
+        after_id: int | None = None,
+        limit: int = 50,
+        include_archived: bool = False,
+    ) -> Sequence[Node]:
+        stmt = select(Node).order_by(Node.id).limit(limit)
+        if q:
+            pattern = f"%{q.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Node.name).like(pattern),
+                    Node.code.like(f"{q}%"),
+                    func.lower(Node.name_en).like(pattern),
+                )
+            )
+        if level:
+            stmt = stmt.where(Node.level == level)
+        if parent_id is not None:
+            stmt = stmt.where(Node.parent_id == parent_id)
+        if within_path is not None:
+            stmt = stmt.where(Node.node_path.op("<@")(func.text2ltree(within_path)))
+        if after_id is not None:
+            stmt = stmt.where(Node.id > after_id)
+        if not include_archived:
+            stmt = stmt.where(Node.archived_at.is_(None))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def ancestors(self, path: str) -> Sequence[Node]:
+        """The node at `path` and every ancestor the caller may see, root first."""
+        stmt = select(Node).where(Node.node_path.op("@>")(func.text2ltree(path))).order_by(func.nlevel(Node.node_path))
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count_by_level(self) -> dict[str, int]:
+        rows = await self.session.execute(select(Node.level, func.count()).group_by(Node.level))
+        return {level: count for level, count in rows}
+
+    def add(self, node: Node) -> None:
+        self.session.add(node)
+
+
+class LocationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def for_node(self, node_id: int) -> Sequence[Location]:
+        stmt = select(Location).where(Location.node_id == node_id).order_by(Location.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def count(self) -> int:
+        return int((await self.session.execute(select(func.count()).select_from(Location))).scalar_one())
+
+    def add(self, location: Location) -> None:
+        self.session.add(location)

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    """Request bodies reject unknown fields: tenant, path and role come from the URL and the principal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NodeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    parent_id: int | None
+    level: str
+    code: str
+    name: str
+    name_en: str | None
+    node_path: str
+    attrs: dict[str, Any]
+    archived_at: datetime | None = None
+
+
+class NodeCreate(Strict):
+    parent_id: int
+    name: str = Field(min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=200)
+    code: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,32}$")
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+
+class NodeUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    name_en: str | None = Field(default=None, max_length=200)
+    attrs: dict[str, Any] | None = None
+
+
+class NodeMove(Strict):
+    new_parent_id: int

@@ -1,0 +1,214 @@
+"""The node tree: create, rename, move (paths rewritten everywhere in one transaction), archive."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform import audit
+from linli.platform.access import Principal
+from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.hierarchy.models import Node, NodeLevel
+from linli.platform.hierarchy.repository import NodeRepository
+
+CHILD_LEVEL = {
+    NodeLevel.district: NodeLevel.street,
+    NodeLevel.street: NodeLevel.community,
+    NodeLevel.community: NodeLevel.grid,
+    NodeLevel.grid: NodeLevel.estate,
+}
+
+
+def node_snapshot(node: Node) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "name_en": node.name_en,
+        "code": node.code,
+        "node_path": node.node_path,
+        "parent_id": node.parent_id,
+        "attrs": node.attrs,
+    }
+
+
+class NodeService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = NodeRepository(session)
+
+    async def get_visible(self, node_id: int) -> Node:
+        node = await self.repo.get(node_id)
+        if node is None:
+            raise NotFound("node")
+        return node
+
+    async def list(
+        self,
+        *,
+        q: str | None,
+        level: str | None,
+        parent_id: int | None,
+        after_id: int | None,
+        limit: int,
+        include_archived: bool = False,
+    ) -> Sequence[Node]:
+        return await self.repo.search(
+            q=q,
+            level=level,
+            parent_id=parent_id,
+            after_id=after_id,
+            limit=limit,
+            include_archived=include_archived,
+        )
+
+    async def _next_label(self, parent: Node, level: NodeLevel) -> tuple[str, str]:
+        siblings = await self.repo.search(parent_id=parent.id, limit=10_000, include_archived=True)
+        width = 2 if level in (NodeLevel.grid, NodeLevel.estate) else 3
+        used = {int(s.node_path.rsplit(".", 1)[-1][1:]) for s in siblings}
+        n = max(used, default=0) + 1
+        return f"{level.prefix}{n:0{width}d}", f"{n:0{width}d}"
+
+    async def create(
+        self,
+        *,
+        actor: Principal | None,
+        parent: Node,
+        name: str,
+        name_en: str | None = None,
+        code: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> Node:
+        if actor is not None:
+            actor.authorize("nodes", "create", parent.node_path, what="node")
+        level = CHILD_LEVEL.get(NodeLevel(parent.level))
+        if level is None:
+            raise BadRequest("an estate has no child nodes; buildings and units are locations", code="no_child_level")
+        label, number = await self._next_label(parent, level)
+        node = Node(
+            parent_id=parent.id,
+            level=level.value,
+            code=code or f"{parent.code}{label[0]}{number}",
+            name=name,
+            name_en=name_en,
+            node_path=f"{parent.node_path}.{label}",
+            attrs=attrs or {},
+        )
+        if await self.repo.get_by_code(node.code) is not None:
+            raise Conflict(f"node code {node.code} is taken", code="node_code_taken")
+        self.repo.add(node)
+        await self.session.flush()
+        await audit.record(
+            self.session,
+            actor=actor,
+            action="node.create",
+            object_type="node",
+            object_id=node.id,
+            node_path=node.node_path,
+            after=node_snapshot(node),
+        )
+        return node
+
+    async def update(
+        self,
+        *,
+        actor: Principal,
+        node_id: int,
+        name: str | None,
+        name_en: str | None,
+        attrs: dict[str, Any] | None,
+    ) -> Node:
+        node = await self.get_visible(node_id)
+        actor.authorize("nodes", "update", node.node_path, what="node")
+        before = node_snapshot(node)
+        if name is not None:
+            node.name = name
+        if name_en is not None:
+            node.name_en = name_en
+        if attrs is not None:
+            node.attrs = {**node.attrs, **attrs}
+        await audit.record(
+            self.session,
+            actor=actor,
+            action="node.update",
+            object_type="node",
+            object_id=node.id,
+            node_path=node.node_path,
+            before=before,
+            after=node_snapshot(node),
+        )
+        return node
+
+    async def move(self, *, actor: Principal, node_id: int, new_parent_id: int) -> Node:
+        node = await self.get_visible(node_id)
+        new_parent = await self.get_visible(new_parent_id)
+        actor.authorize("nodes", "move", node.node_path, what="node")
+        actor.authorize("nodes", "move", new_parent.node_path, what="node")
+        if CHILD_LEVEL.get(NodeLevel(new_parent.level)) != NodeLevel(node.level):
+            raise BadRequest(f"a {node.level} must move under a node one level up", code="wrong_parent_level")
+        if new_parent.node_path == node.node_path or new_parent.node_path.startswith(node.node_path + "."):
+            raise BadRequest("a node cannot move below itself", code="move_into_self")
+        before = node_snapshot(node)
+        old_path = node.node_path
+        label, _ = await self._next_label(new_parent, NodeLevel(node.level))
+        new_path = f"{new_parent.node_path}.{label}"
+        await rewrite_paths(self.session, old_path=old_path, new_path=new_path)
+        await self.session.execute(
+            text("update nodes set parent_id = :p where id = :id"), {"p": new_parent.id, "id": node.id}
+        )
+        await self.session.refresh(node)
+        await audit.record(
+            self.session,
+            actor=actor,
+            action="node.move",
+            object_type="node",
+            object_id=node.id,
+            node_path=node.node_path,
+            before=before,
+            after=node_snapshot(node),
+        )
+        return node
+
+    async def archive(self, *, actor: Principal, node_id: int) -> Node:
+        node = await self.get_visible(node_id)
+        actor.authorize("nodes", "archive", node.node_path, what="node")
+        if node.archived_at is None:
+            node.archived_at = datetime.now(UTC)
+            await audit.record(
+                self.session,
+                actor=actor,
+                action="node.archive",
+                object_type="node",
+                object_id=node.id,
+                node_path=node.node_path,
+            )
+        return node
+
+    async def ancestors(self, node: Node) -> Sequence[Node]:
+        return await self.repo.ancestors(node.node_path)
+
+
+TABLES_WITH_PATHS = text(
+    """
+    select c.table_name from information_schema.columns c
+    join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema
+    where c.table_schema = 'public' and c.column_name = 'node_path' and t.table_type = 'BASE TABLE'
+      and c.table_name <> 'audit_log'
+    order by c.table_name
+    """
+)
+
+
+async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) -> None:
+    """Rewrite `old_path` to `new_path` in every tenant-owned table (the audit log keeps history as it was)."""
+    tables = (await session.execute(TABLES_WITH_PATHS)).scalars().all()
+    for table in tables:
+        await session.execute(
+            text(
+                f"update {table} set node_path = text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) "
+                "where node_path <@ text2ltree(:old)"
+            ),
+            {"old": old_path, "new": new_path},
+        )

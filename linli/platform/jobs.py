@@ -1,0 +1,80 @@
+"""Background jobs on arq/Redis. Jobs are enqueued only after the transaction that asked for them
+commits, and every job is idempotent (arq may run a job again when a worker dies mid-job)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from importlib import import_module
+from typing import Any, ClassVar
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.cron import CronJob
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform.access import after_commit
+from linli.platform.settings import get_settings
+
+# Domain modules whose `JOBS` (functions) and `CRON` (arq cron jobs) the worker runs.
+JOB_MODULES: tuple[str, ...] = ()
+
+_pool: ArqRedis | None = None
+
+
+def redis_settings() -> RedisSettings:
+    return RedisSettings.from_dsn(get_settings().redis_url)
+
+
+async def pool() -> ArqRedis:
+    global _pool
+    if _pool is None:
+        _pool = await create_pool(redis_settings())
+    return _pool
+
+
+async def enqueue_now(
+    function: str, *args: Any, job_id: str | None = None, defer_until: datetime | None = None
+) -> None:
+    redis = await pool()
+    await redis.enqueue_job(function, *args, _job_id=job_id, _defer_until=defer_until)
+
+
+def enqueue(
+    session: AsyncSession,
+    function: str,
+    *args: Any,
+    job_id: str | None = None,
+    defer_until: datetime | None = None,
+) -> None:
+    """Enqueue after the session's transaction commits; nothing is enqueued if it rolls back."""
+
+    async def _send() -> None:
+        await enqueue_now(function, *args, job_id=job_id, defer_until=defer_until)
+
+    after_commit(session, _send)
+
+
+def collect() -> tuple[list[Callable[..., Awaitable[Any]]], list[CronJob]]:
+    functions: list[Callable[..., Awaitable[Any]]] = []
+    crons: list[CronJob] = []
+    for name in JOB_MODULES:
+        module = import_module(name)
+        functions.extend(getattr(module, "JOBS", []))
+        crons.extend(getattr(module, "CRON", []))
+    return functions, crons
+
+
+async def _noop(ctx: dict[str, Any]) -> None:
+    """A job that does nothing; the worker needs at least one function even before domains add theirs."""
+
+
+_functions, _crons = collect()
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Callable[..., Awaitable[Any]]]] = [*_functions, _noop]
+    cron_jobs: ClassVar[list[CronJob]] = _crons
+    redis_settings = redis_settings()
+    max_tries = 5
+    job_timeout = 300

@@ -1,0 +1,65 @@
+"""Passwords (argon2id), signed access tokens, and random secrets stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from linli.platform.settings import get_settings
+
+_hasher = PasswordHasher()  # argon2id with the library's recommended parameters
+# Verified against when the account does not exist, so both paths cost the same.
+_DUMMY_HASH = _hasher.hash("linli-no-such-account")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def constant_time_equals(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def issue_access_token(user_id: uuid.UUID, *, now: datetime | None = None) -> tuple[str, int]:
+    settings = get_settings()
+    now = now or datetime.now(UTC)
+    ttl = timedelta(minutes=settings.access_token_minutes)
+    claims = {"sub": str(user_id), "typ": "access", "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, settings.secret_key, algorithm="HS256"), int(ttl.total_seconds())
+
+
+def decode_access_token(token: str) -> dict[str, Any] | None:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, get_settings().secret_key, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == "access" else None
+
+
+def hmac_sha256_hex(key: str, body: bytes) -> str:
+    return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()

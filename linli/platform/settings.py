@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "linli-development-secret-change-me"
+LOCAL_PG = "127.0.0.1:55432"
+
+
+class Settings(BaseSettings):
+    """Every setting is read from a `LINLI_*` environment variable; defaults point at the local services."""
+
+    model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET_KEY
+
+    # The API connects as a role under row-level security; migrations as a superuser of the cluster;
+    # ingest and jobs as the worker role.
+    database_url: str = f"postgresql+psycopg://linli_api:linli_api@{LOCAL_PG}/linli"
+    worker_database_url: str = f"postgresql+psycopg://linli_worker:linli_worker@{LOCAL_PG}/linli"
+    migrate_database_url: str = f"postgresql+psycopg://postgres@{LOCAL_PG}/linli"
+    api_role_password: str = "linli_api"
+    worker_role_password: str = "linli_worker"
+    db_pool_size: int = 10
+
+    redis_url: str = "redis://127.0.0.1:56379/0"
+    mqtt_url: str = "mqtt://127.0.0.1:51883"
+    mqtt_admin_user: str = "linli-admin"
+    mqtt_admin_password: str = "linli-admin-dev"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    storage_dir: str = "var/storage"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.env == "production" and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
+            raise ValueError("LINLI_SECRET_KEY must be set to a random value of 32+ characters in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

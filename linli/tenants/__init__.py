@@ -1,0 +1,1 @@
+"""Tenants, identity and access: onboarding, users, role grants, API keys, audit log access."""

@@ -1,0 +1,125 @@
+"""Every query on tenants and identity. Tenant-owned rows (tenants, grants, API keys) are RLS-scoped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
+
+
+class TenantRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, tenant_id: int) -> Tenant | None:
+        return await self.session.get(Tenant, tenant_id)
+
+    async def by_node(self, node_id: int) -> Tenant | None:
+        return (await self.session.execute(select(Tenant).where(Tenant.node_id == node_id))).scalar_one_or_none()
+
+    async def by_slug(self, slug: str) -> Tenant | None:
+        return (await self.session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one_or_none()
+
+    async def containing(self, node_path: str) -> Sequence[Tenant]:
+        """Tenants whose subtree holds `node_path`, outermost first (a street tenant before its community)."""
+        stmt = (
+            select(Tenant)
+            .where(Tenant.node_path.op("@>")(func.text2ltree(node_path)))
+            .order_by(func.nlevel(Tenant.node_path))
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def list(self, *, status: str | None, after_id: int | None, limit: int) -> Sequence[Tenant]:
+        stmt = select(Tenant).order_by(Tenant.id).limit(limit)
+        if status:
+            stmt = stmt.where(Tenant.status == status)
+        if after_id is not None:
+            stmt = stmt.where(Tenant.id > after_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    def add(self, tenant: Tenant) -> None:
+        self.session.add(tenant)
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def by_login(self, login: str) -> User | None:
+        column = User.email if "@" in login else User.phone
+        return (await self.session.execute(select(User).where(column == login.strip().lower()))).scalar_one_or_none()
+
+    def add(self, obj: User | RoleGrant | RefreshToken | UserToken | LoginAttempt | ApiKey) -> None:
+        self.session.add(obj)
+
+    async def grants_of(self, user_id: uuid.UUID) -> Sequence[RoleGrant]:
+        stmt = select(RoleGrant).where(RoleGrant.user_id == user_id).order_by(RoleGrant.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def grant(self, grant_id: int) -> RoleGrant | None:
+        return await self.session.get(RoleGrant, grant_id)
+
+    async def list_with_grants(
+        self, *, within_path: str | None, after_id: int | None, limit: int
+    ) -> Sequence[RoleGrant]:
+        stmt = select(RoleGrant).order_by(RoleGrant.id).limit(limit)
+        if within_path:
+            stmt = stmt.where(RoleGrant.node_path.op("<@")(func.text2ltree(within_path)))
+        if after_id is not None:
+            stmt = stmt.where(RoleGrant.id > after_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def users_by_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+        if not ids:
+            return {}
+        rows = (await self.session.execute(select(User).where(User.id.in_(ids)))).scalars().all()
+        return {u.id: u for u in rows}
+
+    async def delete_grant(self, grant: RoleGrant) -> None:
+        await self.session.delete(grant)
+
+    async def failed_logins_since(
+        self, *, login: str | None = None, address: str | None = None, since: datetime
+    ) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since)
+        )
+        if login is not None:
+            stmt = stmt.where(LoginAttempt.login == login)
+        if address is not None:
+            stmt = stmt.where(LoginAttempt.address == address)
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def refresh_token(self, token_hash: str) -> RefreshToken | None:
+        stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_refresh_family(self, family: uuid.UUID, at: datetime) -> None:
+        await self.session.execute(
+            update(RefreshToken).where(RefreshToken.family == family, RefreshToken.used_at.is_(None)).values(used_at=at)
+        )
+
+    async def user_token(self, token_hash: str, purpose: str) -> UserToken | None:
+        stmt = (
+            select(UserToken).where(UserToken.token_hash == token_hash, UserToken.purpose == purpose).with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def api_key(self, key_id: uuid.UUID) -> ApiKey | None:
+        return await self.session.get(ApiKey, key_id)
+
+    async def api_keys(self, *, after: uuid.UUID | None, limit: int) -> Sequence[ApiKey]:
+        stmt = select(ApiKey).order_by(ApiKey.id).limit(limit)
+        if after is not None:
+            stmt = stmt.where(ApiKey.id > after)
+        return (await self.session.execute(stmt)).scalars().all()

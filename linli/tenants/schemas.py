@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from linli.platform.hierarchy.schemas import Strict
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class RefreshIn(Strict):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class GrantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int | None = None
+    role: str
+    node_id: int
+    node_path: str
+
+
+class MeOut(BaseModel):
+    kind: str
+    id: uuid.UUID
+    display_name: str
+    email: str | None = None
+    phone: str | None = None
+    locale: str | None = None
+    grants: list[GrantOut]
+
+
+class Branding(Strict):
+    app_name: str | None = Field(default=None, max_length=60)
+    primary_color: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
+    logo_url: str | None = Field(default=None, max_length=500)
+    welcome: str | None = Field(default=None, max_length=500)
+
+
+class TenantCreate(Strict):
+    node_id: int | None = None
+    community_name: str | None = Field(default=None, min_length=2, max_length=100)
+    parent_street_id: int | None = None
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    admin_email: EmailStr
+    branding: Branding | None = None
+    settings: dict[str, Any] | None = None
+
+
+class TenantUpdate(Strict):
+    branding: Branding | None = None
+    settings: dict[str, Any] | None = None
+    status: str | None = Field(default=None, pattern=r"^(active|suspended)$")
+
+
+class TenantOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    node_id: int
+    node_path: str
+    slug: str
+    status: str
+    branding: dict[str, Any]
+    settings: dict[str, Any]
+    effective_settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+    delete_after: datetime | None = None
+
+
+class OnboardingOut(BaseModel):
+    tenant: TenantOut
+    admin_user_id: uuid.UUID
+    invitation_token: str
+    invitation_expires_at: datetime
+
+
+class InvitationAccept(Strict):
+    token: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=10, max_length=200)
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class PasswordResetRequest(Strict):
+    login: str = Field(min_length=3, max_length=254)
+
+
+class PasswordResetConfirm(Strict):
+    token: str = Field(min_length=10, max_length=200)
+    password: str = Field(min_length=10, max_length=200)
+
+
+class UserInvite(Strict):
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=100)
+    role: str
+    node_id: int
+
+
+class GrantCreate(Strict):
+    user_id: uuid.UUID
+    role: str
+    node_id: int
+
+
+class UserGrantOut(BaseModel):
+    grant_id: int
+    user_id: uuid.UUID
+    display_name: str
+    email: str | None
+    phone: str | None
+    role: str
+    node_id: int
+    node_path: str
+
+
+class InviteOut(BaseModel):
+    user_id: uuid.UUID
+    grant_id: int
+    invitation_token: str
+    invitation_expires_at: datetime
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=100)
+    node_id: int
+    roles: list[str] = Field(min_length=1, max_length=5)
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    name: str
+    prefix: str
+    roles: list[str]
+    node_id: int
+    node_path: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    chain: str
+    seq: int
+    node_path: str
+    at: datetime
+    actor_id: str | None
+    actor_role: str | None
+    action: str
+    object_type: str
+    object_id: str | None
+    before: Any
+    after: Any
+    request_id: str | None
+    hash: str

@@ -1,0 +1,447 @@
+"""Identity, tenants and grants. Services never commit: the request or job boundary does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform import audit
+from linli.platform.access import API_KEY_PREFIX, ROLES, Principal, load_user_principal
+from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
+from linli.platform.hierarchy.models import Node
+from linli.platform.hierarchy.service import NodeService
+from linli.platform.security import (
+    hash_password,
+    issue_access_token,
+    new_secret,
+    sha256_hex,
+    verify_password,
+)
+from linli.platform.settings import get_settings
+from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
+from linli.tenants.repository import TenantRepository, UserRepository
+
+LOGIN_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_LOGIN = 5
+MAX_FAILURES_PER_ADDRESS = 30
+INVITATION_TTL = timedelta(days=7)
+RESET_TTL = timedelta(hours=1)
+# Which role administers a tenant, by the level of its node.
+TENANT_ADMIN_ROLE = {"street": "street_admin", "community": "community_admin"}
+
+OnboardingHook = Callable[[AsyncSession, Tenant], Awaitable[None]]
+# Other domains register the defaults they apply to a new tenant (service catalog, routing, rules).
+ONBOARDING_HOOKS: list[OnboardingHook] = []
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+def normalise_login(login: str) -> str:
+    return login.strip().lower()
+
+
+async def _issue_tokens(repo: UserRepository, user: User, *, family: uuid.UUID | None = None) -> IssuedTokens:
+    access, ttl = issue_access_token(user.id)
+    refresh = new_secret()
+    repo.add(
+        RefreshToken(
+            user_id=user.id,
+            token_hash=sha256_hex(refresh),
+            family=family or uuid.uuid4(),
+            expires_at=now() + timedelta(days=get_settings().refresh_token_days),
+        )
+    )
+    return IssuedTokens(access, ttl, refresh)
+
+
+async def login(session: AsyncSession, *, login: str, password: str, address: str) -> IssuedTokens:
+    repo = UserRepository(session)
+    login = normalise_login(login)
+    since = now() - LOGIN_WINDOW
+    if (
+        await repo.failed_logins_since(login=login, since=since) >= MAX_FAILURES_PER_LOGIN
+        or await repo.failed_logins_since(address=address, since=since) >= MAX_FAILURES_PER_ADDRESS
+    ):
+        raise TooManyRequests("too many failed logins; try again in 15 minutes", code="login_rate_limited")
+    user = await repo.by_login(login)
+    ok = verify_password(password, user.password_hash if user else None) and user is not None and user.is_active
+    repo.add(LoginAttempt(login=login, address=address, succeeded=ok))
+    if not ok or user is None:
+        # The attempt row must survive the failed request: the caller commits it before raising.
+        session.info["commit_on_error"] = True
+        raise Unauthenticated("wrong login or password", code="invalid_credentials")
+    return await _issue_tokens(repo, user)
+
+
+async def refresh(session: AsyncSession, *, refresh_token: str) -> IssuedTokens:
+    repo = UserRepository(session)
+    row = await repo.refresh_token(sha256_hex(refresh_token))
+    if row is None or row.expires_at < now():
+        raise Unauthenticated("refresh token is invalid or expired", code="invalid_refresh_token")
+    if row.used_at is not None:
+        # Reuse of a rotated token: someone holds a copy. Revoke the whole family.
+        await repo.revoke_refresh_family(row.family, now())
+        session.info["commit_on_error"] = True
+        raise Unauthenticated("refresh token was already used; sign in again", code="refresh_token_reused")
+    row.used_at = now()
+    user = await repo.get(row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthenticated("account is disabled", code="account_disabled")
+    return await _issue_tokens(repo, user, family=row.family)
+
+
+async def create_user_token(repo: UserRepository, user: User, purpose: str) -> tuple[str, datetime]:
+    token = new_secret()
+    expires = now() + (INVITATION_TTL if purpose == "invitation" else RESET_TTL)
+    repo.add(UserToken(purpose=purpose, token_hash=sha256_hex(token), user_id=user.id, expires_at=expires))
+    return token, expires
+
+
+async def use_user_token(
+    session: AsyncSession, *, token: str, purpose: str, password: str, display_name: str | None = None
+) -> User:
+    repo = UserRepository(session)
+    row = await repo.user_token(sha256_hex(token), purpose)
+    if row is None or row.used_at is not None or row.expires_at < now():
+        raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
+    row.used_at = now()
+    user = await repo.get(row.user_id)
+    if user is None:
+        raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
+    user.password_hash = hash_password(password)
+    if display_name:
+        user.display_name = display_name
+    return user
+
+
+async def request_password_reset(session: AsyncSession, *, login: str) -> str | None:
+    """Returns the token for the notification channel; the HTTP answer is the same whether or not the
+    account exists."""
+    repo = UserRepository(session)
+    user = await repo.by_login(normalise_login(login))
+    if user is None or not user.is_active:
+        return None
+    token, _ = await create_user_token(repo, user, "reset")
+    return token
+
+
+async def ensure_user(
+    session: AsyncSession,
+    *,
+    email: str | None = None,
+    phone: str | None = None,
+    display_name: str,
+    password: str | None = None,
+    home_node_path: str | None = None,
+) -> User:
+    repo = UserRepository(session)
+    login = normalise_login(email or phone or "")
+    user = await repo.by_login(login)
+    if user is None:
+        user = User(
+            email=normalise_login(email) if email else None,
+            phone=phone,
+            display_name=display_name,
+            password_hash=hash_password(password) if password else None,
+            home_node_path=home_node_path,
+        )
+        repo.add(user)
+        await session.flush()
+    return user
+
+
+async def grant_role(session: AsyncSession, *, actor: Principal | None, user: User, role: str, node: Node) -> RoleGrant:
+    if role not in ROLES:
+        raise BadRequest(f"unknown role {role!r}; one of: {', '.join(ROLES)}", code="unknown_role")
+    if actor is not None:
+        actor.authorize("grants", "create", node.node_path, what="node")
+        # Nobody hands out a role they do not hold at or above that node (no privilege escalation).
+        if not any(
+            g.role in (role, "district_admin", "street_admin", "community_admin")
+            for g in actor.grants_covering(node.node_path)
+        ):
+            raise Forbidden(f"you cannot grant {role} here", code="grant_escalation")
+    repo = UserRepository(session)
+    existing = [g for g in await repo.grants_of(user.id) if g.role == role and g.node_id == node.id]
+    if existing:
+        return existing[0]
+    grant = RoleGrant(user_id=user.id, role=role, node_id=node.id, node_path=node.node_path)
+    repo.add(grant)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="grant.create",
+        object_type="role_grant",
+        object_id=grant.id,
+        node_path=node.node_path,
+        after={"user_id": str(user.id), "role": role, "node_id": node.id},
+    )
+    return grant
+
+
+async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int) -> None:
+    repo = UserRepository(session)
+    grant = await repo.grant(grant_id)
+    if grant is None:
+        raise NotFound("grant")
+    actor.authorize("grants", "delete", grant.node_path, what="grant")
+    await audit.record(
+        session,
+        actor=actor,
+        action="grant.delete",
+        object_type="role_grant",
+        object_id=grant.id,
+        node_path=grant.node_path,
+        before={"user_id": str(grant.user_id), "role": grant.role},
+    )
+    await repo.delete_grant(grant)
+
+
+async def invite_user(
+    session: AsyncSession, *, actor: Principal, email: str, display_name: str, role: str, node_id: int
+) -> tuple[User, RoleGrant, str, datetime]:
+    node = await NodeService(session).get_visible(node_id)
+    actor.authorize("users", "invite", node.node_path, what="node")
+    user = await ensure_user(session, email=email, display_name=display_name, home_node_path=node.node_path)
+    grant = await grant_role(session, actor=actor, user=user, role=role, node=node)
+    token, expires = await create_user_token(UserRepository(session), user, "invitation")
+    await audit.record(
+        session,
+        actor=actor,
+        action="user.invite",
+        object_type="user",
+        object_id=user.id,
+        node_path=node.node_path,
+        after={"email": email, "role": role},
+    )
+    return user, grant, token, expires
+
+
+def tenant_snapshot(tenant: Tenant) -> dict[str, Any]:
+    return {
+        "slug": tenant.slug,
+        "status": tenant.status,
+        "branding": tenant.branding,
+        "settings": tenant.settings,
+        "node_id": tenant.node_id,
+    }
+
+
+@dataclass
+class Onboarded:
+    tenant: Tenant
+    admin: User
+    invitation_token: str
+    invitation_expires_at: datetime
+
+
+async def onboard(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    slug: str,
+    admin_email: str,
+    node_id: int | None = None,
+    community_name: str | None = None,
+    parent_street_id: int | None = None,
+    branding: dict[str, Any] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> Onboarded:
+    nodes = NodeService(session)
+    if node_id is not None:
+        node = await nodes.get_visible(node_id)
+    elif community_name and parent_street_id is not None:
+        street = await nodes.get_visible(parent_street_id)
+        if street.level != "street":
+            raise BadRequest("parent_street_id must name a street", code="not_a_street")
+        node = await nodes.create(actor=actor, parent=street, name=community_name)
+    else:
+        raise BadRequest("give node_id, or community_name with parent_street_id", code="node_required")
+    if actor is not None:
+        actor.authorize("tenants", "onboard", node.node_path, what="node")
+    if node.level not in TENANT_ADMIN_ROLE:
+        raise BadRequest("only a street or a community can be a tenant", code="not_a_tenant_level")
+    repo = TenantRepository(session)
+    if await repo.by_node(node.id) is not None:
+        raise Conflict(f"{node.name} is already onboarded", code="tenant_exists")
+    if await repo.by_slug(slug) is not None:
+        raise Conflict(f"slug {slug!r} is taken", code="slug_taken")
+    tenant = Tenant(
+        node_id=node.id,
+        node_path=node.node_path,
+        slug=slug,
+        status="active",
+        branding=branding or {},
+        settings=settings or {},
+    )
+    repo.add(tenant)
+    await session.flush()
+    admin = await ensure_user(
+        session, email=admin_email, display_name=admin_email.split("@")[0], home_node_path=node.node_path
+    )
+    await grant_role(session, actor=None, user=admin, role=TENANT_ADMIN_ROLE[node.level], node=node)
+    token, expires = await create_user_token(UserRepository(session), admin, "invitation")
+    for hook in ONBOARDING_HOOKS:
+        await hook(session, tenant)
+    await audit.record(
+        session,
+        actor=actor,
+        action="tenant.onboard",
+        object_type="tenant",
+        object_id=tenant.id,
+        node_path=node.node_path,
+        after=tenant_snapshot(tenant) | {"admin_email": admin_email},
+    )
+    return Onboarded(tenant, admin, token, expires)
+
+
+async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
+    tenant = await TenantRepository(session).get(tenant_id)
+    if tenant is None:
+        raise NotFound("tenant")
+    return tenant
+
+
+async def effective_settings(session: AsyncSession, *, tenant: Tenant) -> dict[str, Any]:
+    """A community tenant inherits the settings of the street tenant around it unless it overrides them."""
+    merged: dict[str, Any] = {}
+    for outer in await TenantRepository(session).containing(tenant.node_path):
+        merged |= outer.settings
+    return merged
+
+
+async def update_tenant(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    tenant_id: int,
+    branding: dict[str, Any] | None,
+    settings: dict[str, Any] | None,
+    status: str | None,
+) -> Tenant:
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    before = tenant_snapshot(tenant)
+    if status is not None and status != tenant.status:
+        actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
+        if tenant.status == "offboarded":
+            raise Conflict("an offboarded tenant cannot change status", code="tenant_offboarded")
+        tenant.status = status
+        tenant.suspended_at = now() if status == "suspended" else None
+    if branding is not None or settings is not None:
+        actor.authorize("tenants", "update", tenant.node_path, what="tenant")
+        if branding is not None:
+            tenant.branding = {**tenant.branding, **branding}
+        if settings is not None:
+            tenant.settings = {**tenant.settings, **settings}
+    await audit.record(
+        session,
+        actor=actor,
+        action="tenant.update",
+        object_type="tenant",
+        object_id=tenant.id,
+        node_path=tenant.node_path,
+        before=before,
+        after=tenant_snapshot(tenant),
+    )
+    return tenant
+
+
+OFFBOARD_GRACE = timedelta(days=30)
+
+
+async def offboard(session: AsyncSession, *, actor: Principal, tenant_id: int) -> Tenant:
+    tenant = await get_tenant(session, tenant_id=tenant_id)
+    actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
+    if tenant.status == "offboarded":
+        raise Conflict("tenant is already offboarded", code="tenant_offboarded")
+    before = tenant_snapshot(tenant)
+    tenant.status = "offboarded"
+    tenant.suspended_at = now()
+    tenant.delete_after = now() + OFFBOARD_GRACE
+    await audit.record(
+        session,
+        actor=actor,
+        action="tenant.offboard",
+        object_type="tenant",
+        object_id=tenant.id,
+        node_path=tenant.node_path,
+        before=before,
+        after=tenant_snapshot(tenant),
+    )
+    return tenant
+
+
+async def assert_writable(session: AsyncSession, node_path: str) -> None:
+    """Suspended and offboarded tenants are read-only."""
+    for tenant in await TenantRepository(session).containing(node_path):
+        if tenant.status != "active":
+            raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
+
+
+async def create_api_key(
+    session: AsyncSession, *, actor: Principal, name: str, node_id: int, roles: list[str]
+) -> tuple[ApiKey, str]:
+    node = await NodeService(session).get_visible(node_id)
+    actor.authorize("api_keys", "create", node.node_path, what="node")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise BadRequest(f"unknown role(s): {', '.join(unknown)}", code="unknown_role")
+    prefix, secret = new_secret(6)[:8].replace("_", "x").replace("-", "y"), new_secret()
+    key = ApiKey(
+        name=name,
+        prefix=prefix,
+        secret_hash=sha256_hex(secret),
+        roles=roles,
+        node_id=node.id,
+        node_path=node.node_path,
+        created_by=actor.id if actor.kind == "user" else None,
+    )
+    UserRepository(session).add(key)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="api_key.create",
+        object_type="api_key",
+        object_id=key.id,
+        node_path=node.node_path,
+        after={"name": name, "roles": roles},
+    )
+    return key, f"{API_KEY_PREFIX}{prefix}_{secret}"
+
+
+async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uuid.UUID) -> ApiKey:
+    key = await UserRepository(session).api_key(key_id)
+    if key is None:
+        raise NotFound("api key")
+    actor.authorize("api_keys", "revoke", key.node_path, what="api key")
+    if key.revoked_at is None:
+        key.revoked_at = now()
+        await audit.record(
+            session,
+            actor=actor,
+            action="api_key.revoke",
+            object_type="api_key",
+            object_id=key.id,
+            node_path=key.node_path,
+        )
+    return key
+
+
+async def principal_for(session: AsyncSession, user: User) -> Principal:
+    return await load_user_principal(session, user.id, user.display_name)

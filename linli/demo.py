@@ -106,6 +106,9 @@ async def seed_tenants(session: AsyncSession) -> None:
 
 
 async def seed_demo(*, scale: str = "small", progress: Callable[[str], None] = lambda _: None) -> None:
+    from linli.platform.app import load_domains
+
+    load_domains()
     async with scoped_session(SYSTEM_SCOPE) as session:
         progress("catalogs")
         await seed_catalogs(session)

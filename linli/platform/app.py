@@ -19,7 +19,15 @@ from linli.platform.settings import get_settings
 ROUTER_MODULES = (
     "linli.platform.hierarchy.api",
     "linli.tenants.api",
+    "linli.services.api",
 )
+
+
+def load_domains() -> None:
+    """Import every domain's API (and so its service), which registers its hooks (onboarding defaults,
+    demo steps). The CLI and the worker call this too, not only the web app."""
+    for module_name in ROUTER_MODULES:
+        import_module(module_name)
 
 
 def _operation_ids(app: FastAPI) -> None:

@@ -1,0 +1,1 @@
+"""Resident-app services: the catalog each tenant switches on, orders, renames and brands."""

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from linli.platform.access import DbSession, Principal, require
+from linli.platform.pagination import Page
+from linli.services import service
+from linli.services.schemas import AppConfig, ServiceOrder, TenantServiceOut, TenantServiceUpdate
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/services", tags=["services"])
+app_router = APIRouter(prefix="/app/v1", tags=["resident app"])
+
+# Routes anyone may call (the resident app loads its configuration before anyone signs in).
+PUBLIC_PATHS = ("/app/v1/{slug}/config",)
+
+
+@router.get("", operation_id="list_tenant_services")
+async def list_tenant_services(
+    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("services", "read")]
+) -> Page[TenantServiceOut]:
+    """All 72 catalog services with the tenant's switches, order and names (one page: the catalog is small)."""
+    return Page(items=await service.list_services(session, actor=principal, tenant_id=tenant_id))
+
+
+@router.patch("/{code}", operation_id="update_tenant_service")
+async def update_tenant_service(
+    tenant_id: int,
+    code: str,
+    body: TenantServiceUpdate,
+    session: DbSession,
+    principal: Annotated[Principal, require("services", "update")],
+) -> TenantServiceOut:
+    return await service.update_service(
+        session,
+        actor=principal,
+        tenant_id=tenant_id,
+        code=code,
+        enabled=body.enabled,
+        name=body.name,
+        name_en=body.name_en,
+        config=body.config,
+    )
+
+
+@router.put("/order", operation_id="order_tenant_services")
+async def order_tenant_services(
+    tenant_id: int,
+    body: ServiceOrder,
+    session: DbSession,
+    principal: Annotated[Principal, require("services", "update")],
+) -> Page[TenantServiceOut]:
+    return Page(items=await service.reorder(session, actor=principal, tenant_id=tenant_id, codes=body.codes))
+
+
+@app_router.get("/{slug}/config", operation_id="get_resident_app_config")
+async def get_resident_app_config(
+    slug: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")], session: DbSession
+) -> AppConfig:
+    return await service.app_config(session, slug=slug)

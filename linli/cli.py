@@ -25,8 +25,10 @@ app = typer.Typer(
 )
 seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
+app.add_typer(tenants_app, name="tenants")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -115,6 +117,15 @@ def audit_verify() -> None:
     if problems:
         raise fail(f"audit log verification failed: {len(problems)} problem(s) in {count} rows") from None
     console.print(f"audit log verified: {count} rows, every chain intact")
+
+
+@tenants_app.command("purge")
+def tenants_purge() -> None:
+    """Delete the data of offboarded tenants whose grace period has ended (also a nightly job)."""
+    from linli.tenants.jobs import purge_offboarded_tenants
+
+    purged = run(purge_offboarded_tenants())
+    console.print(f"purged {len(purged)} tenant(s){': ' + ', '.join(purged) if purged else ''}")
 
 
 @app.command()

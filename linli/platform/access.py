@@ -37,6 +37,13 @@ ROLES = (
     "integration",
 )
 API_KEY_PREFIX = "lk_"
+# The roles an administrative role may hand out at or below its node (people and API keys alike).
+# Every other role may only pass on its own role. Nobody creates a role above their own.
+GRANTABLE_ROLES: dict[str, frozenset[str]] = {
+    "district_admin": frozenset(ROLES),
+    "street_admin": frozenset(ROLES) - {"district_admin"},
+    "community_admin": frozenset(ROLES) - {"district_admin", "street_admin"},
+}
 
 
 @cache
@@ -101,9 +108,31 @@ class Principal:
         if not any(role_permits(g.role, resource, action) for g in covering):
             raise Forbidden(f"your role does not allow {resource}:{action} here")
 
+    def may_grant(self, role: str, node_path: str) -> bool:
+        """May this principal hand out `role` at `node_path` (no privilege escalation)?"""
+        return any(role in GRANTABLE_ROLES.get(g.role, {g.role}) for g in self.grants_covering(node_path))
+
     @property
     def actor_role(self) -> str:
         return ",".join(sorted(self.roles))
+
+
+TENANT_CHAIN = text("select slug, status, settings from linli_tenant_chain(text2ltree(:p))")
+
+
+async def tenant_chain(session: AsyncSession, node_path: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(slug, status, settings) of the tenants around `node_path`, outermost first. Read through a
+    reviewed SECURITY DEFINER function: a community-level caller cannot see its street's tenant row."""
+    rows = await session.execute(TENANT_CHAIN, {"p": node_path})
+    return [(slug, status, settings) for slug, status, settings in rows]
+
+
+async def assert_writable(session: AsyncSession, node_path: str) -> None:
+    """Suspended and offboarded tenants (and everything inside them) are read-only. Every service that
+    changes tenant data calls this with the path it writes to."""
+    for slug, status, _ in await tenant_chain(session, node_path):
+        if status != "active":
+            raise Forbidden(f"tenant {slug} is {status} and read-only", code="tenant_read_only")
 
 
 async def load_user_principal(session: AsyncSession, user_id: uuid.UUID, display_name: str = "") -> Principal:

@@ -7,6 +7,8 @@ worker roles may read within their scopes but never insert, update or delete dir
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,28 +18,49 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.platform.access import Principal
 from linli.platform.logging import request_id_var
 
-PERSONAL_KEYS = {
+SECRET_WORDS = ("password", "secret", "token")
+EMAIL_WORDS = ("email",)
+PERSONAL_WORDS = (
     "phone",
-    "email",
-    "id_number",
-    "id_card",
-    "address",
     "mobile",
-    "password",
-    "password_hash",
-    "token",
-    "secret",
-    "mqtt_password",
-}
+    "id_number",
+    "id_no",
+    "id_card",
+    "idcard",
+    "address",
+    "birth",
+    "real_name",
+    "full_name",
+    "display_name",
+    "plate_number",
+    "license_plate",
+)
+
+
+def _kind(key: str) -> str | None:
+    """What kind of personal data a field name announces (`admin_email`, `contact_phone`, ...)."""
+    k = key.lower()
+    if any(w in k for w in SECRET_WORDS):
+        return "secret"
+    if any(w in k for w in EMAIL_WORDS):
+        return "email"
+    if any(w in k for w in PERSONAL_WORDS):
+        return "personal"
+    return None
 
 
 def mask_value(key: str, value: Any) -> Any:
-    if value is None or not isinstance(value, str | int):
+    kind = _kind(key)
+    if kind is None or value is None or isinstance(value, bool):
         return value
-    s = str(value)
-    if key in {"password", "password_hash", "token", "secret", "mqtt_password"}:
+    if kind == "secret":
         return "***"
-    if key == "email" and "@" in s:
+    if isinstance(value, dict):
+        return {k: mask_value(key, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_value(key, v) for v in value]
+    s = str(value)
+    if kind == "email" and "@" in s:
         local, _, domain = s.partition("@")
         return f"{local[:1]}***@{domain}"
     if len(s) >= 7:
@@ -46,12 +69,29 @@ def mask_value(key: str, value: Any) -> Any:
 
 
 def mask(data: Any) -> Any:
-    """Mask personal data anywhere in a JSON-like structure before it is written to the audit log."""
+    """Mask personal data anywhere in a JSON-like structure before it is written to the audit log:
+    secrets become ***, e-mails a***@domain, phone numbers and the like 138****0001."""
     if isinstance(data, dict):
-        return {k: mask_value(k, v) if k in PERSONAL_KEYS else mask(v) for k, v in data.items()}
+        return {k: mask_value(k, v) if _kind(str(k)) else mask(v) for k, v in data.items()}
     if isinstance(data, list):
         return [mask(v) for v in data]
     return data
+
+
+@asynccontextmanager
+async def bundled(session: AsyncSession) -> AsyncIterator[list[dict[str, Any]]]:
+    """Collect the entries recorded inside the block instead of appending them, so that one compound
+    operation (onboarding a tenant) is one audit entry that lists its steps."""
+    steps: list[dict[str, Any]] = []
+    previous = session.info.get("audit_bundle")
+    session.info["audit_bundle"] = steps
+    try:
+        yield steps
+    finally:
+        if previous is None:
+            session.info.pop("audit_bundle", None)
+        else:
+            session.info["audit_bundle"] = previous
 
 
 def chain_for(node_path: str) -> str:
@@ -72,6 +112,10 @@ async def record(
     after: dict[str, Any] | None = None,
     actor_label: str | None = None,
 ) -> int:
+    bundle: list[dict[str, Any]] | None = session.info.get("audit_bundle")
+    if bundle is not None:
+        bundle.append({"action": action, "object_type": object_type, "object_id": object_id, "after": mask(after)})
+        return 0
     result = await session.execute(
         text(
             "select linli_audit_append(text2ltree(:chain), text2ltree(:path), :actor_id, :actor_role, :action, "

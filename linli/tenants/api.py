@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from linli.platform.access import CurrentPrincipal, DbSession, Principal, require
+from linli.platform.db import scopes_literal
 from linli.platform.errors import NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.pagination import (
@@ -192,17 +193,16 @@ async def offboard_tenant(
 
 @router.get("/tenants/{tenant_id}/export", operation_id="export_tenant")
 async def export_tenant(
-    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("tenants", "read")]
+    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("tenants", "export")]
 ) -> Response:
-    """The tenant's data as one JSON document (nodes, locations, grants): the offboarding archive."""
+    """The tenant's data as one JSON document, one key per tenant-owned table (nodes, locations,
+    grants, API keys, the audit log and every domain's tables): the offboarding archive."""
     tenant = await service.get_tenant(session, tenant_id=tenant_id)
+    principal.authorize("tenants", "export", tenant.node_path, what="tenant")
     archive: dict[str, object] = {"tenant": TenantOut.model_validate(tenant).model_dump(mode="json")}
-    for table in ("nodes", "locations", "role_grants"):
-        rows = await session.execute(
-            text(f"select to_jsonb(t) from {table} t where node_path <@ text2ltree(:p) order by id"),
-            {"p": tenant.node_path},
-        )
-        archive[table] = list(rows.scalars())
+    repo = TenantRepository(session)
+    for table in await repo.tables_with_paths(privilege="SELECT"):
+        archive[table] = await repo.export_rows(table, tenant.node_path)
     return Response(
         json.dumps(archive, ensure_ascii=False, default=str),
         media_type="application/json",
@@ -308,7 +308,8 @@ AUDIT_QUERY = """
     select id, chain::text, seq, node_path::text, at, actor_id, actor_role, action, object_type, object_id,
            before, after, request_id, hash
     from audit_log
-    where (cast(:after_id as bigint) is null or id < :after_id)
+    where node_path <@ any (cast(:scopes as ltree[]))
+      and (cast(:after_id as bigint) is null or id < :after_id)
       and (cast(:action as text) is null or action = :action)
       and (cast(:object_type as text) is null or object_type = :object_type)
     order by id desc limit :limit
@@ -329,6 +330,7 @@ async def list_audit_entries(
             await session.execute(
                 text(AUDIT_QUERY),
                 {
+                    "scopes": scopes_literal(principal.scopes_for("audit", "read")),
                     "after_id": decode_int_cursor(cursor),
                     "action": action,
                     "object_type": object_type,
@@ -351,7 +353,14 @@ async def export_audit_entries(
     rows = (
         (
             await session.execute(
-                text(AUDIT_QUERY), {"after_id": None, "action": None, "object_type": None, "limit": 100_000}
+                text(AUDIT_QUERY),
+                {
+                    "scopes": scopes_literal(principal.scopes_for("audit", "export")),
+                    "after_id": None,
+                    "action": None,
+                    "object_type": None,
+                    "limit": 100_000,
+                },
             )
         )
         .mappings()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
@@ -25,15 +27,6 @@ class TenantRepository:
     async def by_slug(self, slug: str) -> Tenant | None:
         return (await self.session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one_or_none()
 
-    async def containing(self, node_path: str) -> Sequence[Tenant]:
-        """Tenants whose subtree holds `node_path`, outermost first (a street tenant before its community)."""
-        stmt = (
-            select(Tenant)
-            .where(Tenant.node_path.op("@>")(func.text2ltree(node_path)))
-            .order_by(func.nlevel(Tenant.node_path))
-        )
-        return (await self.session.execute(stmt)).scalars().all()
-
     async def list(self, *, status: str | None, after_id: int | None, limit: int) -> Sequence[Tenant]:
         stmt = select(Tenant).order_by(Tenant.id).limit(limit)
         if status:
@@ -44,6 +37,62 @@ class TenantRepository:
 
     def add(self, tenant: Tenant) -> None:
         self.session.add(tenant)
+
+    async def delete(self, tenant: Tenant) -> None:
+        await self.session.delete(tenant)
+        await self.session.flush()
+
+    async def due_for_purge(self, at: datetime) -> Sequence[Tenant]:
+        stmt = (
+            select(Tenant)
+            .where(Tenant.status == "offboarded", Tenant.delete_after <= at)
+            .order_by(Tenant.id)
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def tables_with_paths(self, privilege: str = "DELETE") -> Sequence[str]:
+        """Every table (public schema) with a node_path column on which the current role holds
+        `privilege` (SELECT or DELETE)."""
+        rows = await self.session.execute(
+            text(
+                """select c.relname from pg_class c
+                   join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'
+                   join pg_attribute a on a.attrelid = c.oid and a.attname = 'node_path' and not a.attisdropped
+                   where c.relkind in ('r', 'p') and has_table_privilege(c.oid, :privilege)
+                   order by c.relname"""
+            ),
+            {"privilege": privilege},
+        )
+        return list(rows.scalars())
+
+    async def export_rows(self, table: str, node_path: str) -> Sequence[Any]:
+        rows = await self.session.execute(
+            text(f'select to_jsonb(t) from "{table}" t where node_path <@ text2ltree(:p) order by node_path'),
+            {"p": node_path},
+        )
+        return list(rows.scalars())
+
+    async def delete_tenant_rows(self, node_path: str, *, keep: frozenset[str]) -> dict[str, int]:
+        """Delete every row under `node_path` in every tenant-owned table except `keep`. Tables that
+        other tables still reference are retried after those (foreign keys decide the order)."""
+        pending = [t for t in await self.tables_with_paths() if t not in keep]
+        counts: dict[str, int] = {}
+        while pending:
+            failed: list[str] = []
+            for table in pending:
+                try:
+                    async with self.session.begin_nested():
+                        result = await self.session.execute(
+                            text(f'delete from "{table}" where node_path <@ text2ltree(:p)'), {"p": node_path}
+                        )
+                    counts[table] = counts.get(table, 0) + int(result.rowcount)  # type: ignore[attr-defined]
+                except IntegrityError:
+                    failed.append(table)
+            if len(failed) == len(pending):
+                raise RuntimeError(f"cannot purge {node_path}: rows in {', '.join(failed)} are still referenced")
+            pending = failed
+        return counts
 
 
 class UserRepository:
@@ -103,6 +152,13 @@ class UserRepository:
     async def refresh_token(self, token_hash: str) -> RefreshToken | None:
         stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_user_refresh_tokens(self, user_id: uuid.UUID, at: datetime) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.used_at.is_(None))
+            .values(used_at=at)
+        )
 
     async def revoke_refresh_family(self, family: uuid.UUID, at: datetime) -> None:
         await self.session.execute(

@@ -78,8 +78,10 @@ class TenantOut(BaseModel):
 class OnboardingOut(BaseModel):
     tenant: TenantOut
     admin_user_id: uuid.UUID
-    invitation_token: str
-    invitation_expires_at: datetime
+    invitation_token: str | None = Field(
+        description="single-use token for the administrator's first sign-in; null when the account exists"
+    )
+    invitation_expires_at: datetime | None
 
 
 class InvitationAccept(Strict):
@@ -124,8 +126,8 @@ class UserGrantOut(BaseModel):
 class InviteOut(BaseModel):
     user_id: uuid.UUID
     grant_id: int
-    invitation_token: str
-    invitation_expires_at: datetime
+    invitation_token: str | None = Field(description="null when the account already exists")
+    invitation_expires_at: datetime | None
 
 
 class ApiKeyCreate(Strict):

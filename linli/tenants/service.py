@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.platform import audit
+from linli.platform import access, audit
 from linli.platform.access import API_KEY_PREFIX, ROLES, Principal, load_user_principal
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
 from linli.platform.hierarchy.models import Node
@@ -120,12 +121,26 @@ async def use_user_token(
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
     row.used_at = now()
     user = await repo.get(row.user_id)
-    if user is None:
+    if user is None or not user.is_active:
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
+    if purpose == "invitation" and user.password_hash is not None:
+        # An invitation never replaces the password of an existing account (that would let whoever
+        # invites an existing e-mail address take the account over); the grant is already in place.
+        raise BadRequest("this account already has a password; sign in instead", code="invitation_account_exists")
     user.password_hash = hash_password(password)
     if display_name:
         user.display_name = display_name
+    # New credentials end every session that was signed in with the old ones.
+    await repo.revoke_user_refresh_tokens(user.id, now())
     return user
+
+
+async def invitation_for(repo: UserRepository, user: User) -> tuple[str | None, datetime | None]:
+    """An invitation token for an account that has no password yet; an existing account signs in with
+    its own password (and simply gains the new grant)."""
+    if user.password_hash is not None:
+        return None, None
+    return await create_user_token(repo, user, "invitation")
 
 
 async def request_password_reset(session: AsyncSession, *, login: str) -> str | None:
@@ -164,17 +179,31 @@ async def ensure_user(
     return user
 
 
-async def grant_role(session: AsyncSession, *, actor: Principal | None, user: User, role: str, node: Node) -> RoleGrant:
+def check_grantable(actor: Principal, roles: list[str], node_path: str) -> None:
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise BadRequest(f"unknown role(s) {', '.join(unknown)}; one of: {', '.join(ROLES)}", code="unknown_role")
+    for role in roles:
+        # Nobody hands out a role above their own at that node (no privilege escalation).
+        if not actor.may_grant(role, node_path):
+            raise Forbidden(f"you cannot grant {role} here", code="grant_escalation")
+
+
+async def grant_role(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    user: User,
+    role: str,
+    node: Node,
+    permission: tuple[str, str] = ("grants", "create"),
+) -> RoleGrant:
     if role not in ROLES:
         raise BadRequest(f"unknown role {role!r}; one of: {', '.join(ROLES)}", code="unknown_role")
     if actor is not None:
-        actor.authorize("grants", "create", node.node_path, what="node")
-        # Nobody hands out a role they do not hold at or above that node (no privilege escalation).
-        if not any(
-            g.role in (role, "district_admin", "street_admin", "community_admin")
-            for g in actor.grants_covering(node.node_path)
-        ):
-            raise Forbidden(f"you cannot grant {role} here", code="grant_escalation")
+        actor.authorize(*permission, node.node_path, what="node")
+        check_grantable(actor, [role], node.node_path)
+    await access.assert_writable(session, node.node_path)
     repo = UserRepository(session)
     existing = [g for g in await repo.grants_of(user.id) if g.role == role and g.node_id == node.id]
     if existing:
@@ -200,6 +229,9 @@ async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int
     if grant is None:
         raise NotFound("grant")
     actor.authorize("grants", "delete", grant.node_path, what="grant")
+    # Only what the actor could have granted may be revoked. Revoking (like revoking an API key) stays
+    # possible in a suspended tenant: it only ever reduces access.
+    check_grantable(actor, [grant.role], grant.node_path)
     await audit.record(
         session,
         actor=actor,
@@ -214,12 +246,14 @@ async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int
 
 async def invite_user(
     session: AsyncSession, *, actor: Principal, email: str, display_name: str, role: str, node_id: int
-) -> tuple[User, RoleGrant, str, datetime]:
+) -> tuple[User, RoleGrant, str | None, datetime | None]:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("users", "invite", node.node_path, what="node")
+    check_grantable(actor, [role], node.node_path)
+    await access.assert_writable(session, node.node_path)
     user = await ensure_user(session, email=email, display_name=display_name, home_node_path=node.node_path)
-    grant = await grant_role(session, actor=actor, user=user, role=role, node=node)
-    token, expires = await create_user_token(UserRepository(session), user, "invitation")
+    grant = await grant_role(session, actor=actor, user=user, role=role, node=node, permission=("users", "invite"))
+    token, expires = await invitation_for(UserRepository(session), user)
     await audit.record(
         session,
         actor=actor,
@@ -246,8 +280,8 @@ def tenant_snapshot(tenant: Tenant) -> dict[str, Any]:
 class Onboarded:
     tenant: Tenant
     admin: User
-    invitation_token: str
-    invitation_expires_at: datetime
+    invitation_token: str | None
+    invitation_expires_at: datetime | None
 
 
 async def onboard(
@@ -262,42 +296,63 @@ async def onboard(
     branding: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Onboarded:
+    """Onboard a street or community as a tenant: one transaction and one audit entry (the steps it
+    took, such as creating the community node, granting the administrator and applying every domain's
+    defaults, are listed inside that entry)."""
     nodes = NodeService(session)
-    if node_id is not None:
-        node = await nodes.get_visible(node_id)
-    elif community_name and parent_street_id is not None:
-        street = await nodes.get_visible(parent_street_id)
-        if street.level != "street":
-            raise BadRequest("parent_street_id must name a street", code="not_a_street")
-        node = await nodes.create(actor=actor, parent=street, name=community_name)
-    else:
-        raise BadRequest("give node_id, or community_name with parent_street_id", code="node_required")
-    if actor is not None:
-        actor.authorize("tenants", "onboard", node.node_path, what="node")
-    if node.level not in TENANT_ADMIN_ROLE:
-        raise BadRequest("only a street or a community can be a tenant", code="not_a_tenant_level")
-    repo = TenantRepository(session)
-    if await repo.by_node(node.id) is not None:
-        raise Conflict(f"{node.name} is already onboarded", code="tenant_exists")
-    if await repo.by_slug(slug) is not None:
-        raise Conflict(f"slug {slug!r} is taken", code="slug_taken")
-    tenant = Tenant(
-        node_id=node.id,
-        node_path=node.node_path,
-        slug=slug,
-        status="active",
-        branding=branding or {},
-        settings=settings or {},
-    )
-    repo.add(tenant)
-    await session.flush()
-    admin = await ensure_user(
-        session, email=admin_email, display_name=admin_email.split("@")[0], home_node_path=node.node_path
-    )
-    await grant_role(session, actor=None, user=admin, role=TENANT_ADMIN_ROLE[node.level], node=node)
-    token, expires = await create_user_token(UserRepository(session), admin, "invitation")
-    for hook in ONBOARDING_HOOKS:
-        await hook(session, tenant)
+    async with audit.bundled(session) as steps:
+        if node_id is not None:
+            if community_name is not None or parent_street_id is not None:
+                raise BadRequest(
+                    "give node_id, or community_name with parent_street_id, not both", code="node_ambiguous"
+                )
+            node = await nodes.get_visible(node_id)
+            if actor is not None:
+                actor.authorize("tenants", "onboard", node.node_path, what="node")
+        elif community_name and parent_street_id is not None:
+            street = await nodes.get_visible(parent_street_id)
+            if actor is not None:
+                actor.authorize("tenants", "onboard", street.node_path, what="node")
+            if street.level != "street":
+                raise BadRequest("parent_street_id must name a street", code="not_a_street")
+            node = await nodes.create(actor=actor, parent=street, name=community_name)
+        else:
+            raise BadRequest("give node_id, or community_name with parent_street_id", code="node_required")
+        if node.level not in TENANT_ADMIN_ROLE:
+            raise BadRequest("only a street or a community can be a tenant", code="not_a_tenant_level")
+        if node.archived_at is not None:
+            raise BadRequest(f"{node.name} is archived", code="node_archived")
+        await access.assert_writable(session, node.node_path)
+        repo = TenantRepository(session)
+        if await repo.by_node(node.id) is not None:
+            raise Conflict(f"{node.name} is already onboarded", code="tenant_exists")
+        if await repo.by_slug(slug) is not None:
+            raise Conflict(f"slug {slug!r} is taken", code="slug_taken")
+        tenant = Tenant(
+            node_id=node.id,
+            node_path=node.node_path,
+            slug=slug,
+            status="active",
+            branding=branding or {},
+            settings=settings or {},
+        )
+        try:
+            # Slugs are unique across every district: a clash outside the caller's scope is hidden
+            # from the look-up above by RLS, but not from the unique index.
+            async with session.begin_nested():
+                repo.add(tenant)
+                await session.flush()
+        except IntegrityError as exc:
+            if "uq_tenants_node_id" in str(exc.orig):
+                raise Conflict(f"{node.name} is already onboarded", code="tenant_exists") from exc
+            raise Conflict(f"slug {slug!r} is taken", code="slug_taken") from exc
+        admin = await ensure_user(
+            session, email=admin_email, display_name=admin_email.split("@")[0], home_node_path=node.node_path
+        )
+        await grant_role(session, actor=None, user=admin, role=TENANT_ADMIN_ROLE[node.level], node=node)
+        token, expires = await invitation_for(UserRepository(session), admin)
+        for hook in ONBOARDING_HOOKS:
+            await hook(session, tenant)
     await audit.record(
         session,
         actor=actor,
@@ -305,7 +360,7 @@ async def onboard(
         object_type="tenant",
         object_id=tenant.id,
         node_path=node.node_path,
-        after=tenant_snapshot(tenant) | {"admin_email": admin_email},
+        after=tenant_snapshot(tenant) | {"admin_email": admin_email, "admin_user_id": str(admin.id), "steps": steps},
     )
     return Onboarded(tenant, admin, token, expires)
 
@@ -318,11 +373,12 @@ async def get_tenant(session: AsyncSession, *, tenant_id: int) -> Tenant:
 
 
 async def effective_settings(session: AsyncSession, *, tenant: Tenant) -> dict[str, Any]:
-    """A community tenant inherits the settings of the street tenant around it unless it overrides them."""
+    """A community tenant inherits the settings of the street tenant around it unless it overrides them
+    (the street's row is read through `linli_tenant_chain`: a community-level caller cannot see it)."""
     merged: dict[str, Any] = {}
-    for outer in await TenantRepository(session).containing(tenant.node_path):
-        merged |= outer.settings
-    return merged
+    for _slug, _status, outer_settings in await access.tenant_chain(session, tenant.node_path):
+        merged |= outer_settings
+    return merged | tenant.settings
 
 
 async def update_tenant(
@@ -334,6 +390,8 @@ async def update_tenant(
     settings: dict[str, Any] | None,
     status: str | None,
 ) -> Tenant:
+    """Branding and settings, or suspending and reactivating (a suspended tenant is read-only: only its
+    status may change)."""
     tenant = await get_tenant(session, tenant_id=tenant_id)
     before = tenant_snapshot(tenant)
     if status is not None and status != tenant.status:
@@ -342,8 +400,10 @@ async def update_tenant(
             raise Conflict("an offboarded tenant cannot change status", code="tenant_offboarded")
         tenant.status = status
         tenant.suspended_at = now() if status == "suspended" else None
+        await session.flush()
     if branding is not None or settings is not None:
         actor.authorize("tenants", "update", tenant.node_path, what="tenant")
+        await access.assert_writable(session, tenant.node_path)
         if branding is not None:
             tenant.branding = {**tenant.branding, **branding}
         if settings is not None:
@@ -365,6 +425,8 @@ OFFBOARD_GRACE = timedelta(days=30)
 
 
 async def offboard(session: AsyncSession, *, actor: Principal, tenant_id: int) -> Tenant:
+    """Offboarding suspends the tenant for good (read-only, its data exportable) and schedules its
+    data for deletion after a grace period (`purge_offboarded`)."""
     tenant = await get_tenant(session, tenant_id=tenant_id)
     actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
     if tenant.status == "offboarded":
@@ -381,16 +443,42 @@ async def offboard(session: AsyncSession, *, actor: Principal, tenant_id: int) -
         object_id=tenant.id,
         node_path=tenant.node_path,
         before=before,
-        after=tenant_snapshot(tenant),
+        after=tenant_snapshot(tenant) | {"delete_after": tenant.delete_after.isoformat()},
     )
     return tenant
 
 
+# The tree itself (nodes, buildings) belongs to the district and stays; the audit log is append-only.
+PURGE_KEEPS = frozenset({"nodes", "locations", "audit_log", "audit_heads", "tenants"})
+
+
+async def purge_offboarded(session: AsyncSession, *, at: datetime | None = None) -> list[str]:
+    """Delete the data of every offboarded tenant whose grace period has ended (idempotent; runs as a
+    job and as `linli tenants purge` with the system scope). Returns the purged slugs."""
+    at = at or now()
+    purged: list[str] = []
+    for tenant in await TenantRepository(session).due_for_purge(at):
+        counts = await TenantRepository(session).delete_tenant_rows(tenant.node_path, keep=PURGE_KEEPS)
+        await audit.record(
+            session,
+            actor=None,
+            actor_label="system:purge",
+            action="tenant.purge",
+            object_type="tenant",
+            object_id=tenant.id,
+            node_path=tenant.node_path,
+            before=tenant_snapshot(tenant),
+            after={"deleted_rows": counts},
+        )
+        purged.append(tenant.slug)
+        # The node can be onboarded afresh; the audit log keeps the tenant's history.
+        await TenantRepository(session).delete(tenant)
+    return purged
+
+
 async def assert_writable(session: AsyncSession, node_path: str) -> None:
-    """Suspended and offboarded tenants are read-only."""
-    for tenant in await TenantRepository(session).containing(node_path):
-        if tenant.status != "active":
-            raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
+    """Suspended and offboarded tenants are read-only (see `access.assert_writable`)."""
+    await access.assert_writable(session, node_path)
 
 
 async def create_api_key(
@@ -398,9 +486,8 @@ async def create_api_key(
 ) -> tuple[ApiKey, str]:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("api_keys", "create", node.node_path, what="node")
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise BadRequest(f"unknown role(s): {', '.join(unknown)}", code="unknown_role")
+    check_grantable(actor, roles, node.node_path)
+    await access.assert_writable(session, node.node_path)
     prefix, secret = new_secret(6)[:8].replace("_", "x").replace("-", "y"), new_secret()
     key = ApiKey(
         name=name,

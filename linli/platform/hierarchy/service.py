@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Principal
+from linli.platform.access import Principal, assert_writable
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.models import Node, NodeLevel
 from linli.platform.hierarchy.repository import NodeRepository
@@ -83,6 +84,7 @@ class NodeService:
     ) -> Node:
         if actor is not None:
             actor.authorize("nodes", "create", parent.node_path, what="node")
+        await assert_writable(self.session, parent.node_path)
         level = CHILD_LEVEL.get(NodeLevel(parent.level))
         if level is None:
             raise BadRequest("an estate has no child nodes; buildings and units are locations", code="no_child_level")
@@ -98,8 +100,14 @@ class NodeService:
         )
         if await self.repo.get_by_code(node.code) is not None:
             raise Conflict(f"node code {node.code} is taken", code="node_code_taken")
-        self.repo.add(node)
-        await self.session.flush()
+        try:
+            # Codes are unique across all tenants; a clash outside the caller's scope is invisible to
+            # the look-up above (RLS) but not to the unique index.
+            async with self.session.begin_nested():
+                self.repo.add(node)
+                await self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"node code {node.code} is taken", code="node_code_taken") from exc
         await audit.record(
             self.session,
             actor=actor,
@@ -122,6 +130,7 @@ class NodeService:
     ) -> Node:
         node = await self.get_visible(node_id)
         actor.authorize("nodes", "update", node.node_path, what="node")
+        await assert_writable(self.session, node.node_path)
         before = node_snapshot(node)
         if name is not None:
             node.name = name
@@ -146,6 +155,8 @@ class NodeService:
         new_parent = await self.get_visible(new_parent_id)
         actor.authorize("nodes", "move", node.node_path, what="node")
         actor.authorize("nodes", "move", new_parent.node_path, what="node")
+        await assert_writable(self.session, node.node_path)
+        await assert_writable(self.session, new_parent.node_path)
         if CHILD_LEVEL.get(NodeLevel(new_parent.level)) != NodeLevel(node.level):
             raise BadRequest(f"a {node.level} must move under a node one level up", code="wrong_parent_level")
         if new_parent.node_path == node.node_path or new_parent.node_path.startswith(node.node_path + "."):
@@ -174,6 +185,7 @@ class NodeService:
     async def archive(self, *, actor: Principal, node_id: int) -> Node:
         node = await self.get_visible(node_id)
         actor.authorize("nodes", "archive", node.node_path, what="node")
+        await assert_writable(self.session, node.node_path)
         if node.archived_at is None:
             node.archived_at = datetime.now(UTC)
             await audit.record(

@@ -1,0 +1,82 @@
+"""Helpers shared by the access, tenant and audit suites: superuser look-ups of committed demo data and
+paging through list endpoints."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.conftest import PG, TEST_DB
+
+WUHOU = "d510107"
+LUOHU = "d440303"
+
+
+def superuser() -> psycopg.Connection[Any]:
+    """A committed, RLS-free view of the test database (postgres superuser, autocommit)."""
+    return psycopg.connect(f"postgresql://postgres@{PG}/{TEST_DB}", autocommit=True)
+
+
+def api_role_dsn() -> str:
+    return os.environ["LINLI_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+
+
+def scalar(sql: str, *params: object) -> Any:
+    with superuser() as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return row[0]
+
+
+def node_id(path: str) -> int:
+    return int(scalar("select id from nodes where node_path = %s::ltree", path))
+
+
+def node_by_name(name: str) -> tuple[int, str]:
+    with superuser() as conn:
+        row = conn.execute(
+            "select id, node_path::text from nodes where name = %s order by id limit 1", (name,)
+        ).fetchone()
+    assert row is not None, name
+    return int(row[0]), str(row[1])
+
+
+def tenant_id(slug: str) -> int:
+    return int(scalar("select id from tenants where slug = %s", slug))
+
+
+def not_onboarded_community(district: str, *, skip: int = 0) -> tuple[int, str]:
+    """A community of `district` that is not a tenant and lies in no tenant (a plain node)."""
+    with superuser() as conn:
+        rows = conn.execute(
+            """select n.id, n.node_path::text from nodes n
+               where n.level = 'community' and n.node_path <@ %s::ltree and n.archived_at is null
+                 and not exists (select 1 from tenants t where n.node_path <@ t.node_path)
+               order by n.id""",
+            (district,),
+        ).fetchall()
+    return int(rows[skip][0]), str(rows[skip][1])
+
+
+async def all_items(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], **params: object
+) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {"limit": 500, **params} | ({"cursor": cursor} if cursor else {})
+        response = await client.get(url, params=query, headers=headers)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"items", "next_cursor"}, page
+        items.extend(page["items"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            return items
+
+
+def within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + ".")

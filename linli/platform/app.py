@@ -20,6 +20,7 @@ ROUTER_MODULES = (
     "linli.platform.hierarchy.api",
     "linli.tenants.api",
     "linli.residents.api",
+    "linli.portal.api",
 )
 
 

@@ -16,6 +16,7 @@ from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.seed import seed_tree
 from linli.platform.security import hash_password
+from linli.residents.seed import demo_step as seed_residents
 from linli.tenants import service as tenants
 from linli.tenants.repository import TenantRepository
 
@@ -52,6 +53,7 @@ DEMO_ACCOUNTS = (
 # Other domains add their own demo data (devices, events, services) through this list.
 DemoStep = Callable[[AsyncSession, str], Awaitable[None]]
 DEMO_STEPS: list[tuple[str, DemoStep]] = []
+DEMO_STEPS.append(("residents", seed_residents))
 
 
 async def find_node(session: AsyncSession, where: str) -> Node:

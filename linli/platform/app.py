@@ -20,6 +20,8 @@ ROUTER_MODULES = (
     "linli.platform.hierarchy.api",
     "linli.tenants.api",
     "linli.services.api",
+    "linli.residents.api",
+    "linli.portal.api",
 )
 
 

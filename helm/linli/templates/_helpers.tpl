@@ -1,0 +1,78 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "linli.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "linli.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "linli.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "linli.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "linli.secretName" -}}
+{{- .Values.existingSecret | default (include "linli.fullname" .) -}}
+{{- end -}}
+
+{{/* Environment of every Linli container: the ConfigMap plus the Secret. */}}
+{{- define "linli.envFrom" -}}
+- configMapRef:
+    name: {{ include "linli.fullname" . }}
+- secretRef:
+    name: {{ include "linli.secretName" . }}
+{{- end -}}
+
+{{- define "linli.podSpecCommon" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "linli.volumes" -}}
+- name: tmp
+  emptyDir: {}
+- name: storage
+{{- if .Values.storage.existingClaim }}
+  persistentVolumeClaim:
+    claimName: {{ .Values.storage.existingClaim }}
+{{- else }}
+  emptyDir: {}
+{{- end }}
+{{- end -}}
+
+{{- define "linli.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+- name: storage
+  mountPath: {{ .Values.settings.storageDir }}
+{{- end -}}

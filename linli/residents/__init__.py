@@ -1,0 +1,1 @@
+"""Population registry: households at a unit of an estate, the people in them, cared-for persons."""

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from linli.platform.access import DbSession, Principal, require
+from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
+from linli.residents import service
+from linli.residents.models import Household
+from linli.residents.schemas import HouseholdCreate, HouseholdOut, PersonCreate, PersonOut, PersonUpdate
+
+router = APIRouter(prefix="/api/v1", tags=["residents"])
+
+
+def _page(principal: Principal, records: list[service.PersonRecord], limit: int) -> Page[PersonOut]:
+    cursor = encode_cursor(records[-1].person.id) if len(records) == limit else None
+    return Page(items=[service.person_out(principal, r) for r in records], next_cursor=cursor)
+
+
+@router.get("/residents", operation_id="list_residents")
+async def list_residents(
+    session: DbSession,
+    principal: Annotated[Principal, require("residents", "read")],
+    node_id: Annotated[int | None, Query(description="only people in this node's subtree")] = None,
+    care_category: Annotated[str | None, Query(max_length=64, description="cared-for category code")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=50, description="part of the name")] = None,
+    id_number: Annotated[
+        str | None, Query(min_length=6, max_length=40, description="exact identity number (matched by its hash)")
+    ] = None,
+    household_id: int | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[PersonOut]:
+    records = await service.list_people(
+        session,
+        actor=principal,
+        node_id=node_id,
+        care_category=care_category,
+        q=q,
+        id_number=id_number,
+        household_id=household_id,
+        after_id=decode_int_cursor(cursor),
+        limit=limit,
+    )
+    return _page(principal, records, limit)
+
+
+@router.get("/residents/{person_id}", operation_id="get_resident")
+async def get_resident(
+    person_id: int, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
+) -> PersonOut:
+    return service.person_out(principal, await service.get_person(session, actor=principal, person_id=person_id))
+
+
+@router.post("/residents", status_code=201, operation_id="create_resident")
+async def create_resident(
+    body: PersonCreate, session: DbSession, principal: Annotated[Principal, require("residents", "create")]
+) -> PersonOut:
+    household_id = body.household_id
+    if body.household is not None:
+        household = await service.create_household(
+            session,
+            actor=principal,
+            node_id=body.household.node_id,
+            location_id=body.household.location_id,
+            room=body.household.room,
+        )
+        household_id = household.id
+    assert household_id is not None  # the schema requires one of the two
+    record = await service.create_person(
+        session,
+        actor=principal,
+        household_id=household_id,
+        name=body.name,
+        phone=body.phone,
+        gender=body.gender,
+        birth_year=body.birth_year,
+        id_number=body.id_number,
+        care_categories=body.care_categories,
+    )
+    return service.person_out(principal, record)
+
+
+@router.patch("/residents/{person_id}", operation_id="update_resident")
+async def update_resident(
+    person_id: int,
+    body: PersonUpdate,
+    session: DbSession,
+    principal: Annotated[Principal, require("residents", "update")],
+) -> PersonOut:
+    changes = body.model_dump(include=body.model_fields_set)
+    record = await service.update_person(session, actor=principal, person_id=person_id, changes=changes)
+    return service.person_out(principal, record)
+
+
+def _household_out(household: Household, members: int | None = None) -> HouseholdOut:
+    return HouseholdOut(
+        id=household.id,
+        node_id=household.node_id,
+        node_path=household.node_path,
+        location_id=household.location_id,
+        room=household.room,
+        members=members,
+        created_at=household.created_at,
+    )
+
+
+@router.get("/households", operation_id="list_households")
+async def list_households(
+    session: DbSession,
+    principal: Annotated[Principal, require("residents", "read")],
+    node_id: Annotated[int | None, Query(description="only households in this node's subtree")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[HouseholdOut]:
+    rows = await service.list_households(
+        session, actor=principal, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    next_cursor = encode_cursor(rows[-1][0].id) if len(rows) == limit else None
+    return Page(items=[_household_out(h, n) for h, n in rows], next_cursor=next_cursor)
+
+
+@router.get("/households/{household_id}", operation_id="get_household")
+async def get_household(
+    household_id: int, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
+) -> HouseholdOut:
+    return _household_out(await service.get_household(session, actor=principal, household_id=household_id))
+
+
+@router.post("/households", status_code=201, operation_id="create_household")
+async def create_household(
+    body: HouseholdCreate, session: DbSession, principal: Annotated[Principal, require("residents", "create")]
+) -> HouseholdOut:
+    household = await service.create_household(
+        session, actor=principal, node_id=body.node_id, location_id=body.location_id, room=body.room
+    )
+    return _household_out(household, 0)

@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from linli.platform.broker import broker_address, new_client
@@ -152,7 +152,7 @@ def _run_control(commands: list[dict[str, Any]], timeout: float) -> list[dict[st
             raise BrokerError("no answer from the broker's control topic")
         if failure:
             raise BrokerError(failure[0])
-        props = Properties(PacketTypes.PUBLISH)
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.CorrelationData = uuid.uuid4().bytes
         client.publish(CONTROL_TOPIC, orjson.dumps({"commands": commands}), qos=1, properties=props)
         if not done.wait(timeout):
@@ -165,9 +165,9 @@ def _run_control(commands: list[dict[str, Any]], timeout: float) -> list[dict[st
         client.loop_stop()
 
 
-async def control(commands: list[dict[str, Any]], *, timeout: float = 5.0) -> list[dict[str, Any]]:
+async def control(commands: list[dict[str, Any]], *, wait_s: float = 5.0) -> list[dict[str, Any]]:
     """Send dynamic-security commands in one message; returns the plugin's responses in order."""
-    return await asyncio.to_thread(_run_control, commands, timeout)
+    return await asyncio.to_thread(_run_control, commands, wait_s)
 
 
 def _errors(responses: list[dict[str, Any]], tolerate: tuple[str, ...] = ()) -> list[str]:

@@ -111,6 +111,12 @@ def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
+def _yaml_keys(args: dict[Any, Any]) -> dict[str, Any]:
+    """YAML 1.1 reads the key `on` as true (and `off` as false); stored as JSON it became "true"."""
+    fixed = {True: "on", False: "off", "true": "on", "false": "off"}
+    return {fixed.get(k, str(k)) if isinstance(k, bool | str) else str(k): v for k, v in args.items()}
+
+
 def rule_from_spec(raw: dict[str, Any]) -> RuleSpec:
     return RuleSpec(
         code=raw["code"],
@@ -128,7 +134,7 @@ def rule_from_spec(raw: dict[str, Any]) -> RuleSpec:
         above_per_hour=_float(raw.get("above_per_hour")),
         raises=raw.get("raises"),
         linkage=tuple(
-            Linkage(x["target_type"], x.get("scope", "same_space"), x["command"], dict(x.get("args", {})))
+            Linkage(x["target_type"], x.get("scope", "same_space"), x["command"], _yaml_keys(x.get("args", {})))
             for x in raw.get("linkage", ())
         ),
         enabled=bool(raw.get("enabled", True)),

@@ -221,12 +221,16 @@ class IngestWriter:
         result = BatchResult()
         dead: list[dict[str, Any]] = []
         parsed: list[tuple[Message, Any]] = []
+        await self.devices.resolve(
+            session, {(m.slug, m.serial) for m in messages if m.device is None and m.slug and m.serial}
+        )
         keys: set[tuple[str, str]] = set()
         for msg in messages:
+            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
             try:
                 body = orjson.loads(msg.payload)
             except orjson.JSONDecodeError as exc:
-                dead.append(await self._dead(session, msg, None, "malformed_json", f"not JSON: {exc}", msg.payload))
+                dead.append(await self._dead(session, msg, sender, "malformed_json", f"not JSON: {exc}", msg.payload))
                 continue
             if not isinstance(body, dict) or not (
                 isinstance(body.get("metrics"), dict) or isinstance(body.get("readings"), list)
@@ -235,7 +239,7 @@ class IngestWriter:
                     await self._dead(
                         session,
                         msg,
-                        None,
+                        sender,
                         "malformed_payload",
                         "expected {metrics: {...}} or {readings: [...]}",
                         msg.payload,
@@ -243,8 +247,6 @@ class IngestWriter:
                 )
                 continue
             slug = msg.device.tenant_slug if msg.device else msg.slug
-            if msg.device is None and msg.slug and msg.serial:
-                keys.add((msg.slug, msg.serial))
             if isinstance(body.get("readings"), list) and slug:
                 for reading in body["readings"]:
                     if isinstance(reading, dict) and isinstance(reading.get("serial"), str):

@@ -97,9 +97,11 @@ def service_commands() -> list[dict[str, Any]]:
         _acl("subscribePattern", "linli/+/+/#"),
         _acl("publishClientSend", "linli/+/+/commands"),
         _acl("publishClientSend", "linli/+/+/telemetry"),
+        _acl("publishClientSend", "linli/+/+/acks"),
     ]
     return [
         {"command": "createRole", "rolename": SERVICE_ROLE, "acls": acls},
+        *({"command": "addRoleACL", "rolename": SERVICE_ROLE, **acl} for acl in acls),
         {
             "command": "createClient",
             "username": SERVICE_USER,

@@ -20,7 +20,7 @@ from linli.iot.catalog import RuleSpec, TypeSpec
 from linli.iot.models import Alarm, Device
 from linli.iot.repository import AlarmRepository, CommandRepository, DeviceRepository, TelemetryRepository
 from linli.iot.schemas import Credentials, DeviceCreated, DeviceOut, LocationIn, TelemetryOut, TelemetryPoint
-from linli.platform import audit, jobs
+from linli.platform import audit
 from linli.platform.access import Principal, after_commit
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.errors import BadRequest, Conflict, NotFound
@@ -449,6 +449,8 @@ async def dispatch_commands(commands: Sequence[PendingCommand]) -> None:
     """After the commit that created them: publish, mark sent, and schedule the acknowledgement deadline."""
     if not commands:
         return
+    from linli.platform import jobs  # imported here: the jobs registry imports this module
+
     try:
         await publisher.publish([(c.topic, c.payload) for c in commands])
     except (broker.BrokerError, OSError):

@@ -33,7 +33,7 @@ console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 # What `linli up` (and so `make demo`) runs side by side.
-FOREGROUND_PROCESSES = ("serve", "worker")
+FOREGROUND_PROCESSES = ("serve", "worker", "ingest")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -152,6 +152,32 @@ def worker() -> None:
     from linli.platform.jobs import WorkerSettings
 
     run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+@app.command()
+def ingest(
+    group: Annotated[str, typer.Option(help="shared-subscription group")] = "linli-ingest",
+    client_id: Annotated[str | None, typer.Option(help="stable MQTT client id (default: host + index)")] = None,
+) -> None:
+    """Consume device telemetry and command acks from MQTT (shared subscription, ack after commit)."""
+    from linli.iot.consumer import run_forever
+    from linli.platform.logging import configure_logging
+
+    configure_logging(get_settings().log_level)
+    run(run_forever(group=group, client_id=client_id))
+
+
+@app.command()
+def simulate(
+    community: Annotated[str, typer.Option(help="community name, e.g. 木棉岭社区")] = "木棉岭社区",
+    rate: Annotated[float, typer.Option(help="messages per second in total")] = 50.0,
+    duration: Annotated[float, typer.Option(help="seconds to run (0 = until Ctrl-C)")] = 0.0,
+    fault_every: Annotated[float, typer.Option(help="seconds between injected faults")] = 60.0,
+) -> None:
+    """Publish realistic telemetry for the community's demo devices over MQTT, with injected faults."""
+    from linli.iot.simulate import simulate as do_simulate
+
+    run(do_simulate(community=community, rate=rate, duration=duration, fault_every=fault_every))
 
 
 @app.command()

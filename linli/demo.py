@@ -56,6 +56,15 @@ DEMO_STEPS: list[tuple[str, DemoStep]] = []
 DEMO_STEPS.append(("residents", seed_residents))
 
 
+async def _iot_demo_devices(session: AsyncSession, scale: str) -> None:
+    from linli.iot.simulate import seed_demo_devices
+
+    await seed_demo_devices(session, scale)
+
+
+DEMO_STEPS.append(("iot devices", _iot_demo_devices))
+
+
 async def find_node(session: AsyncSession, where: str) -> Node:
     repo = NodeRepository(session)
     kind, _, value = where.partition(":")

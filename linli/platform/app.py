@@ -22,6 +22,7 @@ ROUTER_MODULES = (
     "linli.services.api",
     "linli.residents.api",
     "linli.portal.api",
+    "linli.iot.api",
 )
 
 

@@ -1,0 +1,1 @@
+"""IoT: device registry, ingest, rules, alarms, commands, rollups and the simulator."""

@@ -1,0 +1,234 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+
+from linli.iot import service
+from linli.iot.ingest import IngestWriter, Message
+from linli.iot.repository import AlarmRepository, CommandRepository, DeadLetterRepository, DeviceRepository
+from linli.iot.schemas import (
+    AlarmAck,
+    AlarmDetail,
+    AlarmHistoryOut,
+    AlarmOut,
+    BulkResult,
+    BulkRowError,
+    CommandOut,
+    DeadLetterOut,
+    DeviceCreate,
+    DeviceCreated,
+    DeviceOut,
+    IngestResult,
+    TelemetryOut,
+)
+from linli.platform.access import DbSession, Principal, require
+from linli.platform.db import session_factory
+from linli.platform.errors import BadRequest, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from linli.platform.hierarchy.service import NodeService
+from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor, next_cursor
+
+router = APIRouter(prefix="/api/v1", tags=["iot"])
+ingest_router = APIRouter(prefix="/api/v1", tags=["iot"])
+
+MAX_INGEST_BYTES = 1_000_000
+MAX_CSV_BYTES = 2_000_000
+_writer: IngestWriter | None = None
+
+
+def writer() -> IngestWriter:
+    global _writer
+    if _writer is None:
+        _writer = IngestWriter()
+    return _writer
+
+
+@router.post("/devices", status_code=201, operation_id="register_device")
+async def register_device(
+    body: DeviceCreate, session: DbSession, principal: Annotated[Principal, require("devices", "create")]
+) -> DeviceCreated:
+    """Register a device. The response carries its credentials once: an HTTP token and an MQTT login."""
+    return await service.register_device(
+        session,
+        actor=principal,
+        type_code=body.type,
+        serial=body.serial,
+        node_id=body.node_id,
+        location=body.location,
+    )
+
+
+@router.post("/devices/bulk", status_code=200, operation_id="register_devices_bulk")
+async def register_devices_bulk(
+    request: Request, session: DbSession, principal: Annotated[Principal, require("devices", "create")]
+) -> BulkResult:
+    """CSV body (text/csv) with header type,serial,node_id,building,unit,floor,space; a report per row."""
+    if "csv" not in request.headers.get("content-type", ""):
+        raise UnsupportedMediaType("send the CSV as text/csv")
+    raw = await request.body()
+    if len(raw) > MAX_CSV_BYTES:
+        raise PayloadTooLarge(f"at most {MAX_CSV_BYTES} bytes")
+    try:
+        csv_text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest("the CSV must be UTF-8", code="bad_encoding") from exc
+    created, errors = await service.register_bulk(session, actor=principal, csv_text=csv_text)
+    return BulkResult(created=created, errors=[BulkRowError(**e) for e in errors])
+
+
+@router.get("/devices", operation_id="list_devices")
+async def list_devices(
+    session: DbSession,
+    principal: Annotated[Principal, require("devices", "read")],
+    type: Annotated[str | None, Query(max_length=64)] = None,
+    node_id: int | None = None,
+    status: Annotated[str | None, Query(pattern="^(registered|online|offline|revoked)$")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[DeviceOut]:
+    path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    rows = await DeviceRepository(session).list(
+        type_code=type, node_path=path, status=status, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    return Page(items=[service.device_out(d) for d in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/devices/{device_id}", operation_id="get_device")
+async def get_device(
+    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "read")]
+) -> DeviceOut:
+    return service.device_out(await service.get_device(session, device_id=device_id))
+
+
+@router.delete("/devices/{device_id}", operation_id="revoke_device")
+async def revoke_device(
+    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
+) -> DeviceOut:
+    """Revoke: the HTTP token stops working and the MQTT client is removed from the broker."""
+    return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
+
+
+@router.post("/devices/{device_id}/revoke", operation_id="revoke_device_post")
+async def revoke_device_post(
+    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
+) -> DeviceOut:
+    return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
+
+
+@router.get("/devices/{device_id}/telemetry", operation_id="get_device_telemetry")
+async def get_device_telemetry(
+    device_id: int,
+    session: DbSession,
+    principal: Annotated[Principal, require("telemetry", "read")],
+    metric: Annotated[str, Query(min_length=1, max_length=64)],
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    resolution: Annotated[str | None, Query(pattern="^(raw|1h|1d)$")] = None,
+) -> TelemetryOut:
+    """Raw points for ranges up to 2 days, hourly rollups up to 60 days, daily beyond (or `resolution`)."""
+    async with session_factory("worker")() as worker_session:
+        worker_session.info["scopes"] = ()
+        return await service.query_telemetry(
+            session, worker_session, device_id=device_id, metric=metric, start=from_, end=to, resolution=resolution
+        )
+
+
+@router.get("/devices/{device_id}/commands", operation_id="list_device_commands")
+async def list_device_commands(
+    device_id: int,
+    session: DbSession,
+    principal: Annotated[Principal, require("commands", "read")],
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[CommandOut]:
+    device = await service.get_device(session, device_id=device_id)
+    rows = await CommandRepository(session).list_for_device(device.id, after_id=decode_int_cursor(cursor), limit=limit)
+    return Page(items=[CommandOut.model_validate(c) for c in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/alarms", operation_id="list_alarms")
+async def list_alarms(
+    session: DbSession,
+    principal: Annotated[Principal, require("alarms", "read")],
+    state: Annotated[str | None, Query(pattern="^(open|acknowledged|cleared|active)$")] = None,
+    device_id: int | None = None,
+    node_id: int | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[AlarmOut]:
+    path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    rows = await AlarmRepository(session).list(
+        state=state, device_id=device_id, node_path=path, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    return Page(items=[AlarmOut.model_validate(a) for a in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/alarms/{alarm_id}", operation_id="get_alarm")
+async def get_alarm(
+    alarm_id: int, session: DbSession, principal: Annotated[Principal, require("alarms", "read")]
+) -> AlarmDetail:
+    repo = AlarmRepository(session)
+    alarm = await repo.get(alarm_id)
+    if alarm is None:
+        from linli.platform.errors import NotFound
+
+        raise NotFound("alarm")
+    history = [AlarmHistoryOut.model_validate(h) for h in await repo.history(alarm.id)]
+    return AlarmDetail(**AlarmOut.model_validate(alarm).model_dump(), history=history)
+
+
+@router.post("/alarms/{alarm_id}/acknowledge", operation_id="acknowledge_alarm")
+async def acknowledge_alarm(
+    alarm_id: int,
+    session: DbSession,
+    principal: Annotated[Principal, require("alarms", "acknowledge")],
+    body: AlarmAck | None = None,
+) -> AlarmOut:
+    alarm = await service.acknowledge_alarm(
+        session, actor=principal, alarm_id=alarm_id, note=body.note if body else None
+    )
+    return AlarmOut.model_validate(alarm)
+
+
+@router.get("/ingest/dead-letters", operation_id="list_dead_letters")
+async def list_dead_letters(
+    session: DbSession,
+    principal: Annotated[Principal, require("dead_letters", "read")],
+    reason: Annotated[str | None, Query(max_length=32)] = None,
+    device_id: int | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[DeadLetterOut]:
+    rows = await DeadLetterRepository(session).list(
+        reason=reason, device_id=device_id, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    nxt = encode_cursor(rows[-1].id) if len(rows) == limit and rows else None
+    return Page(items=[DeadLetterOut.model_validate(d) for d in rows], next_cursor=nxt)
+
+
+@ingest_router.post("/ingest", status_code=202, operation_id="ingest_http")
+async def ingest_http(
+    request: Request,
+    x_device_token: Annotated[str | None, Header(description="the device's token from registration")] = None,
+) -> IngestResult:
+    """The MQTT payloads over HTTP: `{"ts", "metrics"}` or a gateway batch `{"readings": [...]}`.
+    Authenticated by the device token (`X-Device-Token`), not by a user."""
+    if not x_device_token:
+        raise Unauthenticated("X-Device-Token header required")
+    raw = await request.body()
+    if len(raw) > MAX_INGEST_BYTES:
+        raise PayloadTooLarge(f"at most {MAX_INGEST_BYTES} bytes per request")
+    w = writer()
+    device = await w.authenticate(x_device_token)
+    if device is None:
+        raise Unauthenticated("unknown or revoked device token")
+    result = await w.write([Message(source="http", payload=raw, device=device)])
+    await service.dispatch_commands(result.commands)
+    if result.accepted == 0 and result.dead:
+        raise BadRequest(
+            f"nothing accepted: {result.errors[0]['reason']}: {result.errors[0]['detail']}",
+            code=result.errors[0]["reason"],
+            details=result.errors,
+        )
+    return IngestResult(accepted=result.accepted, stored=result.stored, dead_lettered=result.dead, errors=result.errors)

@@ -1,0 +1,591 @@
+"""The batch writer shared by MQTT and HTTP ingest, and the stream rules engine.
+
+One batch = one transaction: readings are validated against their device type (anything refused goes
+to `dead_letters` with the reason), binary-COPied into a temporary staging table and inserted into the
+hypertable with ON CONFLICT DO NOTHING on (device, ts, metric) so a replayed message stores nothing
+twice; `telemetry_latest`, the rollups' dirty hours and the rules' state are updated in the same
+transaction. Callers acknowledge MQTT messages only after `write` returned (the commit happened).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.iot.catalog import (
+    Override,
+    RuleSpec,
+    TypeSpec,
+    effective_rules,
+    load_metric_ids,
+    load_overrides,
+    load_types,
+)
+from linli.iot.service import DeviceContext, PendingCommand, acknowledge_command, clear_alarm, open_alarm
+from linli.platform.db import SYSTEM_SCOPE, scoped_session
+from linli.platform.security import sha256_hex
+
+MAX_FUTURE = timedelta(minutes=10)
+PAYLOAD_KEEP = 4000
+CACHE_TTL_S = 30.0
+MISS_TTL_S = 3.0
+LAST_SEEN_EVERY = timedelta(seconds=60)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Message:
+    """One MQTT message or HTTP request body. `device` is set when the sender is already authenticated
+    (HTTP token); otherwise the device is the topic's (slug, serial)."""
+
+    source: str
+    payload: bytes
+    topic: str | None = None
+    slug: str | None = None
+    serial: str | None = None
+    device: DeviceContext | None = None
+    received_at: datetime = field(default_factory=utcnow)
+    tag: Any = None
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    stored: int = 0
+    dead: int = 0
+    acks: int = 0
+    errors: list[dict[str, str]] = field(default_factory=list)
+    commands: list[PendingCommand] = field(default_factory=list)
+    alarms_opened: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    phase: str
+    since: datetime
+    last_ts: datetime
+    last_value: float | None
+    alarm_id: int | None
+
+
+class IngestError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_ts(raw: Any, default: datetime) -> datetime:
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise IngestError("bad_timestamp", f"ts must be an ISO-8601 string, got {raw!r}")
+    try:
+        ts = datetime.fromisoformat(raw)
+    except ValueError:
+        raise IngestError("bad_timestamp", f"ts {raw!r} is not ISO-8601") from None
+    if ts.tzinfo is None:
+        raise IngestError("bad_timestamp", f"ts {raw!r} has no timezone")
+    if ts - default > MAX_FUTURE:
+        raise IngestError("future_timestamp", f"ts {raw!r} lies in the future")
+    return ts
+
+
+def to_value(raw: Any) -> float:
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    if isinstance(raw, int | float):
+        return float(raw)
+    raise IngestError("bad_value", f"value {raw!r} is not a number")
+
+
+class DeviceCache:
+    """Devices by (tenant slug, serial) and by token hash, loaded on a miss, kept for a short time."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], tuple[DeviceContext | None, bool, float]] = {}
+        self.tenants: dict[str, tuple[int, str]] = {}
+        self.tenants_loaded = 0.0
+
+    async def tenant(self, session: AsyncSession, slug: str) -> tuple[int, str] | None:
+        if slug not in self.tenants and time.monotonic() - self.tenants_loaded > MISS_TTL_S:
+            rows = await session.execute(text("select slug, id, node_path::text from tenants"))
+            self.tenants = {s: (int(i), p) for s, i, p in rows}
+            self.tenants_loaded = time.monotonic()
+        return self.tenants.get(slug)
+
+    async def resolve(self, session: AsyncSession, keys: Iterable[tuple[str, str]]) -> None:
+        clock = time.monotonic()
+        missing = [k for k in set(keys) if k not in self.by_key or self.by_key[k][2] < clock]
+        if not missing:
+            return
+        by_slug: dict[str, list[str]] = defaultdict(list)
+        for slug, serial in missing:
+            by_slug[slug].append(serial)
+        found: set[tuple[str, str]] = set()
+        for slug, serials in by_slug.items():
+            rows = await session.execute(
+                text(
+                    "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, "
+                    "d.serial, d.location, d.revoked_at is not null as revoked from devices d "
+                    "join tenants t on t.id = d.tenant_id where t.slug = :slug and d.serial = any(:serials)"
+                ),
+                {"slug": slug, "serials": serials},
+            )
+            for r in rows:
+                ctx = DeviceContext(
+                    r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location
+                )
+                self.by_key[(slug, r.serial)] = (ctx, bool(r.revoked), clock + CACHE_TTL_S)
+                found.add((slug, r.serial))
+        for key in missing:
+            if key not in found:
+                self.by_key[key] = (None, False, clock + MISS_TTL_S)
+
+    def get(self, slug: str, serial: str) -> tuple[DeviceContext | None, bool]:
+        entry = self.by_key.get((slug, serial))
+        return (entry[0], entry[1]) if entry else (None, False)
+
+    async def by_token(self, session: AsyncSession, token: str) -> DeviceContext | None:
+        row = (
+            await session.execute(
+                text(
+                    "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, "
+                    "d.serial, d.location from devices d join tenants t on t.id = d.tenant_id "
+                    "where d.token_hash = :h and d.revoked_at is null and t.status = 'active'"
+                ),
+                {"h": sha256_hex(token)},
+            )
+        ).first()
+        if row is None:
+            return None
+        return DeviceContext(
+            row.id, row.tenant_id, row.slug, row.node_id, row.node_path, row.type_code, row.serial, row.location
+        )
+
+
+_staged_connections: set[int] = set()
+
+
+class IngestWriter:
+    def __init__(self) -> None:
+        self.devices = DeviceCache()
+        self.types: dict[str, TypeSpec] = {}
+        self.metric_ids: dict[str, int] = {}
+        self.overrides: list[Override] = []
+        self.loaded_at = -1e9
+        self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
+        self.last_seen_written: dict[int, datetime] = {}
+
+    async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
+        if force or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+            self.types = await load_types(session)
+            self.metric_ids = await load_metric_ids(session)
+            self.overrides = await load_overrides(session)
+            self.rules_cache = {}
+            self.loaded_at = time.monotonic()
+
+    def rules_for(self, device: DeviceContext) -> tuple[RuleSpec, ...]:
+        key = (device.type_code, device.node_path)
+        rules = self.rules_cache.get(key)
+        if rules is None:
+            spec = self.types.get(device.type_code)
+            rules = effective_rules(spec, device.node_path, self.overrides) if spec else ()
+            self.rules_cache[key] = rules
+        return rules
+
+    async def authenticate(self, token: str) -> DeviceContext | None:
+        async with scoped_session(SYSTEM_SCOPE) as session:
+            return await self.devices.by_token(session, token)
+
+    async def write(self, messages: Sequence[Message], *, acks: Sequence[Message] = ()) -> BatchResult:
+        async with scoped_session(SYSTEM_SCOPE) as session:
+            return await self._write(session, messages, acks)
+
+    # ------------------------------------------------------------ the transaction
+
+    async def _write(self, session: AsyncSession, messages: Sequence[Message], acks: Sequence[Message]) -> BatchResult:
+        await self.refresh(session)
+        result = BatchResult()
+        dead: list[dict[str, Any]] = []
+        parsed: list[tuple[Message, Any]] = []
+        await self.devices.resolve(
+            session, {(m.slug, m.serial) for m in messages if m.device is None and m.slug and m.serial}
+        )
+        keys: set[tuple[str, str]] = set()
+        for msg in messages:
+            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
+            try:
+                body = orjson.loads(msg.payload)
+            except orjson.JSONDecodeError as exc:
+                dead.append(await self._dead(session, msg, sender, "malformed_json", f"not JSON: {exc}", msg.payload))
+                continue
+            if not isinstance(body, dict) or not (
+                isinstance(body.get("metrics"), dict) or isinstance(body.get("readings"), list)
+            ):
+                dead.append(
+                    await self._dead(
+                        session,
+                        msg,
+                        sender,
+                        "malformed_payload",
+                        "expected {metrics: {...}} or {readings: [...]}",
+                        msg.payload,
+                    )
+                )
+                continue
+            slug = msg.device.tenant_slug if msg.device else msg.slug
+            if isinstance(body.get("readings"), list) and slug:
+                for reading in body["readings"]:
+                    if isinstance(reading, dict) and isinstance(reading.get("serial"), str):
+                        keys.add((slug, reading["serial"]))
+            parsed.append((msg, body))
+        await self.devices.resolve(session, keys)
+
+        rows: list[tuple[datetime, int, int, int, float]] = []
+        candidates: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
+        contexts: dict[int, DeviceContext] = {}
+        seen: dict[int, datetime] = {}
+        for msg, body in parsed:
+            sender = msg.device
+            if sender is None:
+                sender, revoked = self.devices.get(msg.slug or "", msg.serial or "")
+                if sender is None or revoked:
+                    reason = "revoked_device" if revoked else "unknown_device"
+                    dead.append(
+                        await self._dead(
+                            session,
+                            msg,
+                            None,
+                            reason,
+                            f"no active device {msg.serial!r} in tenant {msg.slug!r}",
+                            msg.payload,
+                        )
+                    )
+                    continue
+            if "readings" in body and isinstance(body["readings"], list):
+                readings = body["readings"]
+            else:
+                readings = [{"serial": None, "ts": body.get("ts"), "metrics": body.get("metrics")}]
+            for reading in readings:
+                device = sender
+                try:
+                    if not isinstance(reading, dict) or not isinstance(reading.get("metrics"), dict):
+                        raise IngestError("malformed_payload", "a reading needs a metrics object")
+                    serial = reading.get("serial")
+                    if serial is not None and serial != sender.serial:
+                        if not isinstance(serial, str):
+                            raise IngestError("malformed_payload", "serial must be a string")
+                        found, revoked = self.devices.get(sender.tenant_slug, serial)
+                        if found is None or revoked:
+                            raise IngestError(
+                                "revoked_device" if revoked else "unknown_device",
+                                f"no active device {serial!r} in tenant {sender.tenant_slug!r}",
+                            )
+                        device = found
+                    ts = parse_ts(reading.get("ts"), msg.received_at)
+                except IngestError as exc:
+                    dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
+                    continue
+                spec = self.types.get(device.type_code)
+                rules = self.rules_for(device)
+                rule_metrics = {r.metric for r in rules if r.kind != "absence"}
+                for metric, raw in reading["metrics"].items():
+                    try:
+                        mspec = spec.metrics.get(metric) if spec else None
+                        metric_id = self.metric_ids.get(metric)
+                        if mspec is None or metric_id is None:
+                            raise IngestError("unknown_metric", f"{device.type_code} devices do not report {metric!r}")
+                        value = to_value(raw)
+                        problem = mspec.check(value)
+                        if problem:
+                            raise IngestError("out_of_range", problem)
+                    except IngestError as exc:
+                        dead.append(
+                            await self._dead(
+                                session,
+                                msg,
+                                device,
+                                exc.reason,
+                                exc.detail,
+                                orjson.dumps({"serial": device.serial, "ts": reading.get("ts"), metric: raw}),
+                            )
+                        )
+                        continue
+                    rows.append((ts, device.tenant_id, device.id, metric_id, value))
+                    contexts[device.id] = device
+                    if metric in rule_metrics or any(r.kind == "absence" for r in rules):
+                        candidates[device.id].append((ts, metric, value))
+                    if device.id not in seen or ts > seen[device.id]:
+                        seen[device.id] = ts
+        result.accepted = len(rows)
+        result.dead = len(dead)
+        result.errors = [{"reason": d["reason"], "detail": d["detail"]} for d in dead[:50]]
+
+        if rows:
+            result.stored = await self._copy(session, rows)
+            await self._last_seen(session, seen)
+        if dead:
+            await session.execute(
+                text(
+                    "insert into dead_letters (tenant_id, node_path, device_id, source, topic, reason, detail, "
+                    "payload) values (:tenant_id, text2ltree(:node_path), :device_id, :source, :topic, :reason, "
+                    ":detail, :payload)"
+                ),
+                dead,
+            )
+        if candidates:
+            await self._rules(session, candidates, contexts, result)
+        for ack in acks:
+            await self.devices.resolve(session, [(ack.slug or "", ack.serial or "")])
+            acker, _ = self.devices.get(ack.slug or "", ack.serial or "")
+            if acker is not None and await acknowledge_command(session, device_id=acker.id, payload=ack.payload):
+                result.acks += 1
+        return result
+
+    async def _dead(
+        self,
+        session: AsyncSession,
+        msg: Message,
+        device: DeviceContext | None,
+        reason: str,
+        detail: str,
+        payload: bytes,
+    ) -> dict[str, Any]:
+        tenant_id: int | None = None
+        node_path: str | None = None
+        if device is not None:
+            tenant_id, node_path = device.tenant_id, device.node_path
+        elif msg.device is not None:
+            tenant_id, node_path = msg.device.tenant_id, msg.device.node_path
+        elif msg.slug:
+            tenant = await self.devices.tenant(session, msg.slug)
+            if tenant is not None:
+                tenant_id, node_path = tenant
+        return {
+            "tenant_id": tenant_id,
+            "node_path": node_path,
+            "device_id": device.id if device else (msg.device.id if msg.device else None),
+            "source": msg.source,
+            "topic": msg.topic,
+            "reason": reason,
+            "detail": detail[:1000],
+            "payload": payload[:PAYLOAD_KEEP].decode("utf-8", errors="replace"),
+        }
+
+    async def _copy(self, session: AsyncSession, rows: list[tuple[datetime, int, int, int, float]]) -> int:
+        conn = await session.connection()
+        raw = await conn.get_raw_connection()
+        pg: Any = raw.driver_connection
+        async with pg.cursor() as cur:
+            if id(pg) not in _staged_connections:
+                await cur.execute(
+                    "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
+                    "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
+                )
+                _staged_connections.add(id(pg))
+            async with cur.copy(
+                "copy telemetry_stage (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
+            ) as copy:
+                copy.set_types(["timestamptz", "int4", "int8", "int2", "float8"])
+                for row in rows:
+                    await copy.write_row(row)
+            await cur.execute(
+                "insert into telemetry (ts, tenant_id, device_id, metric_id, value) "
+                "select ts, tenant_id, device_id, metric_id, value from telemetry_stage on conflict do nothing"
+            )
+            stored = int(cur.rowcount)
+            await cur.execute(
+                "insert into telemetry_latest (device_id, metric_id, tenant_id, ts, value) "
+                "select distinct on (device_id, metric_id) device_id, metric_id, tenant_id, ts, value "
+                "from telemetry_stage order by device_id, metric_id, ts desc "
+                "on conflict (device_id, metric_id) do update set ts = excluded.ts, value = excluded.value "
+                "where excluded.ts > telemetry_latest.ts"
+            )
+            hours = sorted({r[0].replace(minute=0, second=0, microsecond=0) for r in rows})
+            await cur.execute(
+                "insert into rollup_dirty (bucket) select unnest(%s::timestamptz[]) on conflict (bucket) "
+                "do update set marked_at = now()",
+                (hours,),
+            )
+            await cur.execute("truncate telemetry_stage")
+        return stored
+
+    async def _last_seen(self, session: AsyncSession, seen: dict[int, datetime]) -> None:
+        due = {
+            d: ts
+            for d, ts in seen.items()
+            if d not in self.last_seen_written or ts - self.last_seen_written[d] >= LAST_SEEN_EVERY
+        }
+        if not due:
+            return
+        await session.execute(
+            text(
+                "update devices d set last_seen_at = v.ts, status = 'online' "
+                "from unnest(cast(:ids as bigint[]), cast(:ts as timestamptz[])) as v(id, ts) "
+                "where d.id = v.id and d.revoked_at is null and (d.last_seen_at is null or d.last_seen_at < v.ts)"
+            ),
+            {"ids": list(due), "ts": list(due.values())},
+        )
+        self.last_seen_written.update(due)
+
+    # ------------------------------------------------------------ rules on the stream
+
+    async def _load_states(self, session: AsyncSession, device_ids: Sequence[int]) -> dict[tuple[int, str], _State]:
+        rows = await session.execute(
+            text(
+                "select device_id, rule_code, phase, since, last_ts, last_value, alarm_id from rule_state "
+                "where device_id = any(:ids)"
+            ),
+            {"ids": list(device_ids)},
+        )
+        return {(r.device_id, r.rule_code): _State(r.phase, r.since, r.last_ts, r.last_value, r.alarm_id) for r in rows}
+
+    async def _rules(
+        self,
+        session: AsyncSession,
+        candidates: dict[int, list[tuple[datetime, str, float]]],
+        contexts: dict[int, DeviceContext],
+        result: BatchResult,
+    ) -> None:
+        states = await self._load_states(session, list(candidates))
+        interesting: list[int] = []
+        for device_id, readings in candidates.items():
+            rules = self.rules_for(contexts[device_id])
+            if any((device_id, r.code) in states for r in rules) or any(
+                r.kind == "rate" or (r.metric == metric and r.abnormal(value))
+                for _, metric, value in readings
+                for r in rules
+            ):
+                interesting.append(device_id)
+        if not interesting:
+            return
+        interesting.sort()
+        # Serialise rule evaluation per device across ingest workers, then read the state again.
+        await session.execute(
+            text("select pg_advisory_xact_lock(4242, (id % 2147483647)::int) from unnest(cast(:ids as bigint[])) id"),
+            {"ids": interesting},
+        )
+        states = await self._load_states(session, interesting)
+        upserts: dict[tuple[int, str], _State] = {}
+        deletes: set[tuple[int, str]] = set()
+        for device_id in interesting:
+            device = contexts[device_id]
+            rules = self.rules_for(device)
+            for ts, metric, value in sorted(candidates[device_id]):
+                for rule in rules:
+                    key = (device_id, rule.code)
+                    st = states.get(key)
+                    if rule.kind == "absence":
+                        if st is not None and st.phase == "alarm" and (rule.metric in (None, metric)):
+                            if st.alarm_id is not None:
+                                await clear_alarm(session, alarm_id=st.alarm_id, ts=ts, value=value)
+                            states.pop(key)
+                            deletes.add(key)
+                            upserts.pop(key, None)
+                        continue
+                    if rule.metric != metric or (st is not None and ts <= st.last_ts):
+                        continue
+                    if rule.kind == "rate":
+                        if st is None:
+                            st = _State("pending", ts, ts, value, None)
+                            states[key], upserts[key] = st, st
+                            deletes.discard(key)
+                            continue
+                        hours = max((ts - st.last_ts).total_seconds() / 3600, 1e-9)
+                        rate = (value - (st.last_value or 0.0)) / hours
+                        abnormal = rule.above_per_hour is not None and rate > rule.above_per_hour
+                        st.last_ts, st.last_value = ts, value
+                        upserts[key] = st
+                        if st.phase == "pending" and abnormal:
+                            alarm_id, commands = await open_alarm(
+                                session, device=device, rule=rule, value=rate, ts=ts, types=self.types
+                            )
+                            st.phase, st.alarm_id, st.since = "alarm", alarm_id, ts
+                            result.commands.extend(commands)
+                            if alarm_id is not None and commands is not None:
+                                result.alarms_opened.append(alarm_id)
+                        elif st.phase == "alarm" and not abnormal:
+                            if st.alarm_id is not None:
+                                await clear_alarm(session, alarm_id=st.alarm_id, ts=ts, value=rate)
+                            st.phase, st.alarm_id = "pending", None
+                        continue
+                    abnormal = rule.abnormal(value)
+                    if st is None:
+                        if not abnormal:
+                            continue
+                        st = _State("pending", ts, ts, value, None)
+                        states[key] = st
+                        deletes.discard(key)
+                    st.last_ts, st.last_value = ts, value
+                    upserts[key] = st
+                    if st.phase == "pending":
+                        if not abnormal:
+                            states.pop(key)
+                            upserts.pop(key, None)
+                            deletes.add(key)
+                        elif (ts - st.since).total_seconds() >= rule.hold_s:
+                            alarm_id, commands = await open_alarm(
+                                session,
+                                device=device,
+                                rule=rule,
+                                value=value,
+                                ts=ts,
+                                types=self.types,
+                                details={"since": st.since.isoformat(), "metric": metric},
+                            )
+                            st.phase, st.alarm_id = "alarm", alarm_id
+                            result.commands.extend(commands)
+                            if alarm_id is not None:
+                                result.alarms_opened.append(alarm_id)
+                    elif st.phase == "alarm" and rule.cleared(value):
+                        if st.alarm_id is not None:
+                            await clear_alarm(session, alarm_id=st.alarm_id, ts=ts, value=value)
+                        states.pop(key)
+                        upserts.pop(key, None)
+                        deletes.add(key)
+        if deletes:
+            await session.execute(
+                text(
+                    "delete from rule_state where (device_id, rule_code) in "
+                    "(select * from unnest(cast(:d as bigint[]), cast(:r as text[])))"
+                ),
+                {"d": [k[0] for k in deletes], "r": [k[1] for k in deletes]},
+            )
+        if upserts:
+            await session.execute(
+                text(
+                    "insert into rule_state (device_id, rule_code, phase, since, last_ts, last_value, alarm_id) "
+                    "values (:d, :r, :phase, :since, :last_ts, :last_value, :alarm_id) "
+                    "on conflict (device_id, rule_code) do update set phase = excluded.phase, since = excluded.since, "
+                    "last_ts = excluded.last_ts, last_value = excluded.last_value, alarm_id = excluded.alarm_id"
+                ),
+                [
+                    {
+                        "d": k[0],
+                        "r": k[1],
+                        "phase": s.phase,
+                        "since": s.since,
+                        "last_ts": s.last_ts,
+                        "last_value": s.last_value,
+                        "alarm_id": s.alarm_id,
+                    }
+                    for k, s in upserts.items()
+                ],
+            )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

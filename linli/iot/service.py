@@ -1,0 +1,547 @@
+"""Device registry, alarms, commands and telemetry queries. Never commits; keyword-only arguments."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.iot import broker, publisher
+from linli.iot.catalog import RuleSpec, TypeSpec
+from linli.iot.models import Alarm, Device
+from linli.iot.repository import AlarmRepository, CommandRepository, DeviceRepository, TelemetryRepository
+from linli.iot.schemas import Credentials, DeviceCreated, DeviceOut, LocationIn, TelemetryOut, TelemetryPoint
+from linli.platform import audit
+from linli.platform.access import Principal, after_commit
+from linli.platform.db import SYSTEM_SCOPE, scoped_session
+from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.hierarchy.service import NodeService
+from linli.platform.security import new_secret, sha256_hex
+from linli.tenants import service as tenants
+from linli.tenants.repository import TenantRepository
+
+log = logging.getLogger(__name__)
+TOKEN_PREFIX = "dt_"
+LOCATION_KEYS = ("building", "unit", "floor", "space")
+SCOPE_KEYS = {
+    "same_space": LOCATION_KEYS,
+    "same_floor": ("building", "unit", "floor"),
+    "same_unit": ("building", "unit"),
+    "same_building": ("building",),
+    "same_node": (),
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+# ---------------------------------------------------------------- alarm events for other domains
+
+
+@dataclass(frozen=True)
+class AlarmOpened:
+    alarm_id: int
+    device_id: int
+    tenant_id: int
+    node_id: int
+    node_path: str
+    location: dict[str, Any]
+    rule_code: str
+    event_item: str | None
+    severity: str
+    value: float | None
+    ts: datetime
+    device_type: str = ""
+    serial: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+AlarmOpenedHandler = Callable[[AsyncSession, AlarmOpened], Awaitable[None]]
+# Called inside the transaction that opens the alarm (the events package registers one here).
+ALARM_OPENED_HANDLERS: list[AlarmOpenedHandler] = []
+
+
+# ---------------------------------------------------------------- registry
+
+
+def device_status(device: Device, *, interval_s: int | None = None, at: datetime | None = None) -> str:
+    if device.revoked_at is not None:
+        return "revoked"
+    if device.last_seen_at is None:
+        return "registered"
+    if interval_s is not None:
+        limit = timedelta(seconds=max(3 * interval_s, 300))
+        return "online" if (at or now()) - device.last_seen_at <= limit else "offline"
+    return device.status
+
+
+def device_out(device: Device) -> DeviceOut:
+    return DeviceOut(
+        id=device.id,
+        tenant_id=device.tenant_id,
+        node_id=device.node_id,
+        node_path=device.node_path,
+        type=device.type_code,
+        serial=device.serial,
+        location=device.location,
+        status=device_status(device),
+        last_seen_at=device.last_seen_at,
+        mqtt_username=device.mqtt_username,
+        created_at=device.created_at,
+        revoked_at=device.revoked_at,
+    )
+
+
+def snapshot(device: Device) -> dict[str, Any]:
+    return {
+        "type": device.type_code,
+        "serial": device.serial,
+        "node_id": device.node_id,
+        "location": device.location,
+        "mqtt_username": device.mqtt_username,
+        "revoked_at": device.revoked_at,
+    }
+
+
+@dataclass
+class _Prepared:
+    device: Device
+    credentials: Credentials
+    acl: broker.DeviceAcl
+
+
+async def _prepare(
+    session: AsyncSession, *, actor: Principal, type_code: str, serial: str, node_id: int, location: LocationIn
+) -> _Prepared:
+    node = await NodeService(session).get_visible(node_id)
+    actor.authorize("devices", "create", node.node_path, what="node")
+    await tenants.assert_writable(session, node.node_path)
+    owners = await TenantRepository(session).containing(node.node_path)
+    if not owners:
+        raise BadRequest("the node belongs to no tenant", code="no_tenant")
+    tenant = owners[-1]
+    repo = DeviceRepository(session)
+    if not await repo.type_exists(type_code):
+        raise BadRequest(f"unknown device type {type_code!r}", code="unknown_device_type")
+    if await repo.serial_taken(tenant.id, serial):
+        raise Conflict(f"serial {serial!r} is already registered in this tenant", code="serial_taken")
+    token = TOKEN_PREFIX + new_secret(24)
+    username = f"{tenant.slug}.{serial}"
+    password = new_secret(18)
+    device = Device(
+        tenant_id=tenant.id,
+        node_id=node.id,
+        node_path=node.node_path,
+        type_code=type_code,
+        serial=serial,
+        location=location.model_dump(exclude_none=True),
+        status="registered",
+        token_hash=sha256_hex(token),
+        mqtt_username=username,
+    )
+    credentials = Credentials(
+        token=token,
+        mqtt_username=username,
+        mqtt_password=password,
+        telemetry_topic=broker.topic(tenant.slug, serial, "telemetry"),
+        commands_topic=broker.topic(tenant.slug, serial, "commands"),
+        acks_topic=broker.topic(tenant.slug, serial, "acks"),
+    )
+    return _Prepared(device, credentials, broker.DeviceAcl(username, password, tenant.slug, serial))
+
+
+async def _insert(session: AsyncSession, *, actor: Principal, prepared: _Prepared) -> DeviceCreated:
+    repo = DeviceRepository(session)
+    try:
+        async with session.begin_nested():
+            repo.add(prepared.device)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("serial is already registered in this tenant", code="serial_taken") from exc
+    await session.refresh(prepared.device)
+    await audit.record(
+        session,
+        actor=actor,
+        action="device.register",
+        object_type="device",
+        object_id=prepared.device.id,
+        node_path=prepared.device.node_path,
+        after=snapshot(prepared.device),
+    )
+    return DeviceCreated(**device_out(prepared.device).model_dump(), credentials=prepared.credentials)
+
+
+def _broker_after_commit(session: AsyncSession, acls: list[broker.DeviceAcl]) -> None:
+    async def create() -> None:
+        try:
+            await broker.create_devices(acls)
+        except (broker.BrokerError, OSError):
+            log.exception("could not create %d MQTT client(s) in the broker", len(acls))
+
+    after_commit(session, create)
+
+
+async def register_device(
+    session: AsyncSession, *, actor: Principal, type_code: str, serial: str, node_id: int, location: LocationIn
+) -> DeviceCreated:
+    prepared = await _prepare(
+        session, actor=actor, type_code=type_code, serial=serial, node_id=node_id, location=location
+    )
+    created = await _insert(session, actor=actor, prepared=prepared)
+    _broker_after_commit(session, [prepared.acl])
+    return created
+
+
+BULK_COLUMNS = ("type", "serial", "node_id", "building", "unit", "floor", "space")
+MAX_BULK_ROWS = 5000
+
+
+async def register_bulk(
+    session: AsyncSession, *, actor: Principal, csv_text: str
+) -> tuple[list[DeviceCreated], list[dict[str, Any]]]:
+    """CSV with a header (type,serial,node_id[,building,unit,floor,space]); every row on its own."""
+    reader = csv.DictReader(io.StringIO(csv_text))
+    missing = [c for c in ("type", "serial", "node_id") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise BadRequest(f"CSV header lacks {', '.join(missing)}", code="bad_csv_header")
+    created: list[DeviceCreated] = []
+    errors: list[dict[str, Any]] = []
+    acls: list[broker.DeviceAcl] = []
+    seen: set[str] = set()
+    for number, row in enumerate(reader, start=2):
+        if number - 1 > MAX_BULK_ROWS:
+            raise BadRequest(f"at most {MAX_BULK_ROWS} rows per upload", code="too_many_rows")
+        serial = (row.get("serial") or "").strip()
+        try:
+            from linli.iot.schemas import DeviceCreate
+
+            body = DeviceCreate.model_validate(
+                {
+                    "type": (row.get("type") or "").strip(),
+                    "serial": serial,
+                    "node_id": (row.get("node_id") or "").strip(),
+                    "location": {k: row[k].strip() for k in LOCATION_KEYS if row.get(k)},
+                }
+            )
+            if body.serial in seen:
+                raise Conflict(f"serial {serial!r} appears twice in the file", code="duplicate_in_file")
+            seen.add(body.serial)
+            prepared = await _prepare(
+                session,
+                actor=actor,
+                type_code=body.type,
+                serial=body.serial,
+                node_id=body.node_id,
+                location=body.location,
+            )
+            created.append(await _insert(session, actor=actor, prepared=prepared))
+            acls.append(prepared.acl)
+        except (BadRequest, Conflict, NotFound) as exc:
+            errors.append({"row": number, "serial": serial or None, "code": exc.code, "message": exc.message})
+        except ValueError as exc:  # pydantic ValidationError
+            first = str(exc).splitlines()
+            errors.append(
+                {"row": number, "serial": serial or None, "code": "invalid_row", "message": " ".join(first[:3])}
+            )
+        except Exception as exc:
+            from linli.platform.errors import Forbidden
+
+            if isinstance(exc, Forbidden):
+                errors.append({"row": number, "serial": serial or None, "code": exc.code, "message": exc.message})
+            else:
+                raise
+    if acls:
+        _broker_after_commit(session, acls)
+    return created, errors
+
+
+async def get_device(session: AsyncSession, *, device_id: int) -> Device:
+    device = await DeviceRepository(session).get(device_id)
+    if device is None:
+        raise NotFound("device")
+    return device
+
+
+async def revoke_device(session: AsyncSession, *, actor: Principal, device_id: int) -> Device:
+    device = await get_device(session, device_id=device_id)
+    actor.authorize("devices", "delete", device.node_path, what="device")
+    if device.revoked_at is None:
+        before = snapshot(device)
+        device.revoked_at = now()
+        device.status = "revoked"
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="device.revoke",
+            object_type="device",
+            object_id=device.id,
+            node_path=device.node_path,
+            before=before,
+            after=snapshot(device),
+        )
+    username = device.mqtt_username
+
+    async def remove() -> None:
+        try:
+            await broker.delete_devices([username])
+        except (broker.BrokerError, OSError):
+            log.exception("could not remove MQTT client %s", username)
+
+    after_commit(session, remove)
+    return device
+
+
+# ---------------------------------------------------------------- alarms and commands
+
+
+@dataclass
+class DeviceContext:
+    """What the rules engine needs to know about a device (filled by the ingest registry)."""
+
+    id: int
+    tenant_id: int
+    tenant_slug: str
+    node_id: int
+    node_path: str
+    type_code: str
+    serial: str
+    location: dict[str, Any]
+
+
+@dataclass
+class PendingCommand:
+    id: int
+    topic: str
+    payload: bytes
+    deadline_s: float
+
+
+async def open_alarm(
+    session: AsyncSession,
+    *,
+    device: DeviceContext,
+    rule: RuleSpec,
+    value: float | None,
+    ts: datetime,
+    types: dict[str, TypeSpec],
+    details: dict[str, Any] | None = None,
+) -> tuple[int | None, list[PendingCommand]]:
+    """Open the rule's alarm unless one is active, run the handlers and create the linkage commands."""
+    alarms = AlarmRepository(session)
+    alarm_id = await alarms.open_once(
+        {
+            "tenant_id": device.tenant_id,
+            "device_id": device.id,
+            "node_id": device.node_id,
+            "node_path": device.node_path,
+            "rule_code": rule.code,
+            "kind": rule.kind,
+            "severity": rule.severity,
+            "event_item": rule.raises,
+            "value": value,
+            "opened_at": ts,
+            "details": json.dumps(details or {}),
+        }
+    )
+    if alarm_id is None:
+        return await alarms.active_id(device.id, rule.code), []
+    await alarms.add_history(alarm_id=alarm_id, node_path=device.node_path, action="opened", value=value)
+    event = AlarmOpened(
+        alarm_id=alarm_id,
+        device_id=device.id,
+        tenant_id=device.tenant_id,
+        node_id=device.node_id,
+        node_path=device.node_path,
+        location=device.location,
+        rule_code=rule.code,
+        event_item=rule.raises,
+        severity=rule.severity,
+        value=value,
+        ts=ts,
+        device_type=device.type_code,
+        serial=device.serial,
+    )
+    for handler in ALARM_OPENED_HANDLERS:
+        await handler(session, event)
+    commands: list[PendingCommand] = []
+    devices = DeviceRepository(session)
+    command_repo = CommandRepository(session)
+    for link in rule.linkage:
+        keys = SCOPE_KEYS.get(link.scope, LOCATION_KEYS)
+        targets = await devices.actuators_in_scope(
+            node_id=device.node_id, type_code=link.target_type, location=device.location, keys=keys
+        )
+        target_type = types.get(link.target_type)
+        spec = target_type.commands.get(link.command, {}) if target_type else {}
+        timeout = float(spec.get("ack_timeout_s", 30))
+        for target in targets:
+            command_id = await command_repo.create(
+                {
+                    "tenant_id": target.tenant_id,
+                    "device_id": target.id,
+                    "node_path": target.node_path,
+                    "alarm_id": alarm_id,
+                    "command": link.command,
+                    "args": json.dumps(link.args),
+                    "timeout": timeout,
+                }
+            )
+            payload = orjson.dumps({"command_id": command_id, "command": link.command, "args": link.args})
+            commands.append(
+                PendingCommand(command_id, broker.topic(target.slug, target.serial, "commands"), payload, timeout)
+            )
+        if commands:
+            await alarms.add_history(
+                alarm_id=alarm_id,
+                node_path=device.node_path,
+                action="linkage",
+                note=f"{link.command} sent to {len(targets)} {link.target_type} device(s)",
+            )
+    return alarm_id, commands
+
+
+async def clear_alarm(session: AsyncSession, *, alarm_id: int, ts: datetime, value: float | None) -> None:
+    alarms = AlarmRepository(session)
+    path = await alarms.clear(alarm_id, at=ts, value=value)
+    if path is not None:
+        await alarms.add_history(alarm_id=alarm_id, node_path=path, action="cleared", value=value)
+
+
+async def acknowledge_alarm(session: AsyncSession, *, actor: Principal, alarm_id: int, note: str | None) -> Alarm:
+    alarms = AlarmRepository(session)
+    alarm = await alarms.get(alarm_id)
+    if alarm is None:
+        raise NotFound("alarm")
+    actor.authorize("alarms", "acknowledge", alarm.node_path, what="alarm")
+    if alarm.state != "open":
+        raise Conflict(f"the alarm is {alarm.state}", code="alarm_not_open")
+    alarm.state = "acknowledged"
+    alarm.acknowledged_at = now()
+    alarm.acknowledged_by = actor.display_name or str(actor.id)
+    await session.flush()
+    await alarms.add_history(
+        alarm_id=alarm.id, node_path=alarm.node_path, action="acknowledged", actor=str(actor.id), note=note
+    )
+    await audit.record(
+        session,
+        actor=actor,
+        action="alarm.acknowledge",
+        object_type="alarm",
+        object_id=alarm.id,
+        node_path=alarm.node_path,
+        after={"state": alarm.state, "note": note},
+    )
+    return alarm
+
+
+async def dispatch_commands(commands: Sequence[PendingCommand]) -> None:
+    """After the commit that created them: publish, mark sent, and schedule the acknowledgement deadline."""
+    if not commands:
+        return
+    from linli.platform import jobs  # imported here: the jobs registry imports this module
+
+    try:
+        await publisher.publish([(c.topic, c.payload) for c in commands])
+    except (broker.BrokerError, OSError):
+        log.exception("could not publish %d command(s); the sweep will time them out", len(commands))
+        return
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await CommandRepository(session).mark_sent([c.id for c in commands])
+    for c in commands:
+        try:
+            await jobs.enqueue_now(
+                "command_ack_timeout",
+                c.id,
+                job_id=f"iot-cmd-timeout-{c.id}",
+                defer_until=now() + timedelta(seconds=c.deadline_s + 1),
+            )
+        except OSError:
+            log.warning("could not schedule the ack deadline of command %s; the sweep will", c.id)
+
+
+async def acknowledge_command(session: AsyncSession, *, device_id: int, payload: bytes) -> bool:
+    try:
+        body = orjson.loads(payload)
+        command_id = int(body["command_id"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return False
+    ok = str(body.get("status", "ok")).lower() in ("ok", "done", "acked", "success")
+    result = orjson.dumps(body.get("result")).decode() if body.get("result") is not None else None
+    return await CommandRepository(session).acknowledge(
+        command_id=command_id, device_id=device_id, ok=ok, result=result
+    )
+
+
+async def expire_commands(session: AsyncSession, *, command_id: int | None = None) -> int:
+    """Time out unacknowledged commands and escalate their alarms (one level per timed-out command)."""
+    expired = await CommandRepository(session).expire(command_id=command_id)
+    alarms = AlarmRepository(session)
+    for cid, alarm_id in expired:
+        if alarm_id is None:
+            continue
+        path = await alarms.escalate(alarm_id)
+        if path is not None:
+            await alarms.add_history(
+                alarm_id=alarm_id, node_path=path, action="escalated", note=f"command {cid} not acknowledged in time"
+            )
+    return len(expired)
+
+
+# ---------------------------------------------------------------- telemetry queries
+
+RAW_MAX = timedelta(days=2)
+HOURLY_MAX = timedelta(days=60)
+MAX_POINTS = 10_000
+
+
+async def query_telemetry(
+    session: AsyncSession,
+    worker_session: AsyncSession,
+    *,
+    device_id: int,
+    metric: str,
+    start: datetime | None,
+    end: datetime | None,
+    resolution: str | None = None,
+) -> TelemetryOut:
+    """`session` (API role) proves the caller sees the device; `worker_session` reads the hypertable."""
+    device = await get_device(session, device_id=device_id)
+    end = end or now()
+    start = start or end - timedelta(hours=24)
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("from and to need a timezone (e.g. 2026-01-01T00:00:00Z)", code="naive_timestamp")
+    if start >= end:
+        raise BadRequest("from must be before to", code="bad_range")
+    repo = TelemetryRepository(worker_session)
+    metric_id = await repo.metric_id(metric)
+    if metric_id is None:
+        raise NotFound("metric")
+    span = end - start
+    chosen = resolution or ("raw" if span <= RAW_MAX else "1h" if span <= HOURLY_MAX else "1d")
+    if chosen == "raw":
+        rows = await repo.raw(device_id=device.id, metric_id=metric_id, start=start, end=end, limit=MAX_POINTS)
+        points = [TelemetryPoint(ts=r.ts, value=r.value) for r in rows]
+    elif chosen in ("1h", "1d"):
+        rows = await repo.rollup(
+            table=f"telemetry_{chosen}",
+            device_id=device.id,
+            metric_id=metric_id,
+            start=start,
+            end=end,
+            limit=MAX_POINTS,
+        )
+        points = [TelemetryPoint(ts=r.ts, value=r.value, min=r.min, max=r.max, n=r.n) for r in rows]
+    else:
+        raise BadRequest("resolution is raw, 1h or 1d", code="bad_resolution")
+    return TelemetryOut(device_id=device.id, metric=metric, resolution=chosen, points=points)

@@ -1,0 +1,238 @@
+"""`linli simulate`: realistic telemetry for a community's devices over MQTT, with injected faults
+(a CO leak in a garage, a trapped elevator, septic gas), and simulated actuators that acknowledge
+their commands. Publishes as the platform's service client, on each device's own topic."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.iot import broker
+from linli.platform.broker import broker_address, new_client
+from linli.platform.db import SYSTEM_SCOPE, scoped_session
+from linli.platform.security import new_secret, sha256_hex
+
+DEMO_TYPES = (
+    "smoke_detector",
+    "co_sensor",
+    "exhaust_fan",
+    "septic_tank_monitor",
+    "disinfection_unit",
+    "elevator_monitor",
+    "water_pressure_sensor",
+    "hydrant_monitor",
+    "water_leak_sensor",
+    "manhole_cover_sensor",
+    "charging_station",
+    "energy_meter",
+    "door_sensor",
+    "smart_water_meter",
+    "sos_band",
+    "patrol_robot",
+)
+# Devices that must share a space for linkage (garage: CO + fan; septic room: monitor + fan + disinfection).
+SPACES = {
+    "co_sensor": "地下车库",
+    "exhaust_fan": "地下车库",
+    "septic_tank_monitor": "化粪池",
+    "disinfection_unit": "化粪池",
+}
+
+
+async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
+    """DEMO_STEPS entry: a few devices per type in Mumianling's first estates (idempotent)."""
+    estates = (
+        await session.execute(
+            text(
+                "select e.id, e.code, e.node_path::text as path, t.id as tenant_id, t.slug from nodes c "
+                "join nodes e on e.node_path <@ c.node_path and e.level = 'estate' "
+                "join tenants t on t.node_path @> e.node_path "
+                "where c.level = 'community' and c.name = '木棉岭社区' order by e.code limit :n"
+            ),
+            {"n": 3 if scale == "small" else 12},
+        )
+    ).all()
+    rows = []
+    for estate in estates:
+        for type_code in DEMO_TYPES:
+            per = 2 if type_code != "exhaust_fan" else 3
+            for n in range(1, per + 1):
+                space = SPACES.get(type_code, f"{n}号位")
+                rows.append(
+                    {
+                        "tenant_id": estate.tenant_id,
+                        "node_id": estate.id,
+                        "path": estate.path,
+                        "type": type_code,
+                        "serial": f"SIM-{estate.code}-{type_code}-{n}",
+                        "location": orjson.dumps(
+                            {"building": "1栋", "unit": "1单元", "floor": "B1", "space": space}
+                        ).decode(),
+                        "token": sha256_hex(new_secret()),
+                        "username": f"{estate.slug}.SIM-{estate.code}-{type_code}-{n}",
+                    }
+                )
+    if rows:
+        await session.execute(
+            text(
+                "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
+                "mqtt_username) values (:tenant_id, :node_id, text2ltree(:path), :type, :serial, "
+                "cast(:location as jsonb), :token, :username) on conflict (tenant_id, serial) do nothing"
+            ),
+            rows,
+        )
+
+
+@dataclass
+class SimDevice:
+    id: int
+    slug: str
+    serial: str
+    type_code: str
+    metrics: dict[str, Any]
+    counters: dict[str, float] = field(default_factory=dict)
+    fault_until: float = 0.0
+    fault: str = ""
+
+
+def _daily(hour: float, low: float, high: float) -> float:
+    return low + (high - low) * (0.5 + 0.5 * math.sin((hour - 8) / 24 * 2 * math.pi))
+
+
+def reading(d: SimDevice, now: datetime, clock: float) -> dict[str, float]:
+    hour = now.hour + now.minute / 60
+    faulty = clock < d.fault_until
+    out: dict[str, float] = {}
+    for code, spec in d.metrics.items():
+        kind = spec.get("kind")
+        low, high = (spec.get("range") or (0, 100))[:2]
+        if kind == "counter":
+            d.counters[code] = d.counters.get(code, 0.0) + random.uniform(0, 3)
+            out[code] = round(d.counters[code], 2)
+        elif kind in ("flag", "state"):
+            out[code] = 0
+        else:
+            span = float(high) - float(low)
+            base = _daily(hour, float(low) + span * 0.2, float(low) + span * 0.4)
+            out[code] = round(min(float(high), max(float(low), base + random.gauss(0, span * 0.01))), 3)
+    if d.type_code == "co_sensor":
+        out["co_ppm"] = round(random.uniform(120, 180) if faulty else max(0.0, random.gauss(4, 1.5)), 1)
+    elif d.type_code == "elevator_monitor":
+        out["people_trapped"] = 1 if faulty else 0
+        out["run_state"] = 2 if faulty else random.choice((0, 1))
+    elif d.type_code == "septic_tank_monitor":
+        out["ch4_lel_pct"] = round(random.uniform(25, 40) if faulty else random.uniform(1, 5), 1)
+    elif d.type_code == "water_pressure_sensor":
+        out["pressure_mpa"] = round(random.uniform(0.05, 0.1) if faulty else random.uniform(0.3, 0.45), 3)
+    elif d.type_code == "charging_station":
+        out["temp_c"] = round(random.uniform(75, 90) if faulty else random.uniform(25, 40), 1)
+    elif d.type_code == "smoke_detector":
+        out["smoke_alarm"] = 1 if faulty else 0
+        out["battery_pct"] = round(random.uniform(60, 95), 1)
+        out["signal_dbm"] = round(random.uniform(-100, -70), 1)
+    elif d.type_code == "exhaust_fan":
+        on = d.counters.get("_on", 0.0)
+        out["power_on"] = on
+        out["current_a"] = round(random.uniform(3, 5), 2) if on else 0.0
+    return out
+
+
+FAULTS = ("co_sensor", "elevator_monitor", "septic_tank_monitor", "charging_station", "water_pressure_sensor")
+
+
+async def simulate(*, community: str, rate: float, duration: float, fault_every: float) -> None:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        found = (
+            await session.execute(
+                text("select node_path::text from nodes where level = 'community' and name = :n"), {"n": community}
+            )
+        ).scalar_one_or_none()
+        if found is None:
+            raise SystemExit(f"no community named {community}")
+        rows = (
+            await session.execute(
+                text(
+                    "select d.id, t.slug, d.serial, d.type_code, dt.spec from devices d "
+                    "join tenants t on t.id = d.tenant_id join device_types dt on dt.code = d.type_code "
+                    "where d.node_path <@ text2ltree(:p) and d.revoked_at is null order by d.id"
+                ),
+                {"p": found},
+            )
+        ).all()
+    if not rows:
+        raise SystemExit("no devices: run `linli seed demo` first")
+    devices = [
+        SimDevice(r.id, r.slug, r.serial, r.type_code, {m["code"]: m for m in r.spec.get("metrics", [])})
+        for r in rows
+        if r.type_code != "ai_camera"
+    ]
+    by_serial = {(d.slug, d.serial): d for d in devices}
+    await broker.ensure_service_client()
+    address = broker_address()
+    client = new_client(
+        f"linli-sim-{uuid.uuid4().hex[:8]}", username=broker.SERVICE_USER, password=broker.service_password()
+    )
+    connected = threading.Event()
+
+    def on_connect(c: mqtt.Client, u: object, f: object, reason: ReasonCode, p: object) -> None:
+        c.subscribe("linli/+/+/commands", qos=1)
+        connected.set()
+
+    def on_message(c: mqtt.Client, u: object, message: mqtt.MQTTMessage) -> None:
+        # Simulated actuators obey and acknowledge.
+        _, slug, serial, _ = message.topic.split("/")
+        device = by_serial.get((slug, serial))
+        try:
+            body = orjson.loads(message.payload)
+        except orjson.JSONDecodeError:
+            return
+        if device is not None and body.get("command") == "set_power":
+            device.counters["_on"] = 1.0 if body.get("args", {}).get("on") else 0.0
+        c.publish(
+            broker.topic(slug, serial, "acks"),
+            orjson.dumps({"command_id": body.get("command_id"), "status": "ok"}),
+            qos=1,
+        )
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect(address.host, address.port, keepalive=30)
+    client.loop_start()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    next_fault = start + min(10.0, fault_every)
+    sent = 0
+    interval = 1.0 / max(rate, 0.1)
+    try:
+        while duration <= 0 or loop.time() - start < duration:
+            clock = loop.time()
+            if clock >= next_fault:
+                candidates = [d for d in devices if d.type_code in FAULTS]
+                if candidates:
+                    victim = random.choice(candidates)
+                    victim.fault_until = clock + 120
+                    print(f"fault injected: {victim.type_code} {victim.serial} for 120 s", flush=True)
+                next_fault = clock + fault_every
+            d = devices[sent % len(devices)]
+            now = datetime.now(UTC)
+            payload = {"ts": now.isoformat(), "metrics": reading(d, now, clock)}
+            client.publish(broker.topic(d.slug, d.serial, "telemetry"), orjson.dumps(payload), qos=1)
+            sent += 1
+            if sent % max(1, int(rate * 10)) == 0:
+                print(f"{sent} messages published", flush=True)
+            await asyncio.sleep(max(0.0, start + sent * interval - loop.time()))
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from linli.iot.consumer import IngestConsumer
+from tests.conftest import Login
+from tests.iot.conftest import Devices, unique
+from tests.iot.mqtt_device import MqttDevice, eventually
+
+NOT_AUTHORIZED = 0x87
+
+
+def iso(ts: datetime) -> str:
+    return ts.isoformat()
+
+
+async def test_device_publishes_only_on_its_own_topics(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any], consumer: IngestConsumer
+) -> None:
+    a = await devices.register("co_sensor", estate["id"], building="1栋", space="车库")
+    b = await devices.register("co_sensor", estate["id"], building="1栋", space="车库")
+    assert set(a["credentials"]) >= {"token", "mqtt_username", "mqtt_password"}
+    device = MqttDevice(a["credentials"])
+    assert await device.connect()
+    try:
+        own = await device.publish(a["credentials"]["telemetry_topic"], {"metrics": {"co_ppm": 3.5}})
+        assert own.value < 0x80
+        other = await device.publish(b["credentials"]["telemetry_topic"], {"metrics": {"co_ppm": 999}})
+        assert other.value == NOT_AUTHORIZED
+        sub_own = await device.subscribe(a["credentials"]["commands_topic"])
+        sub_other = await device.subscribe(b["credentials"]["commands_topic"])
+        assert not sub_own[0].is_failure
+        assert sub_other[0].value == NOT_AUTHORIZED
+    finally:
+        device.close()
+    headers = await Login(live)("staff@mumianling.demo")
+
+    async def latest(device_id: int) -> list[Any]:
+        r = await live.get(f"/api/v1/devices/{device_id}/telemetry", params={"metric": "co_ppm"}, headers=headers)
+        assert r.status_code == 200, r.text
+        points: list[Any] = r.json()["points"]
+        return points
+
+    assert [p["value"] for p in await eventually(lambda: latest(a["id"]))] == [3.5]
+    assert await latest(b["id"]) == []  # the refused publish stored nothing
+
+
+async def test_readings_over_mqtt_and_http_appear_in_the_telemetry_api_once(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any], consumer: IngestConsumer
+) -> None:
+    sensor = await devices.register("septic_tank_monitor", estate["id"], building="2栋", space="化粪池")
+    headers = await Login(live)("staff@mumianling.demo")
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    device = MqttDevice(sensor["credentials"])
+    assert await device.connect()
+    message = {"ts": iso(t0), "metrics": {"h2s_ppm": 1.5, "level_pct": 40}}
+    try:
+        for _ in range(2):  # a replay stores nothing twice
+            await device.publish(sensor["credentials"]["telemetry_topic"], message)
+    finally:
+        device.close()
+    token = {"X-Device-Token": sensor["credentials"]["token"]}
+    r = await live.post(
+        "/api/v1/ingest", json={"ts": iso(t0 + timedelta(minutes=1)), "metrics": {"h2s_ppm": 2.5}}, headers=token
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["stored"] == 1
+    again = await live.post(
+        "/api/v1/ingest", json={"ts": iso(t0 + timedelta(minutes=1)), "metrics": {"h2s_ppm": 2.5}}, headers=token
+    )
+    assert again.json() | {"errors": []} == {"accepted": 1, "stored": 0, "dead_lettered": 0, "errors": []}
+
+    async def points() -> list[Any]:
+        r = await live.get(
+            f"/api/v1/devices/{sensor['id']}/telemetry",
+            params={"metric": "h2s_ppm", "from": iso(t0 - timedelta(minutes=1))},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["resolution"] == "raw"
+        found: list[Any] = body["points"]
+        return found if len(found) >= 2 else []
+
+    found = await eventually(points)
+    assert [(p["ts"][:19], p["value"]) for p in found] == [
+        (iso(t0)[:19], 1.5),
+        (iso(t0 + timedelta(minutes=1))[:19], 2.5),
+    ]
+    got = await live.get(f"/api/v1/devices/{sensor['id']}", headers=headers)
+    assert got.json()["status"] == "online"
+
+
+async def test_co_above_threshold_for_hold_time_opens_one_alarm_and_commands_the_fan(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any], consumer: IngestConsumer
+) -> None:
+    space = unique("车库")
+    co = await devices.register("co_sensor", estate["id"], building="3栋", unit="1单元", floor="B1", space=space)
+    fan = await devices.register("exhaust_fan", estate["id"], building="3栋", unit="1单元", floor="B1", space=space)
+    elsewhere = await devices.register(
+        "exhaust_fan", estate["id"], building="3栋", unit="1单元", floor="B1", space="其他"
+    )
+    headers = await Login(live)("staff@mumianling.demo")
+    fan_client = MqttDevice(fan["credentials"])
+    assert await fan_client.connect()
+    await fan_client.subscribe(fan["credentials"]["commands_topic"])
+    token = {"X-Device-Token": co["credentials"]["token"]}
+    t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+    async def send(offset_s: int, ppm: float) -> None:
+        r = await live.post(
+            "/api/v1/ingest",
+            json={"ts": iso(t0 + timedelta(seconds=offset_s)), "metrics": {"co_ppm": ppm}},
+            headers=token,
+        )
+        assert r.status_code == 202, r.text
+
+    async def alarms(state: str | None = None) -> list[Any]:
+        params: dict[str, Any] = {"device_id": co["id"]} | ({"state": state} if state else {})
+        r = await live.get("/api/v1/alarms", params=params, headers=headers)
+        assert r.status_code == 200, r.text
+        items: list[Any] = r.json()["items"]
+        return items
+
+    try:
+        await send(0, 60)
+        await send(30, 75)  # above the limit, but not yet for the 60 s hold time
+        assert await alarms() == []
+        await send(61, 80)
+        await send(90, 95)
+        opened = await alarms()
+        assert [(a["rule_code"], a["state"], a["event_item"]) for a in opened] == [("co_high", "open", "sf_co_high")]
+        commands = (await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)).json()["items"]
+        assert [(c["command"], c["args"], c["alarm_id"]) for c in commands] == [
+            ("set_power", {"on": True}, opened[0]["id"])
+        ]
+        other = (await live.get(f"/api/v1/devices/{elsewhere['id']}/commands", headers=headers)).json()["items"]
+        assert other == []
+        received = await eventually(lambda: _first(fan_client.messages))
+        assert received[1]["command"] == "set_power" and received[1]["command_id"] == commands[0]["id"]
+        await fan_client.publish(fan["credentials"]["acks_topic"], {"command_id": commands[0]["id"], "status": "ok"})
+
+        async def acked() -> bool:
+            r = await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)
+            return bool(r.json()["items"][0]["status"] == "acked")
+
+        assert await eventually(acked)
+        await send(120, 40)  # between clear (30) and trigger (50): hysteresis keeps it open
+        assert [a["state"] for a in await alarms()] == ["open"]
+        ack = await live.post(
+            f"/api/v1/alarms/{opened[0]['id']}/acknowledge", json={"note": "on site"}, headers=headers
+        )
+        assert ack.status_code == 200 and ack.json()["state"] == "acknowledged"
+        await send(150, 20)
+        assert [a["state"] for a in await alarms()] == ["cleared"]
+        detail = (await live.get(f"/api/v1/alarms/{opened[0]['id']}", headers=headers)).json()
+        assert [h["action"] for h in detail["history"]] == ["opened", "linkage", "acknowledged", "cleared"]
+    finally:
+        fan_client.close()
+
+
+async def _first(items: list[Any]) -> Any:
+    return items[0] if items else None
+
+
+async def test_bad_payloads_land_in_dead_letters_with_their_reason(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any], consumer: IngestConsumer
+) -> None:
+    sensor = await devices.register("co_sensor", estate["id"], building="1栋")
+    headers = await Login(live)("staff@mumianling.demo")
+    token = {"X-Device-Token": sensor["credentials"]["token"]}
+    bad = await live.post("/api/v1/ingest", content=b'{"metrics": {"co_ppm": 1', headers=token)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "malformed_json"
+    mixed = await live.post(
+        "/api/v1/ingest", json={"metrics": {"co_ppm": 5000, "humidity": 3, "co_ppm_ok": 1}}, headers=token
+    )
+    assert mixed.status_code == 400
+    device = MqttDevice(sensor["credentials"])
+    assert await device.connect()
+    try:
+        await device.publish(sensor["credentials"]["telemetry_topic"], b"not json at all")
+    finally:
+        device.close()
+
+    async def reasons() -> list[tuple[str, str]]:
+        r = await live.get("/api/v1/ingest/dead-letters", params={"device_id": sensor["id"]}, headers=headers)
+        assert r.status_code == 200, r.text
+        got = sorted((d["reason"], d["source"]) for d in r.json()["items"])
+        return got if len(got) >= 5 else []
+
+    assert await eventually(reasons) == [
+        ("malformed_json", "http"),
+        ("malformed_json", "mqtt"),
+        ("out_of_range", "http"),
+        ("unknown_metric", "http"),
+        ("unknown_metric", "http"),
+    ]
+    # Another tenant sees none of them.
+    other = await live.get(
+        "/api/v1/ingest/dead-letters",
+        params={"device_id": sensor["id"]},
+        headers=await Login(live)("staff@nanhong.demo"),
+    )
+    assert other.json()["items"] == []
+
+
+async def test_other_tenant_gets_404_and_revocation_removes_both_credentials(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    sensor = await devices.register("water_leak_sensor", estate["id"], building="1栋")
+    login = Login(live)
+    nanhong = await login("staff@nanhong.demo")
+    assert (await live.get(f"/api/v1/devices/{sensor['id']}", headers=nanhong)).status_code == 404
+    assert (await live.delete(f"/api/v1/devices/{sensor['id']}", headers=nanhong)).status_code == 404
+    assert (
+        await live.get(f"/api/v1/devices/{sensor['id']}/telemetry", params={"metric": "leak"}, headers=nanhong)
+    ).status_code == 404
+    listed = (await live.get("/api/v1/devices", params={"type": "water_leak_sensor"}, headers=nanhong)).json()
+    assert all(d["id"] != sensor["id"] for d in listed["items"])
+    staff = await login("staff@mumianling.demo")
+    revoked = await live.delete(f"/api/v1/devices/{sensor['id']}", headers=staff)
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    r = await live.post(
+        "/api/v1/ingest", json={"metrics": {"leak": 0}}, headers={"X-Device-Token": sensor["credentials"]["token"]}
+    )
+    assert r.status_code == 401
+    assert not await MqttDevice(sensor["credentials"]).connect()
+
+
+async def test_bulk_csv_reports_each_row(live: httpx.AsyncClient, estate: dict[str, Any], devices: Devices) -> None:
+    headers = await Login(live)("staff@mumianling.demo")
+    s1, s2 = unique("bulk"), unique("bulk")
+    csv_text = (
+        "type,serial,node_id,building,unit,floor,space\n"
+        f"smoke_detector,{s1},{estate['id']},1栋,1单元,3,301\n"
+        f"no_such_type,{unique('bulk')},{estate['id']},1栋,,,\n"
+        f"smoke_detector,{s2},999999999,1栋,,,\n"
+        f"smoke_detector,{s1},{estate['id']},1栋,,,\n"
+        f"smoke_detector,bad serial!,{estate['id']},1栋,,,\n"
+    )
+    r = await live.post(
+        "/api/v1/devices/bulk", content=csv_text.encode(), headers=headers | {"Content-Type": "text/csv"}
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    devices.usernames.extend(c["credentials"]["mqtt_username"] for c in body["created"])
+    assert [c["serial"] for c in body["created"]] == [s1]
+    assert [(e["row"], e["code"]) for e in body["errors"]] == [
+        (3, "unknown_device_type"),
+        (4, "not_found"),
+        (5, "duplicate_in_file"),
+        (6, "invalid_row"),
+    ]
+
+
+async def test_long_ranges_read_incremental_rollups_including_late_data(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from datetime import timedelta as td
+
+    from linli.iot.jobs import rollup_dirty
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    meter = await devices.register("energy_meter", estate["id"], building="1栋")
+    headers = await Login(live)("staff@mumianling.demo")
+    token = {"X-Device-Token": meter["credentials"]["token"]}
+    hour = (datetime.now(UTC) - td(days=5)).replace(minute=0, second=0, microsecond=0)
+    readings = [{"ts": iso(hour + td(minutes=m)), "metrics": {"power_kw": v}} for m, v in ((5, 10), (35, 20))]
+    r = await live.post(
+        "/api/v1/ingest", json={"readings": [dict(x, serial=meter["serial"]) for x in readings]}, headers=token
+    )
+    assert r.json()["stored"] == 2
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        assert await rollup_dirty(session, settle=td(0)) >= 1
+    # A late reading for the same hour re-dirties it; the next run folds it in.
+    late = await live.post(
+        "/api/v1/ingest", json={"ts": iso(hour + td(minutes=50)), "metrics": {"power_kw": 60}}, headers=token
+    )
+    assert late.json()["stored"] == 1
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await rollup_dirty(session, settle=td(0))
+    params = {"metric": "power_kw", "from": iso(hour - td(days=1)), "to": iso(hour + td(days=3))}
+    body = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
+    assert body["resolution"] == "1h"
+    assert [(p["value"], p["min"], p["max"], p["n"]) for p in body["points"]] == [(30.0, 10.0, 60.0, 3)]
+    params["to"] = iso(hour + td(days=90))
+    daily = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
+    assert daily["resolution"] == "1d" and [p["n"] for p in daily["points"]] == [3]

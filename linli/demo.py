@@ -54,6 +54,15 @@ DemoStep = Callable[[AsyncSession, str], Awaitable[None]]
 DEMO_STEPS: list[tuple[str, DemoStep]] = []
 
 
+def _register_domain_steps() -> None:
+    from linli.events.demo import seed_events_demo
+
+    DEMO_STEPS.append(("events", seed_events_demo))
+
+
+_register_domain_steps()
+
+
 async def find_node(session: AsyncSession, where: str) -> Node:
     repo = NodeRepository(session)
     kind, _, value = where.partition(":")

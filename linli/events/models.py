@@ -53,8 +53,8 @@ class RoutingRule(IdMixin, TimestampMixin, Base):
 
     node_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("nodes.id"))
     node_path: Mapped[str] = mapped_column(Ltree)
-    item_code: Mapped[str | None] = mapped_column(String(64), ForeignKey("event_items.code"))
-    line_code: Mapped[str | None] = mapped_column(String(64), ForeignKey("event_lines.code"))
+    item_code: Mapped[str | None] = mapped_column(String(64))
+    line_code: Mapped[str | None] = mapped_column(String(64))
     handler_unit_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("handler_units.id", ondelete="CASCADE"))
     priority: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -66,8 +66,8 @@ class Event(TimestampMixin, Base):
     tenant_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("tenants.id"))
     node_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("nodes.id"))
     node_path: Mapped[str] = mapped_column(Ltree)
-    item_code: Mapped[str] = mapped_column(String(64), ForeignKey("event_items.code"))
-    line_code: Mapped[str] = mapped_column(String(64), ForeignKey("event_lines.code"))
+    item_code: Mapped[str] = mapped_column(String(64))
+    line_code: Mapped[str] = mapped_column(String(64))
     severity: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))

@@ -19,6 +19,7 @@ from linli.platform.settings import get_settings
 ROUTER_MODULES = (
     "linli.platform.hierarchy.api",
     "linli.tenants.api",
+    "linli.events.api",
 )
 
 

@@ -65,6 +65,15 @@ async def _iot_demo_devices(session: AsyncSession, scale: str) -> None:
 DEMO_STEPS.append(("iot devices", _iot_demo_devices))
 
 
+def _register_domain_steps() -> None:
+    from linli.events.demo import seed_events_demo
+
+    DEMO_STEPS.append(("events", seed_events_demo))
+
+
+_register_domain_steps()
+
+
 async def find_node(session: AsyncSession, where: str) -> Node:
     repo = NodeRepository(session)
     kind, _, value = where.partition(":")

@@ -23,6 +23,7 @@ ROUTER_MODULES = (
     "linli.residents.api",
     "linli.portal.api",
     "linli.iot.api",
+    "linli.events.api",
 )
 
 

@@ -17,7 +17,7 @@ from linli.platform.access import after_commit
 from linli.platform.settings import get_settings
 
 # Domain modules whose `JOBS` (functions) and `CRON` (arq cron jobs) the worker runs.
-JOB_MODULES: tuple[str, ...] = ("linli.tenants.jobs", "linli.iot.jobs")
+JOB_MODULES: tuple[str, ...] = ("linli.tenants.jobs", "linli.iot.jobs", "linli.events.jobs")
 
 _pool: ArqRedis | None = None
 

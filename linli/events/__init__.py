@@ -1,0 +1,1 @@
+"""Events: the governance loop — intake, dispatch, deadlines and escalation, evidence, ratings, KPIs."""

@@ -1,0 +1,39 @@
+"""Deadline timers and notification deliveries. Each job is idempotent: deadlines are marked done in
+the same transaction that escalates, notifications once delivered are never sent again, and the
+periodic sweeps pick up anything a lost or expired deferred job left behind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.cron import cron
+
+from linli.events import service
+from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+
+async def events_fire_deadline(ctx: dict[str, Any], deadline_id: int) -> bool:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.fire_deadline(session, deadline_id=deadline_id)
+
+
+async def events_sweep_deadlines(ctx: dict[str, Any]) -> int:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.sweep_deadlines(session)
+
+
+async def events_deliver_notifications(ctx: dict[str, Any], ids: list[int] | None = None) -> tuple[int, int]:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.deliver_pending(session, ids=ids)
+
+
+async def events_deliver_pending(ctx: dict[str, Any]) -> tuple[int, int]:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.deliver_pending(session)
+
+
+JOBS = [events_fire_deadline, events_sweep_deadlines, events_deliver_notifications, events_deliver_pending]
+CRON = [
+    cron(events_sweep_deadlines, second={0}, unique=True, run_at_startup=True),
+    cron(events_deliver_pending, second={30}, unique=True),
+]

@@ -1,0 +1,145 @@
+"""Notification channels: in-app inbox (the row itself), e-mail over SMTP, signed webhooks and an SMS
+gateway interface. Every notification is a row with its delivery state; pending rows are delivered by
+a job and retried with backoff until they succeed or run out of attempts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Protocol
+
+import aiosmtplib
+import httpx
+
+from linli.events.config import get_events_settings
+from linli.events.models import Notification
+from linli.platform.security import hmac_sha256_hex
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+BASE_BACKOFF = timedelta(seconds=30)
+
+
+class DeliveryError(Exception):
+    """A channel could not deliver; the notification is retried later."""
+
+
+class EmailSender(Protocol):
+    async def send(self, *, to: str, subject: str, body: str) -> None: ...
+
+
+class SmsGateway(Protocol):
+    async def send(self, *, phone: str, text: str) -> None: ...
+
+
+class WebhookSender(Protocol):
+    async def send(self, *, url: str, secret: str, body: bytes) -> None: ...
+
+
+class SmtpEmailSender:
+    async def send(self, *, to: str, subject: str, body: str) -> None:
+        cfg = get_events_settings()
+        message = EmailMessage()
+        message["From"] = cfg.smtp_from
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(body)
+        try:
+            await aiosmtplib.send(
+                message,
+                hostname=cfg.smtp_host,
+                port=cfg.smtp_port,
+                username=cfg.smtp_username,
+                password=cfg.smtp_password,
+                start_tls=cfg.smtp_starttls,
+                timeout=cfg.smtp_timeout_s,
+            )
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"smtp: {exc}") from exc
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`X-Linli-Signature`: HMAC-SHA256 over `<timestamp>.<body>` keyed by the endpoint's secret."""
+    return "sha256=" + hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
+
+
+class HttpWebhookSender:
+    async def send(self, *, url: str, secret: str, body: bytes) -> None:
+        timestamp = str(int(time.time()))
+        headers = {
+            "content-type": "application/json",
+            "x-linli-timestamp": timestamp,
+            "x-linli-signature": webhook_signature(secret, timestamp, body),
+        }
+        try:
+            async with httpx.AsyncClient(timeout=get_events_settings().webhook_timeout_s) as client:
+                response = await client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook: {exc}") from exc
+        if response.status_code >= 300:
+            raise DeliveryError(f"webhook: HTTP {response.status_code}")
+
+
+@dataclass
+class HttpSmsGateway:
+    """Posts `{phone, text}` as JSON to the configured gateway; a provider adapter sits behind it."""
+
+    url: str
+
+    async def send(self, *, phone: str, text: str) -> None:
+        try:
+            async with httpx.AsyncClient(timeout=10) as client:
+                response = await client.post(self.url, json={"phone": phone, "text": text})
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"sms: {exc}") from exc
+        if response.status_code >= 300:
+            raise DeliveryError(f"sms: HTTP {response.status_code}")
+
+
+@dataclass
+class NoSmsGateway:
+    """No gateway configured: SMS notifications fail (and are retried) rather than vanish."""
+
+    async def send(self, *, phone: str, text: str) -> None:
+        raise DeliveryError("no SMS gateway configured (LINLI_SMS_GATEWAY_URL)")
+
+
+@dataclass
+class Senders:
+    email: EmailSender = field(default_factory=SmtpEmailSender)
+    sms: SmsGateway = field(default_factory=NoSmsGateway)
+    webhook: WebhookSender = field(default_factory=HttpWebhookSender)
+
+
+def default_senders() -> Senders:
+    url = get_events_settings().sms_gateway_url
+    return Senders(sms=HttpSmsGateway(url) if url else NoSmsGateway())
+
+
+async def send_one(notification: Notification, senders: Senders, *, webhook_secret: str | None) -> None:
+    if notification.channel == "email":
+        if not notification.address:
+            raise DeliveryError("recipient has no e-mail address")
+        await senders.email.send(to=notification.address, subject=notification.title, body=notification.body)
+    elif notification.channel == "sms":
+        if not notification.address:
+            raise DeliveryError("recipient has no phone number")
+        await senders.sms.send(phone=notification.address, text=f"{notification.title} {notification.body}".strip())
+    elif notification.channel == "webhook":
+        if not notification.address or webhook_secret is None:
+            raise DeliveryError("webhook endpoint is gone")
+        body = json.dumps(notification.payload, ensure_ascii=False, default=str).encode()
+        await senders.webhook.send(url=notification.address, secret=webhook_secret, body=body)
+
+
+def record_failure(notification: Notification, error: str, now: datetime) -> None:
+    notification.attempts += 1
+    notification.last_error = error[:500]
+    if notification.attempts >= MAX_ATTEMPTS:
+        notification.state = "failed"
+    else:
+        notification.next_attempt_at = now + BASE_BACKOFF * (2 ** (notification.attempts - 1))

@@ -1,0 +1,310 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from linli.events.models import HANDLER_KINDS, Event
+from linli.platform.hierarchy.schemas import Strict
+
+Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
+Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
+HandlerKind = Literal[
+    "property",
+    "grid_worker",
+    "community_staff",
+    "urban_mgmt",
+    "police",
+    "fire",
+    "medical",
+    "maintenance",
+    "mediation",
+    "social_worker",
+    "street_office",
+]
+assert len(HANDLER_KINDS) == 11
+
+
+class Location(Strict):
+    """Inside an estate (building / unit / floor) or a map point; both may be given."""
+
+    building: str | None = Field(default=None, max_length=50)
+    unit: str | None = Field(default=None, max_length=50)
+    floor: str | None = Field(default=None, max_length=20)
+    room: str | None = Field(default=None, max_length=20)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _point_complete(self) -> Location:
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("give both lat and lon, or neither")
+        return self
+
+
+class EventCreate(Strict):
+    item: str = Field(min_length=1, max_length=64, description="event item code from the taxonomy")
+    description: str = Field(default="", max_length=2000)
+    node_id: int
+    location: Location = Field(default_factory=Location)
+    source: Source | None = Field(default=None, description="staff and integrations only; residents report")
+    external_ref: str | None = Field(default=None, max_length=200, description="caller's id, for idempotency")
+    reporter_label: str | None = Field(default=None, max_length=100, description="e.g. the hotline caller")
+
+
+class HandlerOut(BaseModel):
+    unit_id: int | None
+    name: str | None
+    kind: str | None
+    unrouted: bool
+
+
+class EventOut(BaseModel):
+    id: uuid.UUID
+    node_id: int
+    node_path: str
+    tenant_id: int | None
+    item: str
+    line: str
+    severity: str
+    source: str
+    status: str
+    description: str
+    location: dict[str, Any]
+    reporter_id: uuid.UUID | None
+    reporter_label: str | None
+    handler: HandlerOut
+    escalation_level: int
+    escalation_node_id: int | None
+    accept_by: datetime | None
+    resolve_by: datetime | None
+    duplicate_count: int
+    reopen_count: int
+    external_ref: str | None
+    created_at: datetime
+    dispatched_at: datetime | None
+    accepted_at: datetime | None
+    started_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+    version: int
+    merged: bool = False
+
+    @classmethod
+    def of(cls, event: Event, *, merged: bool = False) -> EventOut:
+        return cls(
+            id=event.id,
+            node_id=event.node_id,
+            node_path=event.node_path,
+            tenant_id=event.tenant_id,
+            item=event.item_code,
+            line=event.line_code,
+            severity=event.severity,
+            source=event.source,
+            status=event.status,
+            description=event.description,
+            location=event.location,
+            reporter_id=event.reporter_id,
+            reporter_label=event.reporter_label,
+            handler=HandlerOut(
+                unit_id=event.handler_unit_id,
+                name=event.handler_name,
+                kind=event.handler_kind,
+                unrouted=event.unrouted,
+            ),
+            escalation_level=event.escalation_level,
+            escalation_node_id=event.escalation_node_id,
+            accept_by=event.accept_by,
+            resolve_by=event.resolve_by,
+            duplicate_count=event.duplicate_count,
+            reopen_count=event.reopen_count,
+            external_ref=event.external_ref,
+            created_at=event.created_at,
+            dispatched_at=event.dispatched_at,
+            accepted_at=event.accepted_at,
+            started_at=event.started_at,
+            resolved_at=event.resolved_at,
+            closed_at=event.closed_at,
+            cancelled_at=event.cancelled_at,
+            version=event.version,
+            merged=merged,
+        )
+
+
+class TransitionIn(Strict):
+    action: Action
+    note: str | None = Field(default=None, max_length=2000)
+    attachments: list[uuid.UUID] = Field(default_factory=list, max_length=20)
+    handler_unit_id: int | None = Field(default=None, description="for `dispatch`: the unit to hand the event to")
+    version: int | None = Field(default=None, description="optimistic lock: the version you saw")
+
+
+class TimelineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    at: datetime
+    actor_id: str | None
+    actor_label: str | None
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    attachments: list[uuid.UUID]
+    data: dict[str, Any]
+
+
+class EventDetailOut(EventOut):
+    timeline: list[TimelineOut]
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    event_id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    created_at: datetime
+
+
+class RatingIn(Strict):
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+    reopen: bool = Field(default=False, description="with a low score: reopen the event")
+
+
+class RatingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    event_id: uuid.UUID
+    score: int
+    comment: str | None
+    created_at: datetime
+    reopened: bool = False
+
+
+class AiDetectionIn(Strict):
+    detection_id: str = Field(min_length=1, max_length=200)
+    type: str = Field(min_length=1, max_length=64, description="detection type or an event item code")
+    confidence: float = Field(ge=0, le=1)
+    node_id: int
+    camera_id: str | None = Field(default=None, max_length=100)
+    location: Location = Field(default_factory=Location)
+    detected_at: datetime | None = None
+    snapshot: str | None = Field(default=None, description="base64 JPEG/PNG/WebP", max_length=8_000_000)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class AiDetectionOut(BaseModel):
+    status: Literal["created", "merged", "existing", "ignored"]
+    reason: str | None = None
+    event: EventOut | None = None
+
+
+class KpiOut(BaseModel):
+    node_id: int
+    node_path: str
+    since: datetime = Field(serialization_alias="from")
+    until: datetime = Field(serialization_alias="to")
+    total: int
+    open: int
+    resolved: int
+    cancelled: int
+    avg_accept_s: float | None
+    p90_accept_s: float | None
+    avg_resolve_s: float | None
+    p90_resolve_s: float | None
+    on_time_rate: float | None
+    resolution_rate: float | None
+    ratings: int
+    avg_rating: float | None
+    satisfaction_rate: float | None
+    by_item: dict[str, int]
+    by_source: dict[str, int]
+    by_status: dict[str, int]
+
+
+class HandlerUnitCreate(Strict):
+    node_id: int
+    kind: HandlerKind
+    name: str = Field(min_length=1, max_length=100)
+    contact: dict[str, Any] = Field(default_factory=dict)
+
+
+class HandlerUnitOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    node_id: int
+    node_path: str
+    kind: str
+    name: str
+    contact: dict[str, Any]
+    active: bool
+
+
+class MemberCreate(Strict):
+    user_id: uuid.UUID
+
+
+class RoutingRuleCreate(Strict):
+    node_id: int
+    item: str | None = Field(default=None, max_length=64)
+    line: str | None = Field(default=None, max_length=64)
+    handler_unit_id: int
+    priority: int = 0
+
+    @model_validator(mode="after")
+    def _item_or_line(self) -> RoutingRuleCreate:
+        if (self.item is None) == (self.line is None):
+            raise ValueError("give exactly one of item or line")
+        return self
+
+
+class RoutingRuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    node_id: int
+    node_path: str
+    item_code: str | None
+    line_code: str | None
+    handler_unit_id: int
+    priority: int
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    title: str
+    body: str
+    event_id: uuid.UUID | None
+    created_at: datetime
+    read_at: datetime | None
+
+
+class PreferenceIn(Strict):
+    channel: Literal["in_app", "email", "sms"]
+    enabled: bool
+    min_severity: Literal["low", "medium", "high", "critical"] = "low"
+
+
+class PreferenceOut(BaseModel):
+    channel: str
+    enabled: bool
+    min_severity: str
+
+
+class WebhookCreate(Strict):
+    node_id: int
+    url: str = Field(pattern=r"^https?://", max_length=500)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    node_id: int
+    url: str
+    secret: str | None = None

@@ -1,0 +1,349 @@
+"""Machine intake (AI video, IoT alarms), concurrent claims, notification delivery over real SMTP and
+signed webhooks, and the onboarding defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.events import service
+from linli.events.config import get_events_settings
+from linli.events.notify import MAX_ATTEMPTS, webhook_signature
+from linli.events.repository import EventRepository
+from linli.platform.access import load_user_principal
+from linli.platform.db import SYSTEM_SCOPE, apply_scopes, scoped_session, session_factory
+from linli.platform.errors import Conflict
+from linli.platform.security import hmac_sha256_hex
+from tests.conftest import Login
+from tests.events.conftest import PNG, Places, system
+
+RESIDENT = "13800000001"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def integration_key(client: httpx.AsyncClient, login: Login, node_id: int) -> str:
+    response = await client.post(
+        "/api/v1/api-keys",
+        json={"name": f"ai-video-{uuid.uuid4().hex[:6]}", "node_id": node_id, "roles": ["integration"]},
+        headers=await login("admin@luohu.demo"),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["key"])
+
+
+async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
+    client: httpx.AsyncClient, login: Login, places: Places
+) -> None:
+    key = await integration_key(client, login, places.mumianling)
+    secret = key.split("_", 2)[2]
+    detection = {
+        "detection_id": f"det-{uuid.uuid4()}",
+        "type": "garbage_overflow",
+        "confidence": 0.93,
+        "node_id": places.yuefeng,
+        "camera_id": "cam-12",
+        "location": {"building": "2栋"},
+        "snapshot": base64.b64encode(PNG).decode(),
+    }
+    raw = json.dumps(detection).encode()
+    url = "/api/v1/events/ai-detections"
+    unsigned = await client.post(url, content=raw, headers={"x-api-key": key, "content-type": "application/json"})
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "bad_signature"
+    forged = await client.post(
+        url,
+        content=raw,
+        headers={"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex("wrong", raw)},
+    )
+    assert forged.status_code == 401
+
+    signed = {"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, raw)}
+    created = await client.post(url, content=raw, headers=signed)
+    assert created.status_code == 201, created.text
+    event = created.json()["event"]
+    assert event["source"] == "ai_video" and event["item"] == "ca_garbage_overflow"
+    assert event["external_ref"] == detection["detection_id"]
+    assert event["handler"]["name"] == "悦峰尚府物业服务中心"
+    replay = await client.post(url, content=raw, headers=signed)
+    assert replay.status_code == 200 and replay.json()["status"] == "existing"
+    assert replay.json()["event"]["id"] == event["id"]
+
+    staff = await login("staff@mumianling.demo")
+    photos = (await client.get(f"/api/v1/events/{event['id']}/attachments", headers=staff)).json()["items"]
+    assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
+
+    low = json.dumps(detection | {"detection_id": "det-low", "confidence": 0.2}).encode()
+    ignored = await client.post(
+        url, content=low, headers={"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, low)}
+    )
+    assert ignored.status_code == 202 and ignored.json()["status"] == "ignored"
+
+    hotline = await client.post(
+        "/api/v1/events",
+        json={
+            "item": "po_noise_disturbance",
+            "node_id": places.yuefeng,
+            "source": "hotline",
+            "external_ref": "12345-1",
+        },
+        headers={"x-api-key": key},
+    )
+    assert hotline.status_code == 201 and hotline.json()["source"] == "hotline"
+    assert hotline.json()["handler"]["kind"] == "urban_mgmt"
+
+
+@dataclass
+class AlarmOpened:
+    alarm_id: int
+    device_id: str
+    tenant_id: int | None
+    node_id: int
+    node_path: str
+    location: dict[str, Any]
+    rule_code: str
+    item_code: str
+    severity: str
+    value: float
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSession, places: Places) -> None:
+    alarm = AlarmOpened(
+        alarm_id=987654,
+        device_id="smoke-0001",
+        tenant_id=None,
+        node_id=places.yuefeng,
+        node_path=places.yuefeng_path,
+        location={"building": "1栋", "unit": "2单元", "floor": "12"},
+        rule_code="smoke_detected",
+        item_code="sf_smoke_alarm",
+        severity="critical",
+        value=1.0,
+    )
+    await system(db)
+    await service.on_alarm_opened(db, alarm)
+    await service.on_alarm_opened(db, alarm)  # a replayed alarm creates nothing more
+    count = await db.scalar(text("select count(*) from events where external_ref = 'alarm:987654'"))
+    assert count == 1
+    event = await EventRepository(db).by_external_ref(
+        tenant_id=await EventRepository(db).tenant_for_path(places.yuefeng_path),
+        source="iot_alarm",
+        external_ref="alarm:987654",
+    )
+    assert event is not None
+    assert event.status == "dispatched" and event.handler_kind == "fire"
+    assert event.location == {"building": "1栋", "unit": "2单元", "floor": "12"}
+    assert event.accept_by is not None and event.accept_by - event.created_at == timedelta(minutes=2)
+
+
+async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places: Places) -> None:
+    """Needs committed data: two separate API-role sessions race for the row lock."""
+    marker = f"race-{uuid.uuid4().hex[:8]}"
+    async with scoped_session(SYSTEM_SCOPE) as s:
+        event, _ = await service.create_event(
+            s,
+            actor=None,
+            actor_label="test",
+            intake=service.Intake(
+                item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"room": marker}
+            ),
+        )
+        event_id = event.id
+        user_id = await s.scalar(text("select id from users where email = 'property@yuefeng.demo'"))
+    try:
+
+        async def claim() -> str:
+            async with session_factory("api")() as s:
+                principal = await load_user_principal(s, user_id)
+                await apply_scopes(s, principal.scopes)
+                try:
+                    await service.transition(s, actor=principal, event_id=event_id, action="accept")
+                    await s.commit()
+                    return "won"
+                except Conflict:
+                    await s.rollback()
+                    return "conflict"
+
+        results = await asyncio.gather(claim(), claim(), claim())
+        assert sorted(results) == ["conflict", "conflict", "won"]
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            accepts = await s.scalar(
+                text("select count(*) from event_timeline where event_id = :e and action = 'accept'"), {"e": event_id}
+            )
+            assert accepts == 1
+    finally:
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            await s.execute(text("delete from events where id = :e"), {"e": event_id})
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Controller, Inbox]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("LINLI_SMTP_PORT", str(port))
+    monkeypatch.setenv("LINLI_SMTP_FROM", "noreply@linli.test")
+    get_events_settings.cache_clear()
+    yield controller, inbox
+    with contextlib.suppress(AssertionError):  # already stopped by the test
+        controller.stop()
+
+
+async def test_email_notifications_are_sent_over_smtp_and_retried(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, smtp: tuple[Controller, Inbox]
+) -> None:
+    controller, inbox = smtp
+    handler = await login("property@yuefeng.demo")
+    pref = await client.put(
+        "/api/v1/notification-preferences", json={"channel": "email", "enabled": True}, headers=handler
+    )
+    assert pref.status_code == 200
+    assert {"channel": "email", "enabled": True, "min_severity": "low"} in pref.json()
+    resident = await login(RESIDENT)
+    event = (
+        await client.post(
+            "/api/v1/events",
+            json={"item": "ph_elevator_fault", "node_id": places.yuefeng, "location": {"building": "3栋"}},
+            headers=resident,
+        )
+    ).json()
+    assert event["handler"]["kind"] == "maintenance"  # the lift contractor, not the property company
+    event = (
+        await client.post(
+            "/api/v1/events",
+            json={"item": "ph_water_pressure", "node_id": places.yuefeng, "location": {"building": "3栋"}},
+            headers=resident,
+        )
+    ).json()
+    await system(db)
+    delivered, failed = await service.deliver_pending(db)
+    assert (delivered, failed) == (1, 0)
+    assert len(inbox.messages) == 1
+    envelope = inbox.messages[0]
+    assert envelope.rcpt_tos == ["property@yuefeng.demo"]
+    message = message_from_bytes(envelope.content)
+    assert "供水水压异常" in str(make_header(decode_header(message["Subject"])))
+    state = (
+        await db.execute(
+            text("select state, attempts from notifications where event_id = :e and channel = 'email'"),
+            {"e": event["id"]},
+        )
+    ).one()
+    assert tuple(state) == ("delivered", 1)
+
+    controller.stop()
+    second = (
+        await client.post(
+            "/api/v1/events",
+            json={"item": "ph_water_pressure", "node_id": places.yuefeng, "location": {"building": "4栋"}},
+            headers=resident,
+        )
+    ).json()
+    await system(db)
+    assert await service.deliver_pending(db) == (0, 1)
+    row = (
+        await db.execute(
+            text("select state, attempts, last_error from notifications where event_id = :e and channel = 'email'"),
+            {"e": second["id"]},
+        )
+    ).one()
+    assert row.state == "pending" and row.attempts == 1 and row.last_error.startswith("smtp")
+    # Not due again yet (backoff); after enough retries it is marked failed.
+    assert await service.deliver_pending(db) == (0, 0)
+    later = datetime.now(UTC)
+    for _ in range(MAX_ATTEMPTS - 1):
+        later += timedelta(hours=1)
+        await service.deliver_pending(db, now=later)
+    final = await db.scalar(
+        text("select state from notifications where event_id = :e and channel = 'email'"), {"e": second["id"]}
+    )
+    assert final == "failed"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[tuple[dict[str, str], bytes]] = []  # noqa: RUF012
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["content-length"]))
+        _Hook.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def test_webhooks_are_signed(client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received.clear()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/linli"
+        created = await client.post(
+            "/api/v1/webhooks", json={"node_id": places.mumianling, "url": url}, headers=await login("admin@luohu.demo")
+        )
+        assert created.status_code == 201, created.text
+        secret = created.json()["secret"]
+        event = (
+            await client.post(
+                "/api/v1/events",
+                json={"item": "ph_power_outage", "node_id": places.yuefeng, "location": {"building": "7栋"}},
+                headers=await login(RESIDENT),
+            )
+        ).json()
+        await system(db)
+        assert await service.deliver_pending(db) == (1, 0)
+        headers, body = _Hook.received[0]
+        assert json.loads(body)["event_id"] == event["id"]
+        assert headers["x-linli-signature"] == webhook_signature(secret, headers["x-linli-timestamp"], body)
+    finally:
+        server.shutdown()
+
+
+async def test_onboarding_a_tenant_creates_its_default_units(client: httpx.AsyncClient, login: Login) -> None:
+    admin = await login("admin@wuhou.demo")
+    communities = await client.get("/api/v1/nodes", params={"level": "community", "limit": 100}, headers=admin)
+    taken = {"南虹村社区"}
+    community = next(n for n in communities.json()["items"] if n["name"] not in taken)
+    onboarded = await client.post(
+        "/api/v1/tenants",
+        json={"node_id": community["id"], "slug": "events-test-tenant", "admin_email": "events-admin@example.org"},
+        headers=admin,
+    )
+    assert onboarded.status_code == 201, onboarded.text
+    units = await client.get("/api/v1/handler-units", params={"node_id": community["id"], "limit": 200}, headers=admin)
+    kinds = {u["kind"] for u in units.json()["items"]}
+    assert {"community_staff", "mediation", "grid_worker", "police", "fire", "urban_mgmt"} <= kinds

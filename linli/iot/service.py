@@ -21,13 +21,12 @@ from linli.iot.models import Alarm, Device
 from linli.iot.repository import AlarmRepository, CommandRepository, DeviceRepository, TelemetryRepository
 from linli.iot.schemas import Credentials, DeviceCreated, DeviceOut, LocationIn, TelemetryOut, TelemetryPoint
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit
+from linli.platform.access import Principal, after_commit, tenant_chain
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret, sha256_hex
 from linli.tenants import service as tenants
-from linli.tenants.repository import TenantRepository
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "dt_"
@@ -126,7 +125,7 @@ async def _prepare(
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("devices", "create", node.node_path, what="node")
     await tenants.assert_writable(session, node.node_path)
-    owners = await TenantRepository(session).containing(node.node_path)
+    owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
     tenant = owners[-1]

@@ -117,22 +117,31 @@ class Principal:
         return ",".join(sorted(self.roles))
 
 
-TENANT_CHAIN = text("select slug, status, settings from linli_tenant_chain(text2ltree(:p))")
+TENANT_CHAIN = text("select id, node_path::text, slug, status, settings from linli_tenant_chain(text2ltree(:p))")
 
 
-async def tenant_chain(session: AsyncSession, node_path: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """(slug, status, settings) of the tenants around `node_path`, outermost first. Read through a
+@dataclass(frozen=True)
+class TenantRef:
+    id: int
+    node_path: str
+    slug: str
+    status: str
+    settings: dict[str, Any]
+
+
+async def tenant_chain(session: AsyncSession, node_path: str) -> list[TenantRef]:
+    """The tenants around `node_path`, outermost first; the last one owns the path. Read through a
     reviewed SECURITY DEFINER function: a community-level caller cannot see its street's tenant row."""
     rows = await session.execute(TENANT_CHAIN, {"p": node_path})
-    return [(slug, status, settings) for slug, status, settings in rows]
+    return [TenantRef(*row) for row in rows]
 
 
 async def assert_writable(session: AsyncSession, node_path: str) -> None:
     """Suspended and offboarded tenants (and everything inside them) are read-only. Every service that
     changes tenant data calls this with the path it writes to."""
-    for slug, status, _ in await tenant_chain(session, node_path):
-        if status != "active":
-            raise Forbidden(f"tenant {slug} is {status} and read-only", code="tenant_read_only")
+    for tenant in await tenant_chain(session, node_path):
+        if tenant.status != "active":
+            raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
 
 
 async def load_user_principal(session: AsyncSession, user_id: uuid.UUID, display_name: str = "") -> Principal:

@@ -376,8 +376,8 @@ async def effective_settings(session: AsyncSession, *, tenant: Tenant) -> dict[s
     """A community tenant inherits the settings of the street tenant around it unless it overrides them
     (the street's row is read through `linli_tenant_chain`: a community-level caller cannot see it)."""
     merged: dict[str, Any] = {}
-    for _slug, _status, outer_settings in await access.tenant_chain(session, tenant.node_path):
-        merged |= outer_settings
+    for outer in await access.tenant_chain(session, tenant.node_path):
+        merged |= outer.settings
     return merged | tenant.settings
 
 

@@ -2,7 +2,7 @@
 notifications, and the KPI functions the API and the dashboards share.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 from alembic import op
@@ -10,7 +10,7 @@ from alembic import op
 from linli.platform.rls import enable_rls
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@
 Identity numbers are stored only encrypted (Fernet) plus a keyed hash (HMAC-SHA256) for exact search.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 """
 
 from alembic import op
@@ -11,7 +11,7 @@ from alembic import op
 from linli.platform.rls import enable_rls
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Resident-app services per tenant: which catalog services are on, in what order, under what name.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 """
 
 from alembic import op
@@ -9,7 +9,7 @@ from alembic import op
 from linli.platform.rls import enable_rls
 
 revision = "0006"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

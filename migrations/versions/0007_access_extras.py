@@ -1,14 +1,14 @@
 """Access extras: the tenants around a path (read-only state and inherited settings across scopes),
 and grants only for active accounts.
 
-Revision ID: 0005_access_extras
-Revises: 0002
+Revision ID: 0007
+Revises: 0006
 """
 
 from alembic import op
 
-revision = "0005_access_extras"
-down_revision = "0002"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -64,6 +64,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
         raise fail(f"service unavailable: {exc}; start the services with `scripts/services up`") from None
 
 
+@app.callback()
+def main() -> None:
+    """Every command runs with all domains loaded, so cross-domain hooks (alarm → event) are registered."""
+    from linli.platform.app import load_domains
+
+    load_domains()
+
+
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
     """Apply the database migrations (alembic)."""

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from linli.events.models import (
 from linli.events.notify import DeliveryError, Senders, default_senders, record_failure, send_one
 from linli.events.repository import EventRepository, Item
 from linli.events.storage import StorageBackend, get_storage, sniff_image
+from linli.iot import service as iot
 from linli.platform import audit
 from linli.platform.access import Principal
 from linli.platform.errors import (
@@ -522,46 +523,24 @@ async def create_event(
     return event, False
 
 
-class AlarmLike(Protocol):
-    """The shape of `linli.iot` AlarmOpened (not imported: the IoT package registers our handler)."""
-
-    @property
-    def alarm_id(self) -> Any: ...
-    @property
-    def device_id(self) -> Any: ...
-    @property
-    def tenant_id(self) -> int | None: ...
-    @property
-    def node_id(self) -> int: ...
-    @property
-    def node_path(self) -> str: ...
-    @property
-    def location(self) -> dict[str, Any] | None: ...
-    @property
-    def rule_code(self) -> str: ...
-    @property
-    def item_code(self) -> str: ...
-    @property
-    def severity(self) -> str | None: ...
-    @property
-    def value(self) -> Any: ...
-    @property
-    def ts(self) -> datetime: ...
-
-
-async def create_from_alarm(session: AsyncSession, *, alarm: AlarmLike, now: datetime | None = None) -> Event:
+async def create_from_alarm(session: AsyncSession, *, alarm: iot.AlarmOpened, now: datetime | None = None) -> Event:
     """An opened IoT alarm becomes an event (once per alarm: the alarm id is the external reference)."""
+    assert alarm.event_item is not None  # on_alarm_opened only passes alarms whose rule raises an item
     location = dict(alarm.location or {})
     event, _ = await create_event(
         session,
         actor=None,
         actor_label="iot",
         intake=Intake(
-            item_code=alarm.item_code,
+            item_code=alarm.event_item,
             node_id=alarm.node_id,
             source="iot_alarm",
             description=f"{alarm.rule_code}: {alarm.value}",
-            location={k: location.get(k) for k in ("building", "unit", "floor", "room", "lat", "lon", "address")},
+            location={
+                k: location[k]
+                for k in ("building", "unit", "floor", "space", "room", "lat", "lon", "address")
+                if location.get(k) is not None
+            },
             external_ref=f"alarm:{alarm.alarm_id}",
             reporter_label=f"device {alarm.device_id}",
             severity=alarm.severity,
@@ -578,9 +557,10 @@ async def create_from_alarm(session: AsyncSession, *, alarm: AlarmLike, now: dat
     return event
 
 
-async def on_alarm_opened(session: AsyncSession, alarm: AlarmLike) -> None:
-    """Register with `linli.iot.service.ALARM_OPENED_HANDLERS.append(on_alarm_opened)`."""
-    await create_from_alarm(session, alarm=alarm)
+async def on_alarm_opened(session: AsyncSession, alarm: iot.AlarmOpened) -> None:
+    """Alarms whose rule names an event item raise that event, in the alarm's own transaction."""
+    if alarm.event_item:
+        await create_from_alarm(session, alarm=alarm)
 
 
 def _parse_snapshot(raw: str) -> bytes:
@@ -1324,3 +1304,6 @@ async def ensure_default_units(session: AsyncSession, tenant: Tenant) -> None:
 
 if ensure_default_units not in ONBOARDING_HOOKS:
     ONBOARDING_HOOKS.append(ensure_default_units)
+
+
+iot.ALARM_OPENED_HANDLERS.append(on_alarm_opened)

@@ -56,6 +56,9 @@ def enqueue(
 
 
 def collect() -> tuple[list[Callable[..., Awaitable[Any]]], list[CronJob]]:
+    from linli.platform.app import load_domains
+
+    load_domains()  # jobs raise alarms and events: every domain's handlers must be registered
     functions: list[Callable[..., Awaitable[Any]]] = []
     crons: list[CronJob] = []
     for name in JOB_MODULES:

@@ -140,7 +140,8 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     assert any(n["event_id"] == created["id"] and n["kind"] == "escalated" for n in inbox)
     # Still not accepted two minutes later: the next level up (the street).
     await system(db)
-    assert await service.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) == 1
+    # Other tests may leave committed events due by then: count only that ours was among them.
+    assert await service.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) >= 1
     detail = (await client.get(f"/api/v1/events/{created['id']}", headers=staff)).json()
     assert detail["escalation_level"] == 2
     # An accepted event's accept deadline is met: nothing escalates.

@@ -11,7 +11,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -28,6 +27,7 @@ from linli.events import service
 from linli.events.config import get_events_settings
 from linli.events.notify import MAX_ATTEMPTS, webhook_signature
 from linli.events.repository import EventRepository
+from linli.iot.service import AlarmOpened
 from linli.platform.access import load_user_principal
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes, scoped_session, session_factory
 from linli.platform.errors import Conflict
@@ -114,33 +114,19 @@ async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
     assert hotline.json()["handler"]["kind"] == "urban_mgmt"
 
 
-@dataclass
-class AlarmOpened:
-    alarm_id: int
-    device_id: str
-    tenant_id: int | None
-    node_id: int
-    node_path: str
-    location: dict[str, Any]
-    rule_code: str
-    item_code: str
-    severity: str
-    value: float
-    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
 async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSession, places: Places) -> None:
     alarm = AlarmOpened(
         alarm_id=987654,
-        device_id="smoke-0001",
-        tenant_id=None,
+        device_id=4242,
+        tenant_id=0,
         node_id=places.yuefeng,
         node_path=places.yuefeng_path,
         location={"building": "1栋", "unit": "2单元", "floor": "12"},
         rule_code="smoke_detected",
-        item_code="sf_smoke_alarm",
+        event_item="sf_smoke_alarm",
         severity="critical",
         value=1.0,
+        ts=datetime.now(UTC),
     )
     await system(db)
     await service.on_alarm_opened(db, alarm)

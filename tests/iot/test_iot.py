@@ -133,6 +133,11 @@ async def test_co_above_threshold_for_hold_time_opens_one_alarm_and_commands_the
         await send(90, 95)
         opened = await alarms()
         assert [(a["rule_code"], a["state"], a["event_item"]) for a in opened] == [("co_high", "open", "sf_co_high")]
+        raised = await live.get("/api/v1/events", params={"item": "sf_co_high", "source": "iot_alarm"}, headers=headers)
+        from_alarm = [e for e in raised.json()["items"] if e["location"].get("space") == space]
+        assert len(from_alarm) == 1, raised.text
+        assert from_alarm[0]["status"] == "dispatched" and from_alarm[0]["node_id"] == estate["id"]
+        assert from_alarm[0]["handler"]["kind"] == "property" and from_alarm[0]["accept_by"] is not None
         commands = (await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)).json()["items"]
         assert [(c["command"], c["args"], c["alarm_id"]) for c in commands] == [
             ("set_power", {"on": True}, opened[0]["id"])

@@ -248,6 +248,9 @@ async def update_person(
         if key in changes:
             setattr(person, key, changes[key])
     if "id_number" in changes:
+        # Setting a number answers "is it registered here?" (409): only for roles that see numbers in full.
+        if not sees_full(g.role for g in actor.grants_covering(person.node_path)):
+            raise Forbidden("your role may not change identity numbers", code="id_number_not_allowed")
         number = changes["id_number"]
         if number is None:
             person.id_number_hash = person.id_number_encrypted = None

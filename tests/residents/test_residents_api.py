@@ -220,3 +220,28 @@ async def test_district_wide_pages_leave_planner_settings_as_they_were(
         await db.execute(text("select current_setting('enable_sort'), current_setting('enable_bitmapscan')"))
     ).one()
     assert tuple(settings) == ("on", "on")
+
+
+async def test_csv_ledger_export_is_scoped_permissioned_and_audited(
+    client: httpx.AsyncClient, login: Login, db: AsyncSession
+) -> None:
+    import csv
+    import io
+
+    staff = await login("staff@nanhong.demo")
+    response = await client.get("/api/v1/residents/export.csv", headers=staff)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text.startswith("\ufeffid,household_id")
+    rows = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
+    listed = await all_residents(client, staff)
+    assert sorted(int(r["id"]) for r in rows) == sorted(p["id"] for p in listed)
+    liu = next(r for r in rows if r["name"] == "刘素珍")
+    assert liu["care_categories"] == "elderly_alone" and liu["phone"] == "13800000021"
+
+    logged = (
+        await db.execute(text("select after from audit_log where action = 'resident.export' order by id desc limit 1"))
+    ).scalar_one()
+    assert logged["rows"] == len(rows)
+    denied = await client.get("/api/v1/residents/export.csv", headers=await login("grid@mumianling.demo"))
+    assert denied.status_code == 403

@@ -377,7 +377,8 @@ async def plan(session: AsyncSession, scale: str) -> list[CommunityPlan]:
 async def _special_households(session: AsyncSession, plan: CommunityPlan) -> list[HouseholdSpec]:
     out: list[HouseholdSpec] = []
     for estate_name, households in SPECIAL_HOUSEHOLDS.items():
-        units = [u for u in plan.units if u.estate_path in await _estate_paths(session, plan, estate_name)]
+        paths = await _estate_paths(session, plan, estate_name)
+        units = [u for u in plan.units if u.estate_path in paths]
         for n, people in enumerate(households):
             if units:
                 out.append(HouseholdSpec(units[0], f"8{n + 1:02d}", [PersonSpec(**vars(p)) for p in people]))

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from linli.platform.access import DbSession, Principal, require
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
@@ -44,6 +46,41 @@ async def list_residents(
         limit=limit,
     )
     return _page(principal, records, limit)
+
+
+@router.get(
+    "/residents/export.csv",
+    operation_id="export_residents",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def export_residents(
+    session: DbSession,
+    principal: Annotated[Principal, require("residents", "export")],
+    node_id: Annotated[int | None, Query(description="only people in this node's subtree")] = None,
+    care_category: Annotated[str | None, Query(max_length=64, description="cared-for category code")] = None,
+) -> Response:
+    """The registry as a CSV ledger (UTF-8 with BOM so spreadsheet programs read Chinese correctly)."""
+    people = await service.export_people(session, actor=principal, node_id=node_id, care_category=care_category)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(service.EXPORT_COLUMNS)
+    for person in people:
+        row = person.model_dump()
+        row["care_categories"] = ";".join(person.care_categories)
+        writer.writerow([_csv_safe(row[c]) for c in service.EXPORT_COLUMNS])
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="residents.csv"'},
+    )
+
+
+def _csv_safe(value: object) -> object:
+    """Cells starting with = + - @ would run as formulas in a spreadsheet."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @router.get("/residents/{person_id}", operation_id="get_resident")

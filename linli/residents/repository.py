@@ -23,6 +23,12 @@ class LtreeArray(UserDefinedType[str]):
         return "ltree[]"
 
 
+PREFER_ORDERED_SCAN = text(
+    "select set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
+RESET_SCAN_SETTINGS = text("select set_config('enable_bitmapscan', 'on', true), set_config('enable_sort', 'on', true)")
+
+
 @dataclass(frozen=True)
 class Visibility:
     """Which rows a caller may read: whole subtrees, plus (for residents) their own households."""
@@ -38,6 +44,10 @@ class Visibility:
         if self.household_ids:
             parts.append(household_id.in_(self.household_ids))
         return or_(*parts) if parts else false()
+
+    @property
+    def district_wide(self) -> bool:
+        return any("." not in p for p in self.paths)
 
     def allows_household(self, household: Household) -> bool:
         return household.id in self.household_ids or any(path_within(household.node_path, p) for p in self.paths)
@@ -92,7 +102,18 @@ class ResidentRepository:
             conditions.append(Person.id > after_id)
         if conditions:
             stmt = stmt.where(and_(*conditions))
-        return (await self.session.execute(stmt)).all()
+        narrowed = within_path is not None and "." in within_path
+        if name or id_number_hash is not None or narrowed or not visibility.district_wide:
+            return (await self.session.execute(stmt)).all()
+        # The planner cannot estimate the row-level-security predicate (`node_path <@ any(linli_scopes())`,
+        # a run-time setting) and takes it as very selective, so for a whole district it bitmap-scans every
+        # row and sorts them (seconds at 1.2 M people). Walking the primary key in order is what such a
+        # page needs (milliseconds); only for this query, only for district-wide callers.
+        await self.session.execute(PREFER_ORDERED_SCAN)
+        try:
+            return (await self.session.execute(stmt)).all()
+        finally:
+            await self.session.execute(RESET_SCAN_SETTINGS)
 
     async def households_with_phone(self, phone: str) -> Sequence[int]:
         stmt = select(Person.household_id).where(Person.phone == phone).distinct()

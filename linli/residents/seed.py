@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
 from linli.platform.catalogs import load
+from linli.platform.db import apply_scopes
 from linli.residents.crypto import IdNumberCodec
 from linli.residents.schemas import id_check_character
 
@@ -376,7 +377,8 @@ async def plan(session: AsyncSession, scale: str) -> list[CommunityPlan]:
 async def _special_households(session: AsyncSession, plan: CommunityPlan) -> list[HouseholdSpec]:
     out: list[HouseholdSpec] = []
     for estate_name, households in SPECIAL_HOUSEHOLDS.items():
-        units = [u for u in plan.units if u.estate_path in await _estate_paths(session, plan, estate_name)]
+        paths = await _estate_paths(session, plan, estate_name)
+        units = [u for u in plan.units if u.estate_path in paths]
         for n, people in enumerate(households):
             if units:
                 out.append(HouseholdSpec(units[0], f"8{n + 1:02d}", [PersonSpec(**vars(p)) for p in people]))
@@ -392,7 +394,19 @@ async def _estate_paths(session: AsyncSession, plan: CommunityPlan, estate_name:
 
 
 async def seed_community(session: AsyncSession, plan: CommunityPlan, codec: IdNumberCodec) -> int:
-    """Fill one community up to its target; returns the number of people added (0 when already there)."""
+    """Fill one community up to its target; returns the number of people added (0 when already there).
+
+    The work is scoped to the community itself: with the system scope the planner would pick the
+    row-level-security predicate (every row) for the index scan and count the whole table."""
+    previous = tuple(session.info.get("scopes", ()))
+    await apply_scopes(session, (plan.node_path,))
+    try:
+        return await _seed_community(session, plan, codec)
+    finally:
+        await apply_scopes(session, previous)
+
+
+async def _seed_community(session: AsyncSession, plan: CommunityPlan, codec: IdNumberCodec) -> int:
     existing = await _people_in(session, plan.node_path)
     if existing >= plan.target or not plan.units:
         return 0

@@ -248,6 +248,9 @@ async def update_person(
         if key in changes:
             setattr(person, key, changes[key])
     if "id_number" in changes:
+        # Setting a number answers "is it registered here?" (409): only for roles that see numbers in full.
+        if not sees_full(g.role for g in actor.grants_covering(person.node_path)):
+            raise Forbidden("your role may not change identity numbers", code="id_number_not_allowed")
         number = changes["id_number"]
         if number is None:
             person.id_number_hash = person.id_number_encrypted = None
@@ -288,3 +291,57 @@ async def get_household(session: AsyncSession, *, actor: Principal, household_id
     if household is None or not (await visibility(session, actor)).allows_household(household):
         raise NotFound("household")
     return household
+
+
+EXPORT_LIMIT = 50_000
+EXPORT_COLUMNS = (
+    "id",
+    "household_id",
+    "estate_id",
+    "location_id",
+    "room",
+    "name",
+    "phone",
+    "gender",
+    "birth_year",
+    "id_number",
+    "care_categories",
+)
+
+
+async def export_people(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    node_id: int | None = None,
+    care_category: str | None = None,
+) -> list[PersonOut]:
+    """The ledger of a subtree (masked as the caller would see it on screen), audited as one export."""
+    node_path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    if node_path is not None:
+        actor.authorize(RESOURCE, "export", node_path, what="node")
+    rows: list[PersonOut] = []
+    after_id: int | None = None
+    while True:
+        batch = await list_people(
+            session, actor=actor, node_id=node_id, care_category=care_category, after_id=after_id, limit=5_000
+        )
+        rows.extend(person_out(actor, r) for r in batch)
+        if len(rows) > EXPORT_LIMIT:
+            raise BadRequest(
+                f"an export holds at most {EXPORT_LIMIT} people; narrow it with node_id", code="export_too_large"
+            )
+        if len(batch) < 5_000:
+            break
+        after_id = batch[-1].person.id
+    audit_path = node_path or (actor.scopes_for(RESOURCE, "export") or actor.scopes)[0]
+    await audit.record(
+        session,
+        actor=actor,
+        action="resident.export",
+        object_type="resident",
+        object_id=None,
+        node_path=audit_path,
+        after={"node_id": node_id, "care_category": care_category, "rows": len(rows)},
+    )
+    return rows

@@ -194,3 +194,54 @@ async def test_resident_sees_only_own_household(client: httpx.AsyncClient, login
     households = await client.get("/api/v1/households", headers=resident)
     assert [h["id"] for h in households.json()["items"]] == [people[0]["household_id"]]
     assert households.json()["items"][0]["members"] == 4
+
+
+async def test_masked_roles_cannot_set_identity_numbers(client: httpx.AsyncClient, login: Login) -> None:
+    grid = await login("grid@mumianling.demo")
+    person = (await all_residents(client, grid))[0]
+    response = await client.patch(
+        f"/api/v1/residents/{person['id']}", json={"id_number": valid_id("44030319800101001")}, headers=grid
+    )
+    assert response.status_code == 403 and response.json()["error"]["code"] == "id_number_not_allowed"
+
+
+async def test_district_wide_pages_leave_planner_settings_as_they_were(
+    client: httpx.AsyncClient, login: Login, db: AsyncSession
+) -> None:
+    auditor = await login("auditor@wuhou.demo")
+    first = await client.get("/api/v1/residents", params={"limit": 5}, headers=auditor)
+    assert first.status_code == 200 and len(first.json()["items"]) == 5
+    second = await client.get(
+        "/api/v1/residents", params={"limit": 5, "cursor": first.json()["next_cursor"]}, headers=auditor
+    )
+    ids = [p["id"] for p in first.json()["items"] + second.json()["items"]]
+    assert ids == sorted(ids) and len(set(ids)) == 10
+    settings = (
+        await db.execute(text("select current_setting('enable_sort'), current_setting('enable_bitmapscan')"))
+    ).one()
+    assert tuple(settings) == ("on", "on")
+
+
+async def test_csv_ledger_export_is_scoped_permissioned_and_audited(
+    client: httpx.AsyncClient, login: Login, db: AsyncSession
+) -> None:
+    import csv
+    import io
+
+    staff = await login("staff@nanhong.demo")
+    response = await client.get("/api/v1/residents/export.csv", headers=staff)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.text.startswith("\ufeffid,household_id")
+    rows = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
+    listed = await all_residents(client, staff)
+    assert sorted(int(r["id"]) for r in rows) == sorted(p["id"] for p in listed)
+    liu = next(r for r in rows if r["name"] == "刘素珍")
+    assert liu["care_categories"] == "elderly_alone" and liu["phone"] == "13800000021"
+
+    logged = (
+        await db.execute(text("select after from audit_log where action = 'resident.export' order by id desc limit 1"))
+    ).scalar_one()
+    assert logged["rows"] == len(rows)
+    denied = await client.get("/api/v1/residents/export.csv", headers=await login("grid@mumianling.demo"))
+    assert denied.status_code == 403

@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
 
 from linli.platform import health
 from linli.platform.db import dispose_engines
@@ -34,12 +33,6 @@ def load_domains() -> None:
         import_module(module_name)
 
 
-def _operation_ids(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, APIRoute) and not route.operation_id:
-            route.operation_id = route.name
-
-
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -64,5 +57,4 @@ def create_app() -> FastAPI:
             router = getattr(module, attr)
             if isinstance(router, APIRouter) and attr.endswith("router"):
                 app.include_router(router)
-    _operation_ids(app)
     return app

@@ -23,6 +23,7 @@ ROUTER_MODULES = (
     "linli.portal.api",
     "linli.iot.api",
     "linli.events.api",
+    "linli.dashboards.api",
 )
 
 

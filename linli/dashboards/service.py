@@ -1,0 +1,63 @@
+"""The command-centre drill-down: any node of the five levels, its KPIs and its children's. Never commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.dashboards.repository import KpiRepository
+from linli.dashboards.schemas import Drilldown, EventKpis, IotSummary, NodeKpis
+from linli.platform.access import Principal
+from linli.platform.errors import BadRequest
+from linli.platform.hierarchy.models import Node
+from linli.platform.hierarchy.schemas import NodeOut
+from linli.platform.hierarchy.service import NodeService
+
+DEFAULT_WINDOW = timedelta(days=30)
+MAX_WINDOW = timedelta(days=366)
+MAX_CHILDREN = 500
+
+
+def resolve_window(
+    from_: datetime | None, to_: datetime | None, *, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    to_ = to_ or now or datetime.now(UTC)
+    from_ = from_ or to_ - DEFAULT_WINDOW
+    if from_.tzinfo is None or to_.tzinfo is None:
+        raise BadRequest("from and to need a time zone, e.g. 2026-11-01T00:00:00+08:00", code="naive_datetime")
+    if from_ >= to_:
+        raise BadRequest("from must be before to", code="empty_window")
+    if to_ - from_ > MAX_WINDOW:
+        raise BadRequest("the window may span at most 366 days", code="window_too_long")
+    return from_, to_
+
+
+async def _node_kpis(repo: KpiRepository, node: Node, from_: datetime, to_: datetime) -> NodeKpis:
+    return NodeKpis(
+        node=NodeOut.model_validate(node),
+        events=EventKpis.model_validate(await repo.event_kpis(node.node_path, from_, to_)),
+        iot=IotSummary.model_validate(await repo.iot_summary(node.node_path)),
+    )
+
+
+async def drilldown(
+    session: AsyncSession, *, actor: Principal, node_id: int, from_: datetime | None, to_: datetime | None
+) -> Drilldown:
+    window_from, window_to = resolve_window(from_, to_)
+    nodes = NodeService(session)
+    node = await nodes.get_visible(node_id)
+    actor.authorize("kpis", "read", node.node_path, what="node")
+    repo = KpiRepository(session)
+    own = await _node_kpis(repo, node, window_from, window_to)
+    counts = await repo.event_counts(node.node_path, window_from, window_to)
+    children = await nodes.list(q=None, level=None, parent_id=node.id, after_id=None, limit=MAX_CHILDREN)
+    return Drilldown(
+        **own.model_dump(),
+        window_from=window_from,
+        window_to=window_to,
+        breadcrumbs=[NodeOut.model_validate(n) for n in await nodes.ancestors(node) if n.id != node.id],
+        by_item=counts.get("item", {}),
+        by_source=counts.get("source", {}),
+        children=[await _node_kpis(repo, child, window_from, window_to) for child in children],
+    )

@@ -94,6 +94,25 @@ class EventRepository:
         ).first()
         return Route(*row) if row and row[0] is not None else None
 
+    async def route_to_kind(self, *, kind: str, node_path: str) -> Route | None:
+        """The nearest active unit of `kind` at or above `node_path` (no routing rules)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "select handler_unit_id, name, kind, node_id, node_path::text, unrouted "
+                    "from linli_event_dispatch(null, null, :kind, text2ltree(:path))"
+                ),
+                {"kind": kind, "path": node_path},
+            )
+        ).first()
+        return Route(*row) if row and row[0] is not None else None
+
+    async def lock_intake(self, *keys: str) -> None:
+        """Serialise intakes that could duplicate each other (same place and item, same external
+        reference) until the transaction ends."""
+        for key in keys:
+            await self.session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+
     async def tenant_for_path(self, node_path: str) -> int | None:
         value = await self.session.scalar(text("select linli_tenant_for_path(text2ltree(:p))"), {"p": node_path})
         return int(value) if value is not None else None

@@ -312,10 +312,22 @@ async def set_preference(
         raise BadRequest("only people have notification preferences", code="not_a_user")
     repo = EventRepository(session)
     pref = await repo.preference(actor.id, channel)
+    before = {"enabled": pref.enabled, "min_severity": pref.min_severity} if pref else None
     if pref is None:
         repo.add(NotificationPreference(user_id=actor.id, channel=channel, enabled=enabled, min_severity=min_severity))
     else:
         pref.enabled, pref.min_severity, pref.updated_at = enabled, min_severity, utcnow()
+    if actor.grants:
+        await audit.record(
+            session,
+            actor=actor,
+            action="notification_preference.set",
+            object_type="user",
+            object_id=actor.id,
+            node_path=actor.grants[0].node_path,
+            before=before,
+            after={"channel": channel, "enabled": enabled, "min_severity": min_severity},
+        )
 
 
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
@@ -443,14 +455,18 @@ async def create_event(
         actor.authorize("events", "create", node.node_path, what="node")
     await assert_writable(session, node.node_path)
     tenant_id = await repo.tenant_for_path(node.node_path)
+    location = _clean_location(intake.location or {})
+    key = place_key(location)
+    lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]
+    if intake.external_ref:
+        lock_keys.insert(0, f"events:ref:{tenant_id}:{intake.source}:{intake.external_ref}")
+    await repo.lock_intake(*lock_keys)
     if intake.external_ref:
         existing = await repo.by_external_ref(
             tenant_id=tenant_id, source=intake.source, external_ref=intake.external_ref
         )
         if existing is not None:
             return existing, True
-    location = _clean_location(intake.location or {})
-    key = place_key(location)
     label = actor_label or await _actor_label(session, actor, intake.reporter_label or intake.source)
     window = timedelta(minutes=get_events_settings().events_duplicate_window_minutes)
     duplicate = await repo.open_duplicate(item_code=item.code, node_id=node.id, place_key=key, since=at - window)
@@ -855,9 +871,7 @@ async def transition(
 
 
 async def _hand_to_community_staff(repo: EventRepository, event: Event) -> None:
-    route = await repo.route(
-        item=Item("", "", "", "", "community_staff", "low", 0, 0, False, []), node_path=event.node_path
-    )
+    route = await repo.route_to_kind(kind="community_staff", node_path=event.node_path)
     if route is not None:
         event.handler_unit_id, event.handler_name, event.handler_kind = route.handler_unit_id, route.name, route.kind
 

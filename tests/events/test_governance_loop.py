@@ -273,3 +273,66 @@ async def test_open311_services_and_requests(client: httpx.AsyncClient, login: L
     assert (await client.get(f"/open311/v2/nanhong/requests/{event['id']}.json")).status_code == 404
     refused = await client.post("/open311/v2/mumianling/requests.json", data={"service_code": "ph_power_outage"})
     assert refused.status_code == 401
+
+
+async def test_a_resident_sees_only_their_own_reports(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    from linli.demo import DEMO_PASSWORD
+    from linli.platform.hierarchy.repository import NodeRepository
+    from linli.tenants import service as tenants
+
+    await system(db)
+    neighbour = await tenants.ensure_user(
+        db, phone="13800009999", display_name="邻居", password=DEMO_PASSWORD, home_node_path=places.yuefeng_path
+    )
+    estate = await NodeRepository(db).get(places.yuefeng)
+    assert estate is not None
+    await tenants.grant_role(db, actor=None, user=neighbour, role="resident", node=estate)
+
+    mine = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="6栋")).json()
+    other = await login("13800009999")
+    assert (await client.get(f"/api/v1/events/{mine['id']}", headers=other)).status_code == 404
+    listed = (await client.get("/api/v1/events", headers=other)).json()["items"]
+    assert mine["id"] not in [e["id"] for e in listed]
+    cancel = await client.post(f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=other)
+    assert cancel.status_code == 404
+    own = await client.post(
+        f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=await login(RESIDENT)
+    )
+    assert own.status_code == 200 and own.json()["status"] == "cancelled"
+
+
+async def test_open311_post_needs_an_api_key_of_the_tenant(
+    client: httpx.AsyncClient, login: Login, places: Places
+) -> None:
+    created = await client.post(
+        "/api/v1/api-keys",
+        json={"name": "civic-app", "node_id": places.mumianling, "roles": ["integration"]},
+        headers=await login("admin@luohu.demo"),
+    )
+    key = created.json()["key"]
+    posted = await client.post(
+        "/open311/v2/mumianling/requests.json",
+        data={
+            "api_key": key,
+            "service_code": "ca_illegal_parking",
+            "description": "车堵住了消防通道",
+            "lat": "22.5481",
+            "long": "114.1331",
+            "address_id": str(places.yuefeng),
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    assert posted.json()[0]["service_notice"] == "悦峰尚府物业服务中心"
+    found = await client.get(
+        "/open311/v2/mumianling/requests.json", params={"service_code": "ca_illegal_parking", "status": "open"}
+    )
+    assert [r["service_request_id"] for r in found.json()] == [request_id]
+    assert found.json()[0]["lat"] == 22.5481 and found.json()[0]["long"] == 114.1331
+    # The key of one tenant cannot post into another.
+    elsewhere = await client.post(
+        "/open311/v2/nanhong/requests.json", data={"api_key": key, "service_code": "ca_illegal_parking"}
+    )
+    assert elsewhere.status_code == 404

@@ -114,8 +114,16 @@ class EventRepository:
             await self.session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
     async def tenant_for_path(self, node_path: str) -> int | None:
-        value = await self.session.scalar(text("select linli_tenant_for_path(text2ltree(:p))"), {"p": node_path})
-        return int(value) if value is not None else None
+        return (await self.tenancy(node_path))[0]
+
+    async def tenancy(self, node_path: str) -> tuple[int | None, bool]:
+        """(innermost tenant id, whether every tenant around the path is active and so writable)."""
+        row = (
+            await self.session.execute(
+                text("select tenant_id, writable from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
+            )
+        ).one()
+        return (int(row[0]) if row[0] is not None else None), bool(row[1])
 
     async def unit_member_ids(self, unit_id: int) -> list[uuid.UUID]:
         rows = await self.session.execute(text("select user_id from linli_handler_unit_members(:u)"), {"u": unit_id})

@@ -47,7 +47,7 @@ from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS, assert_writable
+from linli.tenants.service import ONBOARDING_HOOKS
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 STAFF_SOURCES = ("staff_patrol", "hotline", "upstream", "robot", "ai_video", "iot_alarm")
@@ -453,8 +453,9 @@ async def create_event(
     node = await NodeService(session).get_visible(intake.node_id)
     if actor is not None:
         actor.authorize("events", "create", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
-    tenant_id = await repo.tenant_for_path(node.node_path)
+    tenant_id, writable = await repo.tenancy(node.node_path)
+    if not writable:
+        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
     location = _clean_location(intake.location or {})
     key = place_key(location)
     lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]
@@ -769,7 +770,8 @@ async def transition(
         raise BadRequest(f"unknown action {action!r}", code="unknown_action")
     allowed_from, to_status, who = TRANSITIONS[action]
     actor.authorize("events", "read" if action == "comment" else "transition", event.node_path, what="event")
-    await assert_writable(session, event.node_path)
+    if not (await repo.tenancy(event.node_path))[1]:
+        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
     rel = await relations(session, actor, event)
     if not rel & who:
         raise Forbidden(f"only {' or '.join(sorted(who))} may {action} this event", code="transition_not_allowed")

@@ -347,3 +347,58 @@ async def test_onboarding_a_tenant_creates_its_default_units(client: httpx.Async
     units = await client.get("/api/v1/handler-units", params={"node_id": community["id"], "limit": 200}, headers=admin)
     kinds = {u["kind"] for u in units.json()["items"]}
     assert {"community_staff", "mediation", "grid_worker", "police", "fire", "urban_mgmt"} <= kinds
+
+
+async def test_deadline_job_escalates_once_and_is_registered_with_the_worker(places: Places) -> None:
+    """The arq job itself (worker role, system scope, committed data), run twice: one escalation."""
+    from linli.events.jobs import events_fire_deadline
+    from linli.platform.jobs import WorkerSettings
+
+    names = {f.__name__ for f in WorkerSettings.functions}
+    assert {"events_fire_deadline", "events_sweep_deadlines", "events_deliver_notifications"} <= names
+    assert {c.name for c in WorkerSettings.cron_jobs} >= {"cron:events_sweep_deadlines"}
+
+    long_ago = datetime.now(UTC) - timedelta(minutes=30)
+    async with scoped_session(SYSTEM_SCOPE) as s:
+        event, _ = await service.create_event(
+            s,
+            actor=None,
+            actor_label="test",
+            intake=service.Intake(
+                item_code="po_person_fall",
+                node_id=places.yuefeng,
+                source="robot",
+                location={"room": f"job-{uuid.uuid4().hex[:8]}"},
+            ),
+            now=long_ago,
+        )
+        event_id = event.id
+        deadline_id = await s.scalar(
+            text("select id from event_deadlines where event_id = :e and kind = 'accept'"), {"e": event_id}
+        )
+    try:
+        assert await events_fire_deadline({}, deadline_id) is True
+        assert await events_fire_deadline({}, deadline_id) is False
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            row = (
+                await s.execute(text("select escalation_level, status from events where id = :e"), {"e": event_id})
+            ).one()
+            assert tuple(row) == (1, "dispatched")
+            outcome = await s.scalar(text("select outcome from event_deadlines where id = :d"), {"d": deadline_id})
+            assert outcome == "escalated"
+    finally:
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            await s.execute(text("delete from events where id = :e"), {"e": event_id})
+
+
+async def test_suspended_tenant_is_read_only_for_events(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    await system(db)
+    await db.execute(text("update tenants set status = 'suspended' where slug = 'mumianling'"))
+    refused = await client.post(
+        "/api/v1/events",
+        json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "1栋"}},
+        headers=await login(RESIDENT),
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only"

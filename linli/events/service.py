@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
 from linli.tenants.service import ONBOARDING_HOOKS
 
+log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 STAFF_SOURCES = ("staff_patrol", "hotline", "upstream", "robot", "ai_video", "iot_alarm")
 
@@ -233,10 +235,8 @@ async def notify(
     for n in created:
         repo.add(n)
     if any(n.state == "pending" for n in created) and get_events_settings().events_enqueue_jobs:
-        from linli.platform.jobs import enqueue
-
         await session.flush()
-        enqueue(session, "events_deliver_notifications", [n.id for n in created if n.state == "pending"])
+        _job_after_commit(session, "events_deliver_notifications", [n.id for n in created if n.state == "pending"])
     return created
 
 
@@ -406,6 +406,25 @@ def _schedule(session: AsyncSession, repo: EventRepository, event: Event, item: 
         _enqueue_deadline(session, deadline)
 
 
+def _job_after_commit(
+    session: AsyncSession, function: str, *args: Any, job_id: str | None = None, defer_until: datetime | None = None
+) -> None:
+    """Enqueue once the transaction commits. A failure to reach Redis is logged, not raised: the
+    committed rows are the truth and the periodic sweeps pick them up."""
+    if not get_events_settings().events_enqueue_jobs:
+        return
+    from linli.platform.access import after_commit
+    from linli.platform.jobs import enqueue_now
+
+    async def _send() -> None:
+        try:
+            await enqueue_now(function, *args, job_id=job_id, defer_until=defer_until)
+        except Exception:
+            log.warning("could not enqueue %s%r; the sweep will pick it up", function, args, exc_info=True)
+
+    after_commit(session, _send)
+
+
 def _enqueue_deadline(session: AsyncSession, deadline: Deadline) -> None:
     if not get_events_settings().events_enqueue_jobs:
         return
@@ -413,10 +432,16 @@ def _enqueue_deadline(session: AsyncSession, deadline: Deadline) -> None:
     from linli.platform.jobs import enqueue_now
 
     async def _send() -> None:
-        # The deadline's id exists once flushed; the job id makes a second enqueue a no-op.
-        await enqueue_now(
-            "events_fire_deadline", deadline.id, job_id=f"events-deadline-{deadline.id}", defer_until=deadline.due_at
-        )
+        # Read after the commit, when the deadline has its id; the job id makes a re-enqueue a no-op.
+        try:
+            await enqueue_now(
+                "events_fire_deadline",
+                deadline.id,
+                job_id=f"events-deadline-{deadline.id}",
+                defer_until=deadline.due_at,
+            )
+        except Exception:
+            log.warning("could not enqueue deadline %s; the sweep will pick it up", deadline.id, exc_info=True)
 
     after_commit(session, _send)
 

@@ -402,3 +402,37 @@ async def test_suspended_tenant_is_read_only_for_events(
         headers=await login(RESIDENT),
     )
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only"
+
+
+async def test_each_deadline_is_enqueued_as_a_deferred_job_after_commit(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linli.platform.jobs import pool
+
+    monkeypatch.setenv("LINLI_EVENTS_ENQUEUE_JOBS", "1")
+    get_events_settings.cache_clear()
+    created = await client.post(
+        "/api/v1/events",
+        json={"item": "pb_deliberation", "node_id": places.yuefeng, "location": {"building": "8栋"}},
+        headers=await login(RESIDENT),
+    )
+    assert created.status_code == 201
+    await system(db)
+    rows = (
+        await db.execute(
+            text("select id, due_at from event_deadlines where event_id = :e order by id"), {"e": created.json()["id"]}
+        )
+    ).all()
+    assert len(rows) == 2
+    redis = await pool()
+    try:
+        for deadline_id, due_at in rows:
+            job_id = f"events-deadline-{deadline_id}"
+            score = await redis.zscore("arq:queue", job_id)
+            assert score is not None, job_id
+            assert abs(score / 1000 - due_at.timestamp()) < 1  # deferred until the due time
+    finally:
+        for deadline_id, _ in rows:
+            job_id = f"events-deadline-{deadline_id}"
+            await redis.zrem("arq:queue", job_id)
+            await redis.delete(f"arq:job:{job_id}")

@@ -436,3 +436,40 @@ async def test_each_deadline_is_enqueued_as_a_deferred_job_after_commit(
             job_id = f"events-deadline-{deadline_id}"
             await redis.zrem("arq:queue", job_id)
             await redis.delete(f"arq:job:{job_id}")
+
+
+async def test_sms_goes_through_the_gateway_and_big_photos_are_refused(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    monkeypatch.setenv("LINLI_SMS_GATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}/sms")
+    monkeypatch.setenv("LINLI_EVENTS_MAX_ATTACHMENT_BYTES", "1000")
+    get_events_settings.cache_clear()
+    try:
+        resident, handler = await login(RESIDENT), await login("property@yuefeng.demo")
+        on = await client.put(
+            "/api/v1/notification-preferences", json={"channel": "sms", "enabled": True}, headers=resident
+        )
+        assert on.status_code == 200
+        event = (
+            await client.post(
+                "/api/v1/events",
+                json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "9栋"}},
+                headers=resident,
+            )
+        ).json()
+        url = f"/api/v1/events/{event['id']}"
+        assert (await client.post(f"{url}/transitions", json={"action": "accept"}, headers=handler)).status_code == 200
+        await system(db)
+        assert await service.deliver_pending(db) == (1, 0)
+        _, body = _Hook.received[0]
+        assert json.loads(body)["phone"] == RESIDENT
+
+        big = await client.post(
+            f"{url}/attachments", files={"file": ("big.png", PNG + bytes(2000), "image/png")}, headers=handler
+        )
+        assert big.status_code == 413 and big.json()["error"]["code"] == "attachment_too_large"
+    finally:
+        server.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,10 @@ class Item:
     sources: list[str]
 
 
+ITEM_CACHE_SECONDS = 60.0
+_ITEM_CACHE: dict[str, tuple[float, Item]] = {}
+
+
 class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -60,6 +65,16 @@ class EventRepository:
 
     # Catalog ------------------------------------------------------------------------------------
     async def item(self, code: str) -> Item | None:
+        """Catalog rows change only when the catalogs are re-seeded: cached per process for a minute."""
+        cached = _ITEM_CACHE.get(code)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        item = await self._load_item(code)
+        if item is not None:
+            _ITEM_CACHE[code] = (time.monotonic() + ITEM_CACHE_SECONDS, item)
+        return item
+
+    async def _load_item(self, code: str) -> Item | None:
         row = (
             await self.session.execute(
                 text(
@@ -110,8 +125,10 @@ class EventRepository:
     async def lock_intake(self, *keys: str) -> None:
         """Serialise intakes that could duplicate each other (same place and item, same external
         reference) until the transaction ends."""
-        for key in keys:
-            await self.session.execute(text("select pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest(cast(:keys as text[])) k"),
+            {"keys": list(keys)},
+        )
 
     async def tenant_for_path(self, node_path: str) -> int | None:
         return (await self.tenancy(node_path))[0]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import (
@@ -251,7 +251,10 @@ class EventRepository:
         if within_path is not None:
             stmt = stmt.where(Event.node_path.op("<@")(func.text2ltree(within_path)))
         if reporter_id is not None:
-            stmt = stmt.where(Event.reporter_id == reporter_id)
+            # The reporter, or someone whose report was merged into the event.
+            stmt = stmt.where(
+                or_(Event.reporter_id == reporter_id, Event.attrs["co_reporters"].contains([str(reporter_id)]))
+            )
         if status:
             stmt = stmt.where(Event.status.in_(status.split(",")))
         if item_code:

@@ -498,6 +498,10 @@ async def create_event(
     duplicate = await repo.open_duplicate(item_code=item.code, node_id=node.id, place_key=key, since=at - window)
     if duplicate is not None:
         duplicate.duplicate_count += 1
+        if actor is not None and actor.kind == "user" and actor.id != duplicate.reporter_id:
+            # A merged reporter follows the event like its first reporter (sees it, hears of progress).
+            co = [c for c in duplicate.attrs.get("co_reporters", []) if c != str(actor.id)]
+            duplicate.attrs = {**duplicate.attrs, "co_reporters": [*co, str(actor.id)]}
         _bump(duplicate, at)
         _timeline(
             repo,
@@ -660,8 +664,8 @@ async def ingest_ai_detection(
     image = _parse_snapshot(snapshot_b64) if snapshot_b64 else None
     node = await NodeService(session).get_visible(node_id)
     tenant_id = await repo.tenant_for_path(node.node_path)
-    if await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id) is not None:
-        existing = await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id)
+    existing = await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id)
+    if existing is not None:
         return "existing", None, existing
     event, merged = await create_event(
         session,
@@ -691,11 +695,17 @@ def _only_resident(actor: Principal, node_path: str) -> bool:
     return all(g.role == "resident" for g in actor.grants_covering(node_path))
 
 
+def reporters(event: Event) -> list[uuid.UUID]:
+    """The first reporter and everyone whose report was merged into the event."""
+    out = [event.reporter_id] if event.reporter_id else []
+    return out + [uuid.UUID(c) for c in event.attrs.get("co_reporters", [])]
+
+
 async def get_event(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID, for_update: bool = False) -> Event:
     event = await EventRepository(session).get(event_id, for_update=for_update)
     if event is None or not actor.grants_covering(event.node_path):
         raise NotFound("event")
-    if _only_resident(actor, event.node_path) and event.reporter_id != actor.id:
+    if _only_resident(actor, event.node_path) and actor.id not in reporters(event):
         raise NotFound("event")
     actor.authorize("events", "read", event.node_path, what="event")
     return event
@@ -866,6 +876,15 @@ async def transition(
         await repo.close_deadlines(event.id, kinds=("accept", "resolve"), at=at, outcome="reopened")
         _schedule(session, repo, event, item, at)
 
+    if action in ("reject", "dispatch"):
+        # Handed to someone new: they get the item's accept time from now.
+        await repo.close_deadlines(event.id, kinds=("accept",), at=at, outcome="redispatched")
+        event.accept_by = at + timedelta(minutes=item.accept_minutes)
+        deadline = Deadline(
+            event_id=event.id, node_path=event.node_path, kind="accept", level=0, due_at=event.accept_by
+        )
+        repo.add(deadline)
+        _enqueue_deadline(session, deadline)
     if to_status is not None:
         event.status = to_status
     _bump(event, at)
@@ -914,8 +933,8 @@ async def _notify_transition(
     at: datetime,
 ) -> None:
     recipients: list[uuid.UUID] = []
-    if action in ("accept", "start", "resolve", "reject") and event.reporter_id:
-        recipients.append(event.reporter_id)
+    if action in ("accept", "start", "resolve", "reject"):
+        recipients += reporters(event)
     if action in ("reject", "dispatch", "reopen", "cancel", "close"):
         recipients += await _handler_recipients(repo, event)
     recipients = [r for r in recipients if r != actor.id]

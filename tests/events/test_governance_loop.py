@@ -297,6 +297,14 @@ async def test_a_resident_sees_only_their_own_reports(
     assert mine["id"] not in [e["id"] for e in listed]
     cancel = await client.post(f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=other)
     assert cancel.status_code == 404
+    # Reporting the same thing merges into it; from then on the neighbour follows the event too.
+    merged = await report(client, other, places.yuefeng, "ph_repair_request", building="6栋")
+    assert merged.status_code == 200 and merged.json()["id"] == mine["id"]
+    assert (await client.get(f"/api/v1/events/{mine['id']}", headers=other)).status_code == 200
+    listed = (await client.get("/api/v1/events", headers=other)).json()["items"]
+    assert [e["id"] for e in listed] == [mine["id"]]
+    refused = await client.post(f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=other)
+    assert refused.status_code == 403
     own = await client.post(
         f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=await login(RESIDENT)
     )

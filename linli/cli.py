@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from linli.events.cli import events_app
 from linli.platform.settings import get_settings
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
+app.add_typer(events_app, name="events")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

@@ -78,7 +78,13 @@ def _source_for(principal: Principal, requested: str | None) -> str:
     return requested or "staff_patrol"
 
 
-@router.post("/events", status_code=201, operation_id="create_event")
+@router.post(
+    "/events",
+    status_code=201,
+    operation_id="create_event",
+    response_model=EventOut,
+    responses={200: {"model": EventOut, "description": "merged into an open event"}},
+)
 async def create_event(
     body: EventCreate,
     session: DbSession,
@@ -103,7 +109,12 @@ async def create_event(
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if merged else 201)
 
 
-@router.post("/events/ai-detections", operation_id="ingest_ai_detection")
+@router.post(
+    "/events/ai-detections",
+    operation_id="ingest_ai_detection",
+    response_model=AiDetectionOut,
+    responses={201: {"model": AiDetectionOut}, 202: {"model": AiDetectionOut, "description": "ignored"}},
+)
 async def ingest_ai_detection(
     request: Request,
     session: DbSession,

@@ -251,6 +251,15 @@ async def test_low_rating_reopens_and_reject_needs_a_reason(
     rejected = await client.post(url, json={"action": "reject", "note": "不属于物业"}, headers=handler)
     assert rejected.status_code == 200
     assert rejected.json()["handler"]["kind"] == "community_staff"
+    property_unit = event["handler"]["unit_id"]
+    not_staff = await client.post(url, json={"action": "dispatch", "handler_unit_id": property_unit}, headers=handler)
+    assert not_staff.status_code == 403
+    redispatched = await client.post(
+        url,
+        json={"action": "dispatch", "handler_unit_id": property_unit, "note": "请物业处理"},
+        headers=await login("staff@mumianling.demo"),
+    )
+    assert redispatched.status_code == 200 and redispatched.json()["handler"]["unit_id"] == property_unit
 
 
 async def test_open311_services_and_requests(client: httpx.AsyncClient, login: Login, places: Places) -> None:
@@ -344,3 +353,58 @@ async def test_open311_post_needs_an_api_key_of_the_tenant(
         "/open311/v2/nanhong/requests.json", data={"api_key": key, "service_code": "ca_illegal_parking"}
     )
     assert elsewhere.status_code == 404
+
+
+async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: Places) -> None:
+    from datetime import UTC
+
+    from linli.platform.access import load_user_principal
+
+    await system(db)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    user_id = await db.scalar(text("select id from users where email = 'property@yuefeng.demo'"))
+    handler = await load_user_principal(db, user_id)
+    staff_id = await db.scalar(text("select id from users where email = 'staff@mumianling.demo'"))
+    staff = await load_user_principal(db, staff_id)
+    events = []
+    for n in range(3):
+        event, _ = await service.create_event(
+            db,
+            actor=None,
+            actor_label="test",
+            intake=service.Intake(
+                item_code="ph_visitor_large_item",
+                node_id=places.yuefeng,
+                source="staff_patrol",
+                location={"unit": f"k{n}"},
+            ),
+            now=t0,
+        )
+        events.append(event.id)
+    await apply(db, handler, events[0], ["accept", "resolve"], [60, 600])
+    await apply(db, handler, events[1], ["accept", "resolve"], [180, 3 * 3600])
+    await system(db)
+    k = await service.kpis(db, actor=staff, node_id=places.mumianling, since=t0, until=t0 + timedelta(seconds=1))
+    assert (k["total"], k["open"], k["resolved"]) == (3, 1, 2)
+    assert k["avg_accept_s"] == 120 and k["p90_accept_s"] == 168
+    assert k["avg_resolve_s"] == 5700
+    assert k["on_time_rate"] == 0.5  # 10 minutes is within the 120-minute SLA, 3 hours is not
+    assert abs(k["resolution_rate"] - 2 / 3) < 1e-9
+    assert k["by_source"] == {"staff_patrol": 3} and k["ratings"] == 0 and k["satisfaction_rate"] is None
+
+
+async def apply(db: AsyncSession, actor: object, event_id: object, actions: list[str], offsets: list[int]) -> None:
+    from datetime import UTC
+
+    from linli.platform.access import Principal
+
+    assert isinstance(actor, Principal)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    for action, offset in zip(actions, offsets, strict=True):
+        await service.transition(
+            db,
+            actor=actor,
+            event_id=event_id,
+            action=action,
+            now=t0 + timedelta(seconds=offset),  # type: ignore[arg-type]
+        )

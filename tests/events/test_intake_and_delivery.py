@@ -167,7 +167,7 @@ async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places:
             actor=None,
             actor_label="test",
             intake=service.Intake(
-                item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"room": marker}
+                item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"unit": marker}
             ),
         )
         event_id = event.id
@@ -368,7 +368,7 @@ async def test_deadline_job_escalates_once_and_is_registered_with_the_worker(pla
                 item_code="po_person_fall",
                 node_id=places.yuefeng,
                 source="robot",
-                location={"room": f"job-{uuid.uuid4().hex[:8]}"},
+                location={"unit": f"job-{uuid.uuid4().hex[:8]}"},
             ),
             now=long_ago,
         )

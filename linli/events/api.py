@@ -452,15 +452,20 @@ def _service_out(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Public listings never show what residents wrote about people (care, child protection, disputes).
+PRIVATE_LINES = ("social_affairs", "public_order")
+
+
 def _request_out(event: Event) -> dict[str, Any]:
-    loc = event.location
+    private = event.line_code in PRIVATE_LINES
+    loc = {} if private else event.location
     return {
         "service_request_id": str(event.id),
         "status": "closed" if event.status in CLOSED else "open",
         "status_notes": event.status,
         "service_name": event.item_code,
         "service_code": event.item_code,
-        "description": event.description,
+        "description": None if private else event.description,
         "agency_responsible": event.handler_name,
         "service_notice": None,
         "requested_datetime": event.created_at.isoformat(),

@@ -278,6 +278,11 @@ async def test_open311_services_and_requests(client: httpx.AsyncClient, login: L
     assert mine and mine[0]["status"] == "open" and mine[0]["agency_responsible"] == "悦峰尚府物业服务中心"
     one = await client.get(f"/open311/v2/mumianling/requests/{event['id']}.json")
     assert one.status_code == 200 and one.json()[0]["service_code"] == "ph_power_outage"
+    dispute = (
+        await report(client, await login(RESIDENT), places.yuefeng, "po_dispute_neighbour", building="2栋")
+    ).json()
+    shown = (await client.get(f"/open311/v2/mumianling/requests/{dispute['id']}.json")).json()[0]
+    assert shown["description"] is None and shown["address"] is None  # private lines stay private
     # Another tenant's slug does not show it.
     assert (await client.get(f"/open311/v2/nanhong/requests/{event['id']}.json")).status_code == 404
     refused = await client.post("/open311/v2/mumianling/requests.json", data={"service_code": "ph_power_outage"})

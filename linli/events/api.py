@@ -23,6 +23,7 @@ from linli.events.schemas import (
     EventOut,
     HandlerUnitCreate,
     HandlerUnitOut,
+    HandlerUnitUpdate,
     KpiOut,
     MemberCreate,
     NotificationOut,
@@ -179,10 +180,12 @@ async def list_events(
     status: Annotated[str | None, Query(max_length=100)] = None,
     item: Annotated[str | None, Query(max_length=500)] = None,
     source: str | None = None,
+    handler_unit_id: int | None = None,
     mine: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[EventOut]:
+    """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue."""
     rows = list(
         await service.list_events(
             session,
@@ -192,6 +195,7 @@ async def list_events(
             item=item,
             source=source,
             mine=mine,
+            handler_unit_id=handler_unit_id,
             before=_decode_event_cursor(cursor),
             limit=limit,
         )
@@ -309,6 +313,19 @@ async def create_handler_unit(
 ) -> HandlerUnitOut:
     unit = await service.create_unit(
         session, actor=principal, node_id=body.node_id, kind=body.kind, name=body.name, contact=body.contact
+    )
+    return HandlerUnitOut.model_validate(unit)
+
+
+@router.patch("/handler-units/{unit_id}", operation_id="update_handler_unit")
+async def update_handler_unit(
+    unit_id: int,
+    body: HandlerUnitUpdate,
+    session: DbSession,
+    principal: Annotated[Principal, require("handlers", "update")],
+) -> HandlerUnitOut:
+    unit = await service.update_unit(
+        session, actor=principal, unit_id=unit_id, name=body.name, contact=body.contact, active=body.active
     )
     return HandlerUnitOut.model_validate(unit)
 

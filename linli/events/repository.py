@@ -241,6 +241,7 @@ class EventRepository:
         status: str | None,
         item_code: str | None,
         source: str | None,
+        handler_unit_id: int | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         ids: Sequence[uuid.UUID] | None = None,
@@ -261,6 +262,8 @@ class EventRepository:
             stmt = stmt.where(Event.item_code.in_(item_code.split(",")))
         if source:
             stmt = stmt.where(Event.source == source)
+        if handler_unit_id is not None:
+            stmt = stmt.where(Event.handler_unit_id == handler_unit_id)
         if created_from is not None:
             stmt = stmt.where(Event.created_at >= created_from)
         if created_to is not None:

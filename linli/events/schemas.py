@@ -246,6 +246,12 @@ class HandlerUnitOut(BaseModel):
     active: bool
 
 
+class HandlerUnitUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    contact: dict[str, Any] | None = None
+    active: bool | None = Field(default=None, description="inactive units receive no new events")
+
+
 class MemberCreate(Strict):
     user_id: uuid.UUID
 

@@ -722,6 +722,7 @@ async def list_events(
     mine: bool,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    handler_unit_id: int | None = None,
 ) -> Sequence[Event]:
     within = None
     if node_id is not None:
@@ -735,6 +736,7 @@ async def list_events(
         status=status,
         item_code=item,
         source=source,
+        handler_unit_id=handler_unit_id,
         before=before,
         limit=limit,
     )
@@ -1246,6 +1248,40 @@ async def create_unit(
         object_id=unit.id,
         node_path=node.node_path,
         after={"kind": kind, "name": name},
+    )
+    return unit
+
+
+async def update_unit(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    unit_id: int,
+    name: str | None,
+    contact: dict[str, Any] | None,
+    active: bool | None,
+) -> HandlerUnit:
+    repo = EventRepository(session)
+    unit = await repo.unit(unit_id)
+    if unit is None:
+        raise NotFound("handler unit")
+    actor.authorize("handlers", "update", unit.node_path, what="handler unit")
+    before = {"name": unit.name, "contact": unit.contact, "active": unit.active}
+    if name is not None:
+        unit.name = name
+    if contact is not None:
+        unit.contact = contact
+    if active is not None:
+        unit.active = active
+    await audit.record(
+        session,
+        actor=actor,
+        action="handler_unit.update",
+        object_type="handler_unit",
+        object_id=unit.id,
+        node_path=unit.node_path,
+        before=before,
+        after={"name": unit.name, "contact": unit.contact, "active": unit.active},
     )
     return unit
 

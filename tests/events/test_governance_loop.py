@@ -102,10 +102,14 @@ async def test_routing_most_specific_rule_wins_and_unmatched_goes_to_community_s
     assert outside.json()["handler"]["kind"] == "urban_mgmt"
     assert outside.json()["source"] == "staff_patrol"
 
-    await system(db)
-    await db.execute(
-        text("update handler_units set active = false where kind = 'property' and node_id = :n"), {"n": places.yuefeng}
+    queue = await client.get(
+        "/api/v1/events", params={"handler_unit_id": road.json()["handler"]["unit_id"]}, headers=staff
     )
+    assert [e["id"] for e in queue.json()["items"]] == [road.json()["id"]]
+    deactivated = await client.patch(
+        f"/api/v1/handler-units/{road.json()['handler']['unit_id']}", json={"active": False}, headers=admin
+    )
+    assert deactivated.status_code == 200 and deactivated.json()["active"] is False
     unrouted = await report(client, resident, places.yuefeng, "ph_repair_request", building="5栋")
     assert unrouted.status_code == 201
     assert unrouted.json()["handler"] == {

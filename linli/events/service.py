@@ -52,7 +52,7 @@ from linli.tenants.service import ONBOARDING_HOOKS
 
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-STAFF_SOURCES = ("staff_patrol", "hotline", "upstream", "robot", "ai_video", "iot_alarm")
+BELOW_COMMUNITY = ("grid", "estate")
 
 # AI video vendors' detection types → taxonomy items (an item code is accepted as the type as well).
 DETECTION_TYPES = {
@@ -1105,12 +1105,12 @@ async def _process_deadline(session: AsyncSession, repo: EventRepository, deadli
         deadline.done_at, deadline.outcome = now, "met"
         return False
     nodes = NodeRepository(session)
-    current_id = event.escalation_node_id
-    if current_id is None and event.handler_unit_id is not None:
-        unit = await repo.unit(event.handler_unit_id)
-        current_id = unit.node_id if unit is not None else None
-    current = await nodes.get(current_id or event.node_id)
+    # One level up the tree from where the event stands (its node, then each level it reached);
+    # a critical event goes no lower than the community: grid workers are its first responders.
+    current = await nodes.get(event.escalation_node_id or event.node_id)
     parent: Node | None = await nodes.get(current.parent_id) if current and current.parent_id else None
+    while parent is not None and event.severity == "critical" and parent.level in BELOW_COMMUNITY and parent.parent_id:
+        parent = await nodes.get(parent.parent_id)
     deadline.done_at = now
     if parent is None:
         deadline.outcome = "top"

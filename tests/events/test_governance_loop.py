@@ -147,6 +147,12 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     assert await service.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) == 1
     detail = (await client.get(f"/api/v1/events/{created['id']}", headers=staff)).json()
     assert detail["escalation_level"] == 2
+    # A non-critical event climbs one level at a time: 悦峰尚府 → 木棉岭第1网格.
+    repair = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="9栋")).json()
+    await system(db)
+    assert await service.sweep_deadlines(db, now=datetime.fromisoformat(repair["accept_by"]) + timedelta(seconds=1))
+    repair = (await client.get(f"/api/v1/events/{repair['id']}", headers=staff)).json()
+    assert (repair["escalation_level"], repair["escalation_node_id"]) == (1, places.grid1)
     # An accepted event's accept deadline is met: nothing escalates.
     grid = await login("grid@mumianling.demo")
     second = (await report(client, await login(RESIDENT), places.yuefeng, "sa_care_sos", building="4栋")).json()

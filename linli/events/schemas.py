@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from linli.events.models import HANDLER_KINDS, Event
+from linli.events.models import Event
 from linli.platform.hierarchy.schemas import Strict
 
 Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
@@ -24,7 +24,6 @@ HandlerKind = Literal[
     "social_worker",
     "street_office",
 ]
-assert len(HANDLER_KINDS) == 11
 
 
 class Location(Strict):

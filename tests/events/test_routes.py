@@ -18,3 +18,18 @@ def test_every_events_endpoint_declares_a_permission_except_the_public_open311_o
     assert missing == []
     public = sorted({r.path for r in open311_router.routes if isinstance(r, APIRoute)})
     assert public == sorted(PUBLIC_PATHS)
+
+
+def test_schema_kinds_and_sources_match_the_model_and_the_taxonomy() -> None:
+    from typing import get_args
+
+    from linli.events.models import HANDLER_KINDS, SOURCES
+    from linli.events.schemas import HandlerKind, Source
+    from linli.platform.catalogs import load
+
+    assert set(get_args(HandlerKind)) == set(HANDLER_KINDS)
+    assert set(get_args(Source)) == set(SOURCES)
+    taxonomy = load("event_taxonomy")
+    items = [i for line in taxonomy["lines"] for i in line["items"]]
+    assert {i["handler"] for i in items} <= set(HANDLER_KINDS)
+    assert {s for i in items for s in i["sources"]} <= set(SOURCES)

@@ -52,6 +52,10 @@ class Item:
     sources: list[str]
 
 
+def merged_ref(source: str, external_ref: str) -> str:
+    return f"{source}:{external_ref}"
+
+
 ITEM_CACHE_SECONDS = 60.0
 _ITEM_CACHE: dict[str, tuple[float, Item]] = {}
 
@@ -210,12 +214,22 @@ class EventRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def by_external_ref(self, *, tenant_id: int | None, source: str, external_ref: str) -> Event | None:
+        """The event created for (source, external_ref), or the one such a report was merged into."""
         stmt = select(Event).where(
             func.coalesce(Event.tenant_id, 0) == (tenant_id or 0),
             Event.source == source,
             Event.external_ref == external_ref,
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        found = (await self.session.execute(stmt)).scalar_one_or_none()
+        if found is not None:
+            return found
+        merged = (
+            select(Event)
+            .where(Event.attrs["merged_refs"].contains([merged_ref(source, external_ref)]))
+            .where(func.coalesce(Event.tenant_id, 0) == (tenant_id or 0))
+            .limit(1)
+        )
+        return (await self.session.execute(merged)).scalar_one_or_none()
 
     async def open_duplicate(self, *, item_code: str, node_id: int, place_key: str, since: datetime) -> Event | None:
         stmt = (

@@ -30,7 +30,7 @@ from linli.events.models import (
     WebhookEndpoint,
 )
 from linli.events.notify import DeliveryError, Senders, default_senders, record_failure, send_one
-from linli.events.repository import EventRepository, Item
+from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.platform import audit
 from linli.platform.access import Principal
@@ -502,6 +502,13 @@ async def create_event(
             # A merged reporter follows the event like its first reporter (sees it, hears of progress).
             co = [c for c in duplicate.attrs.get("co_reporters", []) if c != str(actor.id)]
             duplicate.attrs = {**duplicate.attrs, "co_reporters": [*co, str(actor.id)]}
+        if intake.external_ref:
+            # Remember the merged report's reference so that a replay of it changes nothing.
+            refs = duplicate.attrs.get("merged_refs", [])
+            duplicate.attrs = {
+                **duplicate.attrs,
+                "merged_refs": [*refs, merged_ref(intake.source, intake.external_ref)],
+            }
         _bump(duplicate, at)
         _timeline(
             repo,

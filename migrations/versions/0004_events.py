@@ -152,6 +152,9 @@ def upgrade() -> None:
         "(coalesce(tenant_id, 0), source, external_ref) where external_ref is not null"
     )
 
+    # Reports merged into an event keep their references here (a replayed detection finds its event).
+    op.execute("create index ix_events_merged_refs on events using gin ((attrs -> 'merged_refs'))")
+
     op.execute(
         """
         create table event_attachments (

@@ -90,9 +90,18 @@ async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
     assert replay.status_code == 200 and replay.json()["status"] == "existing"
     assert replay.json()["event"]["id"] == event["id"]
 
+    # Another camera sees the same overflow: merged; replaying that detection changes nothing.
+    second = json.dumps(detection | {"detection_id": f"det-{uuid.uuid4()}", "camera_id": "cam-13"}).encode()
+    second_headers = {"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, second)}
+    merged = await client.post(url, content=second, headers=second_headers)
+    assert merged.status_code == 200 and merged.json()["status"] == "merged"
+    replayed = await client.post(url, content=second, headers=second_headers)
+    assert replayed.json()["status"] == "existing" and replayed.json()["event"]["id"] == event["id"]
+    assert replayed.json()["event"]["duplicate_count"] == 1
+
     staff = await login("staff@mumianling.demo")
     photos = (await client.get(f"/api/v1/events/{event['id']}/attachments", headers=staff)).json()["items"]
-    assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
+    assert len(photos) == 2 and {p["content_type"] for p in photos} == {"image/png"}  # one per camera
 
     low = json.dumps(detection | {"detection_id": "det-low", "confidence": 0.2}).encode()
     ignored = await client.post(

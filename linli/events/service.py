@@ -38,6 +38,7 @@ from linli.platform.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    LinliError,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -632,8 +633,15 @@ async def create_from_alarm(session: AsyncSession, *, alarm: AlarmLike, now: dat
 
 
 async def on_alarm_opened(session: AsyncSession, alarm: AlarmLike) -> None:
-    """Register with `linli.iot.service.ALARM_OPENED_HANDLERS.append(on_alarm_opened)`."""
-    await create_from_alarm(session, alarm=alarm)
+    """Register with `linli.iot.service.ALARM_OPENED_HANDLERS.append(on_alarm_opened)`.
+
+    An alarm whose item or node cannot take an event (unknown item, node out of scope, suspended
+    tenant) is logged and left as an alarm: these checks fail before anything is written, so the
+    IoT transaction that opened the alarm still commits."""
+    try:
+        await create_from_alarm(session, alarm=alarm)
+    except LinliError as exc:
+        log.warning("alarm %s raised no event: %s (%s)", alarm.alarm_id, exc.message, exc.code)
 
 
 def _parse_snapshot(raw: str) -> bytes:

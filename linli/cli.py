@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from linli.events.cli import events_app
 from linli.platform.settings import get_settings
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(events_app, name="events")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")

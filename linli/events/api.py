@@ -23,6 +23,7 @@ from linli.events.schemas import (
     EventOut,
     HandlerUnitCreate,
     HandlerUnitOut,
+    HandlerUnitUpdate,
     KpiOut,
     MemberCreate,
     NotificationOut,
@@ -78,7 +79,13 @@ def _source_for(principal: Principal, requested: str | None) -> str:
     return requested or "staff_patrol"
 
 
-@router.post("/events", status_code=201, operation_id="create_event")
+@router.post(
+    "/events",
+    status_code=201,
+    operation_id="create_event",
+    response_model=EventOut,
+    responses={200: {"model": EventOut, "description": "merged into an open event"}},
+)
 async def create_event(
     body: EventCreate,
     session: DbSession,
@@ -103,7 +110,12 @@ async def create_event(
     return JSONResponse(out.model_dump(mode="json"), status_code=200 if merged else 201)
 
 
-@router.post("/events/ai-detections", operation_id="ingest_ai_detection")
+@router.post(
+    "/events/ai-detections",
+    operation_id="ingest_ai_detection",
+    response_model=AiDetectionOut,
+    responses={201: {"model": AiDetectionOut}, 202: {"model": AiDetectionOut, "description": "ignored"}},
+)
 async def ingest_ai_detection(
     request: Request,
     session: DbSession,
@@ -168,10 +180,12 @@ async def list_events(
     status: Annotated[str | None, Query(max_length=100)] = None,
     item: Annotated[str | None, Query(max_length=500)] = None,
     source: str | None = None,
+    handler_unit_id: int | None = None,
     mine: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[EventOut]:
+    """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue."""
     rows = list(
         await service.list_events(
             session,
@@ -181,6 +195,7 @@ async def list_events(
             item=item,
             source=source,
             mine=mine,
+            handler_unit_id=handler_unit_id,
             before=_decode_event_cursor(cursor),
             limit=limit,
         )
@@ -298,6 +313,19 @@ async def create_handler_unit(
 ) -> HandlerUnitOut:
     unit = await service.create_unit(
         session, actor=principal, node_id=body.node_id, kind=body.kind, name=body.name, contact=body.contact
+    )
+    return HandlerUnitOut.model_validate(unit)
+
+
+@router.patch("/handler-units/{unit_id}", operation_id="update_handler_unit")
+async def update_handler_unit(
+    unit_id: int,
+    body: HandlerUnitUpdate,
+    session: DbSession,
+    principal: Annotated[Principal, require("handlers", "update")],
+) -> HandlerUnitOut:
+    unit = await service.update_unit(
+        session, actor=principal, unit_id=unit_id, name=body.name, contact=body.contact, active=body.active
     )
     return HandlerUnitOut.model_validate(unit)
 
@@ -441,15 +469,20 @@ def _service_out(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Public listings never show what residents wrote about people (care, child protection, disputes).
+PRIVATE_LINES = ("social_affairs", "public_order")
+
+
 def _request_out(event: Event) -> dict[str, Any]:
-    loc = event.location
+    private = event.line_code in PRIVATE_LINES
+    loc = {} if private else event.location
     return {
         "service_request_id": str(event.id),
         "status": "closed" if event.status in CLOSED else "open",
         "status_notes": event.status,
         "service_name": event.item_code,
         "service_code": event.item_code,
-        "description": event.description,
+        "description": None if private else event.description,
         "agency_responsible": event.handler_name,
         "service_notice": None,
         "requested_datetime": event.created_at.isoformat(),

@@ -7,7 +7,6 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events import service
-from linli.events.models import HandlerUnit
 from linli.events.repository import EventRepository
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.tenants.models import Tenant
@@ -62,4 +61,3 @@ async def seed_events_demo(session: AsyncSession, scale: str) -> None:
                 handler_unit_id=unit.id,
                 priority=0,
             )
-    _ = HandlerUnit

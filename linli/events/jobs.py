@@ -27,9 +27,18 @@ async def events_deliver_notifications(ctx: dict[str, Any], ids: list[int] | Non
         return await service.deliver_pending(session, ids=ids)
 
 
+DELIVERY_BATCH = 20
+
+
 async def events_deliver_pending(ctx: dict[str, Any]) -> tuple[int, int]:
-    async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.deliver_pending(session)
+    """Small batches, one transaction each: rows stay locked only while their batch is being sent."""
+    delivered = failed = 0
+    while True:
+        async with scoped_session(SYSTEM_SCOPE) as session:
+            ok, bad = await service.deliver_pending(session, limit=DELIVERY_BATCH)
+        delivered, failed = delivered + ok, failed + bad
+        if ok + bad < DELIVERY_BATCH:
+            return delivered, failed
 
 
 JOBS = [events_fire_deadline, events_sweep_deadlines, events_deliver_notifications, events_deliver_pending]

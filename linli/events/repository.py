@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import (
@@ -51,6 +52,14 @@ class Item:
     sources: list[str]
 
 
+def merged_ref(source: str, external_ref: str) -> str:
+    return f"{source}:{external_ref}"
+
+
+ITEM_CACHE_SECONDS = 60.0
+_ITEM_CACHE: dict[str, tuple[float, Item]] = {}
+
+
 class EventRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -60,6 +69,16 @@ class EventRepository:
 
     # Catalog ------------------------------------------------------------------------------------
     async def item(self, code: str) -> Item | None:
+        """Catalog rows change only when the catalogs are re-seeded: cached per process for a minute."""
+        cached = _ITEM_CACHE.get(code)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        item = await self._load_item(code)
+        if item is not None:
+            _ITEM_CACHE[code] = (time.monotonic() + ITEM_CACHE_SECONDS, item)
+        return item
+
+    async def _load_item(self, code: str) -> Item | None:
         row = (
             await self.session.execute(
                 text(
@@ -94,9 +113,38 @@ class EventRepository:
         ).first()
         return Route(*row) if row and row[0] is not None else None
 
+    async def route_to_kind(self, *, kind: str, node_path: str) -> Route | None:
+        """The nearest active unit of `kind` at or above `node_path` (no routing rules)."""
+        row = (
+            await self.session.execute(
+                text(
+                    "select handler_unit_id, name, kind, node_id, node_path::text, unrouted "
+                    "from linli_event_dispatch(null, null, :kind, text2ltree(:path))"
+                ),
+                {"kind": kind, "path": node_path},
+            )
+        ).first()
+        return Route(*row) if row and row[0] is not None else None
+
+    async def lock_intake(self, *keys: str) -> None:
+        """Serialise intakes that could duplicate each other (same place and item, same external
+        reference) until the transaction ends."""
+        await self.session.execute(
+            text("select pg_advisory_xact_lock(hashtextextended(k, 0)) from unnest(cast(:keys as text[])) k"),
+            {"keys": list(keys)},
+        )
+
     async def tenant_for_path(self, node_path: str) -> int | None:
-        value = await self.session.scalar(text("select linli_tenant_for_path(text2ltree(:p))"), {"p": node_path})
-        return int(value) if value is not None else None
+        return (await self.tenancy(node_path))[0]
+
+    async def tenancy(self, node_path: str) -> tuple[int | None, bool]:
+        """(innermost tenant id, whether every tenant around the path is active and so writable)."""
+        row = (
+            await self.session.execute(
+                text("select tenant_id, writable from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
+            )
+        ).one()
+        return (int(row[0]) if row[0] is not None else None), bool(row[1])
 
     async def unit_member_ids(self, unit_id: int) -> list[uuid.UUID]:
         rows = await self.session.execute(text("select user_id from linli_handler_unit_members(:u)"), {"u": unit_id})
@@ -166,12 +214,22 @@ class EventRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def by_external_ref(self, *, tenant_id: int | None, source: str, external_ref: str) -> Event | None:
+        """The event created for (source, external_ref), or the one such a report was merged into."""
         stmt = select(Event).where(
             func.coalesce(Event.tenant_id, 0) == (tenant_id or 0),
             Event.source == source,
             Event.external_ref == external_ref,
         )
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        found = (await self.session.execute(stmt)).scalar_one_or_none()
+        if found is not None:
+            return found
+        merged = (
+            select(Event)
+            .where(Event.attrs["merged_refs"].contains([merged_ref(source, external_ref)]))
+            .where(func.coalesce(Event.tenant_id, 0) == (tenant_id or 0))
+            .limit(1)
+        )
+        return (await self.session.execute(merged)).scalar_one_or_none()
 
     async def open_duplicate(self, *, item_code: str, node_id: int, place_key: str, since: datetime) -> Event | None:
         stmt = (
@@ -197,6 +255,7 @@ class EventRepository:
         status: str | None,
         item_code: str | None,
         source: str | None,
+        handler_unit_id: int | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
         ids: Sequence[uuid.UUID] | None = None,
@@ -207,13 +266,18 @@ class EventRepository:
         if within_path is not None:
             stmt = stmt.where(Event.node_path.op("<@")(func.text2ltree(within_path)))
         if reporter_id is not None:
-            stmt = stmt.where(Event.reporter_id == reporter_id)
+            # The reporter, or someone whose report was merged into the event.
+            stmt = stmt.where(
+                or_(Event.reporter_id == reporter_id, Event.attrs["co_reporters"].contains([str(reporter_id)]))
+            )
         if status:
             stmt = stmt.where(Event.status.in_(status.split(",")))
         if item_code:
             stmt = stmt.where(Event.item_code.in_(item_code.split(",")))
         if source:
             stmt = stmt.where(Event.source == source)
+        if handler_unit_id is not None:
+            stmt = stmt.where(Event.handler_unit_id == handler_unit_id)
         if created_from is not None:
             stmt = stmt.where(Event.created_at >= created_from)
         if created_to is not None:

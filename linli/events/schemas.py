@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from linli.events.models import HANDLER_KINDS, Event
+from linli.events.models import Event
 from linli.platform.hierarchy.schemas import Strict
 
 Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
@@ -24,7 +24,6 @@ HandlerKind = Literal[
     "social_worker",
     "street_office",
 ]
-assert len(HANDLER_KINDS) == 11
 
 
 class Location(Strict):
@@ -244,6 +243,12 @@ class HandlerUnitOut(BaseModel):
     name: str
     contact: dict[str, Any]
     active: bool
+
+
+class HandlerUnitUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    contact: dict[str, Any] | None = None
+    active: bool | None = Field(default=None, description="inactive units receive no new events")
 
 
 class MemberCreate(Strict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from linli.events.models import (
     WebhookEndpoint,
 )
 from linli.events.notify import DeliveryError, Senders, default_senders, record_failure, send_one
-from linli.events.repository import EventRepository, Item
+from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.iot import service as iot
 from linli.platform import audit
@@ -38,6 +39,7 @@ from linli.platform.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    LinliError,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -48,10 +50,11 @@ from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS, assert_writable
+from linli.tenants.service import ONBOARDING_HOOKS
 
+log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
-STAFF_SOURCES = ("staff_patrol", "hotline", "upstream", "robot", "ai_video", "iot_alarm")
+BELOW_COMMUNITY = ("grid", "estate")
 
 # AI video vendors' detection types → taxonomy items (an item code is accepted as the type as well).
 DETECTION_TYPES = {
@@ -234,10 +237,8 @@ async def notify(
     for n in created:
         repo.add(n)
     if any(n.state == "pending" for n in created) and get_events_settings().events_enqueue_jobs:
-        from linli.platform.jobs import enqueue
-
         await session.flush()
-        enqueue(session, "events_deliver_notifications", [n.id for n in created if n.state == "pending"])
+        _job_after_commit(session, "events_deliver_notifications", [n.id for n in created if n.state == "pending"])
     return created
 
 
@@ -313,10 +314,22 @@ async def set_preference(
         raise BadRequest("only people have notification preferences", code="not_a_user")
     repo = EventRepository(session)
     pref = await repo.preference(actor.id, channel)
+    before = {"enabled": pref.enabled, "min_severity": pref.min_severity} if pref else None
     if pref is None:
         repo.add(NotificationPreference(user_id=actor.id, channel=channel, enabled=enabled, min_severity=min_severity))
     else:
         pref.enabled, pref.min_severity, pref.updated_at = enabled, min_severity, utcnow()
+    if actor.grants:
+        await audit.record(
+            session,
+            actor=actor,
+            action="notification_preference.set",
+            object_type="user",
+            object_id=actor.id,
+            node_path=actor.grants[0].node_path,
+            before=before,
+            after={"channel": channel, "enabled": enabled, "min_severity": min_severity},
+        )
 
 
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
@@ -395,6 +408,25 @@ def _schedule(session: AsyncSession, repo: EventRepository, event: Event, item: 
         _enqueue_deadline(session, deadline)
 
 
+def _job_after_commit(
+    session: AsyncSession, function: str, *args: Any, job_id: str | None = None, defer_until: datetime | None = None
+) -> None:
+    """Enqueue once the transaction commits. A failure to reach Redis is logged, not raised: the
+    committed rows are the truth and the periodic sweeps pick them up."""
+    if not get_events_settings().events_enqueue_jobs:
+        return
+    from linli.platform.access import after_commit
+    from linli.platform.jobs import enqueue_now
+
+    async def _send() -> None:
+        try:
+            await enqueue_now(function, *args, job_id=job_id, defer_until=defer_until)
+        except Exception:
+            log.warning("could not enqueue %s%r; the sweep will pick it up", function, args, exc_info=True)
+
+    after_commit(session, _send)
+
+
 def _enqueue_deadline(session: AsyncSession, deadline: Deadline) -> None:
     if not get_events_settings().events_enqueue_jobs:
         return
@@ -402,10 +434,16 @@ def _enqueue_deadline(session: AsyncSession, deadline: Deadline) -> None:
     from linli.platform.jobs import enqueue_now
 
     async def _send() -> None:
-        # The deadline's id exists once flushed; the job id makes a second enqueue a no-op.
-        await enqueue_now(
-            "events_fire_deadline", deadline.id, job_id=f"events-deadline-{deadline.id}", defer_until=deadline.due_at
-        )
+        # Read after the commit, when the deadline has its id; the job id makes a re-enqueue a no-op.
+        try:
+            await enqueue_now(
+                "events_fire_deadline",
+                deadline.id,
+                job_id=f"events-deadline-{deadline.id}",
+                defer_until=deadline.due_at,
+            )
+        except Exception:
+            log.warning("could not enqueue deadline %s; the sweep will pick it up", deadline.id, exc_info=True)
 
     after_commit(session, _send)
 
@@ -442,21 +480,37 @@ async def create_event(
     node = await NodeService(session).get_visible(intake.node_id)
     if actor is not None:
         actor.authorize("events", "create", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
-    tenant_id = await repo.tenant_for_path(node.node_path)
+    tenant_id, writable = await repo.tenancy(node.node_path)
+    if not writable:
+        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
+    location = _clean_location(intake.location or {})
+    key = place_key(location)
+    lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]
+    if intake.external_ref:
+        lock_keys.insert(0, f"events:ref:{tenant_id}:{intake.source}:{intake.external_ref}")
+    await repo.lock_intake(*lock_keys)
     if intake.external_ref:
         existing = await repo.by_external_ref(
             tenant_id=tenant_id, source=intake.source, external_ref=intake.external_ref
         )
         if existing is not None:
             return existing, True
-    location = _clean_location(intake.location or {})
-    key = place_key(location)
     label = actor_label or await _actor_label(session, actor, intake.reporter_label or intake.source)
     window = timedelta(minutes=get_events_settings().events_duplicate_window_minutes)
     duplicate = await repo.open_duplicate(item_code=item.code, node_id=node.id, place_key=key, since=at - window)
     if duplicate is not None:
         duplicate.duplicate_count += 1
+        if actor is not None and actor.kind == "user" and actor.id != duplicate.reporter_id:
+            # A merged reporter follows the event like its first reporter (sees it, hears of progress).
+            co = [c for c in duplicate.attrs.get("co_reporters", []) if c != str(actor.id)]
+            duplicate.attrs = {**duplicate.attrs, "co_reporters": [*co, str(actor.id)]}
+        if intake.external_ref:
+            # Remember the merged report's reference so that a replay of it changes nothing.
+            refs = duplicate.attrs.get("merged_refs", [])
+            duplicate.attrs = {
+                **duplicate.attrs,
+                "merged_refs": [*refs, merged_ref(intake.source, intake.external_ref)],
+            }
         _bump(duplicate, at)
         _timeline(
             repo,
@@ -558,9 +612,17 @@ async def create_from_alarm(session: AsyncSession, *, alarm: iot.AlarmOpened, no
 
 
 async def on_alarm_opened(session: AsyncSession, alarm: iot.AlarmOpened) -> None:
-    """Alarms whose rule names an event item raise that event, in the alarm's own transaction."""
-    if alarm.event_item:
+    """Alarms whose rule names an event item raise that event, in the alarm's own transaction.
+
+    An alarm whose item or node cannot take an event (unknown item, node out of scope, suspended
+    tenant) is logged and left as an alarm: these checks fail before anything is written, so the
+    IoT transaction that opened the alarm still commits."""
+    if not alarm.event_item:
+        return
+    try:
         await create_from_alarm(session, alarm=alarm)
+    except LinliError as exc:
+        log.warning("alarm %s raised no event: %s (%s)", alarm.alarm_id, exc.message, exc.code)
 
 
 def _parse_snapshot(raw: str) -> bytes:
@@ -598,8 +660,8 @@ async def ingest_ai_detection(
     image = _parse_snapshot(snapshot_b64) if snapshot_b64 else None
     node = await NodeService(session).get_visible(node_id)
     tenant_id = await repo.tenant_for_path(node.node_path)
-    if await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id) is not None:
-        existing = await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id)
+    existing = await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id)
+    if existing is not None:
         return "existing", None, existing
     event, merged = await create_event(
         session,
@@ -629,11 +691,17 @@ def _only_resident(actor: Principal, node_path: str) -> bool:
     return all(g.role == "resident" for g in actor.grants_covering(node_path))
 
 
+def reporters(event: Event) -> list[uuid.UUID]:
+    """The first reporter and everyone whose report was merged into the event."""
+    out = [event.reporter_id] if event.reporter_id else []
+    return out + [uuid.UUID(c) for c in event.attrs.get("co_reporters", [])]
+
+
 async def get_event(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID, for_update: bool = False) -> Event:
     event = await EventRepository(session).get(event_id, for_update=for_update)
     if event is None or not actor.grants_covering(event.node_path):
         raise NotFound("event")
-    if _only_resident(actor, event.node_path) and event.reporter_id != actor.id:
+    if _only_resident(actor, event.node_path) and actor.id not in reporters(event):
         raise NotFound("event")
     actor.authorize("events", "read", event.node_path, what="event")
     return event
@@ -650,6 +718,7 @@ async def list_events(
     mine: bool,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    handler_unit_id: int | None = None,
 ) -> Sequence[Event]:
     within = None
     if node_id is not None:
@@ -663,6 +732,7 @@ async def list_events(
         status=status,
         item_code=item,
         source=source,
+        handler_unit_id=handler_unit_id,
         before=before,
         limit=limit,
     )
@@ -733,7 +803,8 @@ async def transition(
         raise BadRequest(f"unknown action {action!r}", code="unknown_action")
     allowed_from, to_status, who = TRANSITIONS[action]
     actor.authorize("events", "read" if action == "comment" else "transition", event.node_path, what="event")
-    await assert_writable(session, event.node_path)
+    if not (await repo.tenancy(event.node_path))[1]:
+        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
     rel = await relations(session, actor, event)
     if not rel & who:
         raise Forbidden(f"only {' or '.join(sorted(who))} may {action} this event", code="transition_not_allowed")
@@ -803,6 +874,15 @@ async def transition(
         await repo.close_deadlines(event.id, kinds=("accept", "resolve"), at=at, outcome="reopened")
         _schedule(session, repo, event, item, at)
 
+    if action in ("reject", "dispatch"):
+        # Handed to someone new: they get the item's accept time from now.
+        await repo.close_deadlines(event.id, kinds=("accept",), at=at, outcome="redispatched")
+        event.accept_by = at + timedelta(minutes=item.accept_minutes)
+        deadline = Deadline(
+            event_id=event.id, node_path=event.node_path, kind="accept", level=0, due_at=event.accept_by
+        )
+        repo.add(deadline)
+        _enqueue_deadline(session, deadline)
     if to_status is not None:
         event.status = to_status
     _bump(event, at)
@@ -835,9 +915,7 @@ async def transition(
 
 
 async def _hand_to_community_staff(repo: EventRepository, event: Event) -> None:
-    route = await repo.route(
-        item=Item("", "", "", "", "community_staff", "low", 0, 0, False, []), node_path=event.node_path
-    )
+    route = await repo.route_to_kind(kind="community_staff", node_path=event.node_path)
     if route is not None:
         event.handler_unit_id, event.handler_name, event.handler_kind = route.handler_unit_id, route.name, route.kind
 
@@ -853,8 +931,8 @@ async def _notify_transition(
     at: datetime,
 ) -> None:
     recipients: list[uuid.UUID] = []
-    if action in ("accept", "start", "resolve", "reject") and event.reporter_id:
-        recipients.append(event.reporter_id)
+    if action in ("accept", "start", "resolve", "reject"):
+        recipients += reporters(event)
     if action in ("reject", "dispatch", "reopen", "cancel", "close"):
         recipients += await _handler_recipients(repo, event)
     recipients = [r for r in recipients if r != actor.id]
@@ -1023,12 +1101,12 @@ async def _process_deadline(session: AsyncSession, repo: EventRepository, deadli
         deadline.done_at, deadline.outcome = now, "met"
         return False
     nodes = NodeRepository(session)
-    current_id = event.escalation_node_id
-    if current_id is None and event.handler_unit_id is not None:
-        unit = await repo.unit(event.handler_unit_id)
-        current_id = unit.node_id if unit is not None else None
-    current = await nodes.get(current_id or event.node_id)
+    # One level up the tree from where the event stands (its node, then each level it reached);
+    # a critical event goes no lower than the community: grid workers are its first responders.
+    current = await nodes.get(event.escalation_node_id or event.node_id)
     parent: Node | None = await nodes.get(current.parent_id) if current and current.parent_id else None
+    while parent is not None and event.severity == "critical" and parent.level in BELOW_COMMUNITY and parent.parent_id:
+        parent = await nodes.get(parent.parent_id)
     deadline.done_at = now
     if parent is None:
         deadline.outcome = "top"
@@ -1166,6 +1244,40 @@ async def create_unit(
         object_id=unit.id,
         node_path=node.node_path,
         after={"kind": kind, "name": name},
+    )
+    return unit
+
+
+async def update_unit(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    unit_id: int,
+    name: str | None,
+    contact: dict[str, Any] | None,
+    active: bool | None,
+) -> HandlerUnit:
+    repo = EventRepository(session)
+    unit = await repo.unit(unit_id)
+    if unit is None:
+        raise NotFound("handler unit")
+    actor.authorize("handlers", "update", unit.node_path, what="handler unit")
+    before = {"name": unit.name, "contact": unit.contact, "active": unit.active}
+    if name is not None:
+        unit.name = name
+    if contact is not None:
+        unit.contact = contact
+    if active is not None:
+        unit.active = active
+    await audit.record(
+        session,
+        actor=actor,
+        action="handler_unit.update",
+        object_type="handler_unit",
+        object_id=unit.id,
+        node_path=unit.node_path,
+        before=before,
+        after={"name": unit.name, "contact": unit.contact, "active": unit.active},
     )
     return unit
 

@@ -152,6 +152,9 @@ def upgrade() -> None:
         "(coalesce(tenant_id, 0), source, external_ref) where external_ref is not null"
     )
 
+    # Reports merged into an event keep their references here (a replayed detection finds its event).
+    op.execute("create index ix_events_merged_refs on events using gin ((attrs -> 'merged_refs'))")
+
     op.execute(
         """
         create table event_attachments (
@@ -330,14 +333,17 @@ def upgrade() -> None:
         $$"""
     )
 
-    # The tenant an event belongs to (a resident's scope does not cover the tenant row itself).
+    # The tenant an event belongs to, and whether every tenant around the path is active (suspended
+    # tenants are read-only) — a resident's scope does not cover the tenant rows themselves.
     op.execute(
         """
         create function linli_tenant_for_path(p_path ltree)
-        returns bigint
+        returns table (tenant_id bigint, writable boolean)
         language sql stable security definer set search_path = public, pg_temp as $$
-          select id from tenants where p_path <@ node_path and status <> 'offboarded'
-          order by nlevel(node_path) desc limit 1
+          select
+            (select id from tenants where p_path <@ node_path and status <> 'offboarded'
+             order by nlevel(node_path) desc limit 1),
+            not exists (select 1 from tenants where p_path <@ node_path and status <> 'active')
         $$"""
     )
     # Webhook endpoints that want to hear about an event at a path (no secrets: delivery signs).

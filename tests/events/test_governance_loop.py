@@ -102,10 +102,14 @@ async def test_routing_most_specific_rule_wins_and_unmatched_goes_to_community_s
     assert outside.json()["handler"]["kind"] == "urban_mgmt"
     assert outside.json()["source"] == "staff_patrol"
 
-    await system(db)
-    await db.execute(
-        text("update handler_units set active = false where kind = 'property' and node_id = :n"), {"n": places.yuefeng}
+    queue = await client.get(
+        "/api/v1/events", params={"handler_unit_id": road.json()["handler"]["unit_id"]}, headers=staff
     )
+    assert [e["id"] for e in queue.json()["items"]] == [road.json()["id"]]
+    deactivated = await client.patch(
+        f"/api/v1/handler-units/{road.json()['handler']['unit_id']}", json={"active": False}, headers=admin
+    )
+    assert deactivated.status_code == 200 and deactivated.json()["active"] is False
     unrouted = await report(client, resident, places.yuefeng, "ph_repair_request", building="5栋")
     assert unrouted.status_code == 201
     assert unrouted.json()["handler"] == {
@@ -144,6 +148,12 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     assert await service.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) >= 1
     detail = (await client.get(f"/api/v1/events/{created['id']}", headers=staff)).json()
     assert detail["escalation_level"] == 2
+    # A non-critical event climbs one level at a time: 悦峰尚府 → 木棉岭第1网格.
+    repair = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="9栋")).json()
+    await system(db)
+    assert await service.sweep_deadlines(db, now=datetime.fromisoformat(repair["accept_by"]) + timedelta(seconds=1))
+    repair = (await client.get(f"/api/v1/events/{repair['id']}", headers=staff)).json()
+    assert (repair["escalation_level"], repair["escalation_node_id"]) == (1, places.grid1)
     # An accepted event's accept deadline is met: nothing escalates.
     grid = await login("grid@mumianling.demo")
     second = (await report(client, await login(RESIDENT), places.yuefeng, "sa_care_sos", building="4栋")).json()
@@ -252,6 +262,15 @@ async def test_low_rating_reopens_and_reject_needs_a_reason(
     rejected = await client.post(url, json={"action": "reject", "note": "不属于物业"}, headers=handler)
     assert rejected.status_code == 200
     assert rejected.json()["handler"]["kind"] == "community_staff"
+    property_unit = event["handler"]["unit_id"]
+    not_staff = await client.post(url, json={"action": "dispatch", "handler_unit_id": property_unit}, headers=handler)
+    assert not_staff.status_code == 403
+    redispatched = await client.post(
+        url,
+        json={"action": "dispatch", "handler_unit_id": property_unit, "note": "请物业处理"},
+        headers=await login("staff@mumianling.demo"),
+    )
+    assert redispatched.status_code == 200 and redispatched.json()["handler"]["unit_id"] == property_unit
 
 
 async def test_open311_services_and_requests(client: httpx.AsyncClient, login: Login, places: Places) -> None:
@@ -270,7 +289,138 @@ async def test_open311_services_and_requests(client: httpx.AsyncClient, login: L
     assert mine and mine[0]["status"] == "open" and mine[0]["agency_responsible"] == "悦峰尚府物业服务中心"
     one = await client.get(f"/open311/v2/mumianling/requests/{event['id']}.json")
     assert one.status_code == 200 and one.json()[0]["service_code"] == "ph_power_outage"
+    dispute = (
+        await report(client, await login(RESIDENT), places.yuefeng, "po_dispute_neighbour", building="2栋")
+    ).json()
+    shown = (await client.get(f"/open311/v2/mumianling/requests/{dispute['id']}.json")).json()[0]
+    assert shown["description"] is None and shown["address"] is None  # private lines stay private
     # Another tenant's slug does not show it.
     assert (await client.get(f"/open311/v2/nanhong/requests/{event['id']}.json")).status_code == 404
     refused = await client.post("/open311/v2/mumianling/requests.json", data={"service_code": "ph_power_outage"})
     assert refused.status_code == 401
+
+
+async def test_a_resident_sees_only_their_own_reports(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    from linli.demo import DEMO_PASSWORD
+    from linli.platform.hierarchy.repository import NodeRepository
+    from linli.tenants import service as tenants
+
+    await system(db)
+    neighbour = await tenants.ensure_user(
+        db, phone="13800009999", display_name="邻居", password=DEMO_PASSWORD, home_node_path=places.yuefeng_path
+    )
+    estate = await NodeRepository(db).get(places.yuefeng)
+    assert estate is not None
+    await tenants.grant_role(db, actor=None, user=neighbour, role="resident", node=estate)
+
+    mine = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="6栋")).json()
+    other = await login("13800009999")
+    assert (await client.get(f"/api/v1/events/{mine['id']}", headers=other)).status_code == 404
+    listed = (await client.get("/api/v1/events", headers=other)).json()["items"]
+    assert mine["id"] not in [e["id"] for e in listed]
+    cancel = await client.post(f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=other)
+    assert cancel.status_code == 404
+    # Reporting the same thing merges into it; from then on the neighbour follows the event too.
+    merged = await report(client, other, places.yuefeng, "ph_repair_request", building="6栋")
+    assert merged.status_code == 200 and merged.json()["id"] == mine["id"]
+    assert (await client.get(f"/api/v1/events/{mine['id']}", headers=other)).status_code == 200
+    listed = (await client.get("/api/v1/events", headers=other)).json()["items"]
+    assert [e["id"] for e in listed] == [mine["id"]]
+    refused = await client.post(f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=other)
+    assert refused.status_code == 403
+    own = await client.post(
+        f"/api/v1/events/{mine['id']}/transitions", json={"action": "cancel"}, headers=await login(RESIDENT)
+    )
+    assert own.status_code == 200 and own.json()["status"] == "cancelled"
+
+
+async def test_open311_post_needs_an_api_key_of_the_tenant(
+    client: httpx.AsyncClient, login: Login, places: Places
+) -> None:
+    created = await client.post(
+        "/api/v1/api-keys",
+        json={"name": "civic-app", "node_id": places.mumianling, "roles": ["integration"]},
+        headers=await login("admin@luohu.demo"),
+    )
+    key = created.json()["key"]
+    posted = await client.post(
+        "/open311/v2/mumianling/requests.json",
+        data={
+            "api_key": key,
+            "service_code": "ca_illegal_parking",
+            "description": "车堵住了消防通道",
+            "lat": "22.5481",
+            "long": "114.1331",
+            "address_id": str(places.yuefeng),
+        },
+    )
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    assert posted.json()[0]["service_notice"] == "悦峰尚府物业服务中心"
+    found = await client.get(
+        "/open311/v2/mumianling/requests.json", params={"service_code": "ca_illegal_parking", "status": "open"}
+    )
+    assert [r["service_request_id"] for r in found.json()] == [request_id]
+    assert found.json()[0]["lat"] == 22.5481 and found.json()[0]["long"] == 114.1331
+    # The key of one tenant cannot post into another.
+    elsewhere = await client.post(
+        "/open311/v2/nanhong/requests.json", data={"api_key": key, "service_code": "ca_illegal_parking"}
+    )
+    assert elsewhere.status_code == 404
+
+
+async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: Places) -> None:
+    from datetime import UTC
+
+    from linli.platform.access import load_user_principal
+
+    await system(db)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    user_id = await db.scalar(text("select id from users where email = 'property@yuefeng.demo'"))
+    handler = await load_user_principal(db, user_id)
+    staff_id = await db.scalar(text("select id from users where email = 'staff@mumianling.demo'"))
+    staff = await load_user_principal(db, staff_id)
+    events = []
+    for n in range(3):
+        event, _ = await service.create_event(
+            db,
+            actor=None,
+            actor_label="test",
+            intake=service.Intake(
+                item_code="ph_visitor_large_item",
+                node_id=places.yuefeng,
+                source="staff_patrol",
+                location={"unit": f"k{n}"},
+            ),
+            now=t0,
+        )
+        events.append(event.id)
+    await apply(db, handler, events[0], ["accept", "resolve"], [60, 600])
+    await apply(db, handler, events[1], ["accept", "resolve"], [180, 3 * 3600])
+    await system(db)
+    k = await service.kpis(db, actor=staff, node_id=places.mumianling, since=t0, until=t0 + timedelta(seconds=1))
+    assert (k["total"], k["open"], k["resolved"]) == (3, 1, 2)
+    assert k["avg_accept_s"] == 120 and k["p90_accept_s"] == 168
+    assert k["avg_resolve_s"] == 5700
+    assert k["on_time_rate"] == 0.5  # 10 minutes is within the 120-minute SLA, 3 hours is not
+    assert abs(k["resolution_rate"] - 2 / 3) < 1e-9
+    assert k["by_source"] == {"staff_patrol": 3} and k["ratings"] == 0 and k["satisfaction_rate"] is None
+
+
+async def apply(db: AsyncSession, actor: object, event_id: object, actions: list[str], offsets: list[int]) -> None:
+    from datetime import UTC
+
+    from linli.platform.access import Principal
+
+    assert isinstance(actor, Principal)
+    t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    for action, offset in zip(actions, offsets, strict=True):
+        await service.transition(
+            db,
+            actor=actor,
+            event_id=event_id,
+            action=action,
+            now=t0 + timedelta(seconds=offset),  # type: ignore[arg-type]
+        )

@@ -90,9 +90,18 @@ async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
     assert replay.status_code == 200 and replay.json()["status"] == "existing"
     assert replay.json()["event"]["id"] == event["id"]
 
+    # Another camera sees the same overflow: merged; replaying that detection changes nothing.
+    second = json.dumps(detection | {"detection_id": f"det-{uuid.uuid4()}", "camera_id": "cam-13"}).encode()
+    second_headers = {"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, second)}
+    merged = await client.post(url, content=second, headers=second_headers)
+    assert merged.status_code == 200 and merged.json()["status"] == "merged"
+    replayed = await client.post(url, content=second, headers=second_headers)
+    assert replayed.json()["status"] == "existing" and replayed.json()["event"]["id"] == event["id"]
+    assert replayed.json()["event"]["duplicate_count"] == 1
+
     staff = await login("staff@mumianling.demo")
     photos = (await client.get(f"/api/v1/events/{event['id']}/attachments", headers=staff)).json()["items"]
-    assert len(photos) == 1 and photos[0]["content_type"] == "image/png"
+    assert len(photos) == 2 and {p["content_type"] for p in photos} == {"image/png"}  # one per camera
 
     low = json.dumps(detection | {"detection_id": "det-low", "confidence": 0.2}).encode()
     ignored = await client.post(
@@ -142,6 +151,10 @@ async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSessio
     assert event.status == "dispatched" and event.handler_kind == "fire"
     assert event.location == {"building": "1栋", "unit": "2单元", "floor": "12"}
     assert event.accept_by is not None and event.accept_by - event.created_at == timedelta(minutes=2)
+    # A rule pointing at an item that does not exist raises no event and does not break the caller.
+    alarm.alarm_id, alarm.item_code = 987655, "no_such_item"
+    await service.on_alarm_opened(db, alarm)
+    assert await db.scalar(text("select count(*) from events where external_ref = 'alarm:987655'")) == 0
 
 
 async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places: Places) -> None:
@@ -153,7 +166,7 @@ async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places:
             actor=None,
             actor_label="test",
             intake=service.Intake(
-                item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"room": marker}
+                item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"unit": marker}
             ),
         )
         event_id = event.id
@@ -333,3 +346,129 @@ async def test_onboarding_a_tenant_creates_its_default_units(client: httpx.Async
     units = await client.get("/api/v1/handler-units", params={"node_id": community["id"], "limit": 200}, headers=admin)
     kinds = {u["kind"] for u in units.json()["items"]}
     assert {"community_staff", "mediation", "grid_worker", "police", "fire", "urban_mgmt"} <= kinds
+
+
+async def test_deadline_job_escalates_once_and_is_registered_with_the_worker(places: Places) -> None:
+    """The arq job itself (worker role, system scope, committed data), run twice: one escalation."""
+    from linli.events.jobs import events_fire_deadline
+    from linli.platform.jobs import WorkerSettings
+
+    names = {f.__name__ for f in WorkerSettings.functions}
+    assert {"events_fire_deadline", "events_sweep_deadlines", "events_deliver_notifications"} <= names
+    assert {c.name for c in WorkerSettings.cron_jobs} >= {"cron:events_sweep_deadlines"}
+
+    long_ago = datetime.now(UTC) - timedelta(minutes=30)
+    async with scoped_session(SYSTEM_SCOPE) as s:
+        event, _ = await service.create_event(
+            s,
+            actor=None,
+            actor_label="test",
+            intake=service.Intake(
+                item_code="po_person_fall",
+                node_id=places.yuefeng,
+                source="robot",
+                location={"unit": f"job-{uuid.uuid4().hex[:8]}"},
+            ),
+            now=long_ago,
+        )
+        event_id = event.id
+        deadline_id = await s.scalar(
+            text("select id from event_deadlines where event_id = :e and kind = 'accept'"), {"e": event_id}
+        )
+    try:
+        assert await events_fire_deadline({}, deadline_id) is True
+        assert await events_fire_deadline({}, deadline_id) is False
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            row = (
+                await s.execute(text("select escalation_level, status from events where id = :e"), {"e": event_id})
+            ).one()
+            assert tuple(row) == (1, "dispatched")
+            outcome = await s.scalar(text("select outcome from event_deadlines where id = :d"), {"d": deadline_id})
+            assert outcome == "escalated"
+    finally:
+        async with scoped_session(SYSTEM_SCOPE) as s:
+            await s.execute(text("delete from events where id = :e"), {"e": event_id})
+
+
+async def test_suspended_tenant_is_read_only_for_events(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    await system(db)
+    await db.execute(text("update tenants set status = 'suspended' where slug = 'mumianling'"))
+    refused = await client.post(
+        "/api/v1/events",
+        json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "1栋"}},
+        headers=await login(RESIDENT),
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only"
+
+
+async def test_each_deadline_is_enqueued_as_a_deferred_job_after_commit(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linli.platform.jobs import pool
+
+    monkeypatch.setenv("LINLI_EVENTS_ENQUEUE_JOBS", "1")
+    get_events_settings.cache_clear()
+    created = await client.post(
+        "/api/v1/events",
+        json={"item": "pb_deliberation", "node_id": places.yuefeng, "location": {"building": "8栋"}},
+        headers=await login(RESIDENT),
+    )
+    assert created.status_code == 201
+    await system(db)
+    rows = (
+        await db.execute(
+            text("select id, due_at from event_deadlines where event_id = :e order by id"), {"e": created.json()["id"]}
+        )
+    ).all()
+    assert len(rows) == 2
+    redis = await pool()
+    try:
+        for deadline_id, due_at in rows:
+            job_id = f"events-deadline-{deadline_id}"
+            score = await redis.zscore("arq:queue", job_id)
+            assert score is not None, job_id
+            assert abs(score / 1000 - due_at.timestamp()) < 1  # deferred until the due time
+    finally:
+        for deadline_id, _ in rows:
+            job_id = f"events-deadline-{deadline_id}"
+            await redis.zrem("arq:queue", job_id)
+            await redis.delete(f"arq:job:{job_id}")
+
+
+async def test_sms_goes_through_the_gateway_and_big_photos_are_refused(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.received.clear()
+    monkeypatch.setenv("LINLI_SMS_GATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}/sms")
+    monkeypatch.setenv("LINLI_EVENTS_MAX_ATTACHMENT_BYTES", "1000")
+    get_events_settings.cache_clear()
+    try:
+        resident, handler = await login(RESIDENT), await login("property@yuefeng.demo")
+        on = await client.put(
+            "/api/v1/notification-preferences", json={"channel": "sms", "enabled": True}, headers=resident
+        )
+        assert on.status_code == 200
+        event = (
+            await client.post(
+                "/api/v1/events",
+                json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "9栋"}},
+                headers=resident,
+            )
+        ).json()
+        url = f"/api/v1/events/{event['id']}"
+        assert (await client.post(f"{url}/transitions", json={"action": "accept"}, headers=handler)).status_code == 200
+        await system(db)
+        assert await service.deliver_pending(db) == (1, 0)
+        _, body = _Hook.received[0]
+        assert json.loads(body)["phone"] == RESIDENT
+
+        big = await client.post(
+            f"{url}/attachments", files={"file": ("big.png", PNG + bytes(2000), "image/png")}, headers=handler
+        )
+        assert big.status_code == 413 and big.json()["error"]["code"] == "attachment_too_large"
+    finally:
+        server.shutdown()

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+
+from linli.events.api import PUBLIC_PATHS, open311_router, router
+from linli.platform.access import PERMISSION_DEPENDENCIES
+
+
+def _declared(dependant: Dependant) -> bool:
+    return any(d.call in PERMISSION_DEPENDENCIES or _declared(d) for d in dependant.dependencies)
+
+
+def test_every_events_endpoint_declares_a_permission_except_the_public_open311_ones() -> None:
+    routes = [r for r in router.routes if isinstance(r, APIRoute)]
+    assert len(routes) >= 15
+    missing = [r.path for r in routes if not _declared(r.dependant)]
+    assert missing == []
+    public = sorted({r.path for r in open311_router.routes if isinstance(r, APIRoute)})
+    assert public == sorted(PUBLIC_PATHS)
+
+
+def test_schema_kinds_and_sources_match_the_model_and_the_taxonomy() -> None:
+    from typing import get_args
+
+    from linli.events.models import HANDLER_KINDS, SOURCES
+    from linli.events.schemas import HandlerKind, Source
+    from linli.platform.catalogs import load
+
+    assert set(get_args(HandlerKind)) == set(HANDLER_KINDS)
+    assert set(get_args(Source)) == set(SOURCES)
+    taxonomy = load("event_taxonomy")
+    items = [i for line in taxonomy["lines"] for i in line["items"]]
+    assert {i["handler"] for i in items} <= set(HANDLER_KINDS)
+    assert {s for i in items for s in i["sources"]} <= set(SOURCES)

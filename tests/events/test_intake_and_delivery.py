@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import socket
 import threading
@@ -152,8 +153,7 @@ async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSessio
     assert event.location == {"building": "1栋", "unit": "2单元", "floor": "12"}
     assert event.accept_by is not None and event.accept_by - event.created_at == timedelta(minutes=2)
     # A rule pointing at an item that does not exist raises no event and does not break the caller.
-    alarm.alarm_id, alarm.item_code = 987655, "no_such_item"
-    await service.on_alarm_opened(db, alarm)
+    await service.on_alarm_opened(db, dataclasses.replace(alarm, alarm_id=987655, event_item="no_such_item"))
     assert await db.scalar(text("select count(*) from events where external_ref = 'alarm:987655'")) == 0
 
 

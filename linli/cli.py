@@ -27,9 +27,11 @@ app = typer.Typer(
 seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+grafana_app = typer.Typer(help="Grafana dashboards.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(grafana_app, name="grafana")
 app.add_typer(events_app, name="events")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,18 +110,15 @@ def seed_demo(
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute every audit hash chain; exit 1 if any row was altered, removed or reordered."""
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from linli.platform import audit
+    from linli.platform.db import admin_connection
 
     async def main() -> tuple[int, list[audit.ChainProblem]]:
-        # Verification reads every tenant's chain: it runs as the migration (administrative) role.
-        engine = create_async_engine(get_settings().migrate_database_url)
-        try:
-            async with engine.connect() as conn, AsyncSession(bind=conn) as session:
-                return await audit.verify(session)
-        finally:
-            await engine.dispose()
+        # Verification reads every tenant's chain: it runs as the administrative role.
+        async with admin_connection() as conn, AsyncSession(bind=conn) as session:
+            return await audit.verify(session)
 
     count, problems = run(main())
     for p in problems:
@@ -127,6 +126,22 @@ def audit_verify() -> None:
     if problems:
         raise fail(f"audit log verification failed: {len(problems)} problem(s) in {count} rows") from None
     console.print(f"audit log verified: {count} rows, every chain intact")
+
+
+@grafana_app.command("sync")
+def grafana_sync(tenant: Annotated[str | None, typer.Option(help="one tenant's slug (default: all)")] = None) -> None:
+    """Provision each tenant's read-only reporting role and views, and its Grafana org and dashboards."""
+    from linli.dashboards.service import sync_grafana
+    from linli.platform.errors import NotFound
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("provisioning", total=None)
+        try:
+            done = run(sync_grafana(slug=tenant, progress=lambda s: bar.update(task, description=f"grafana {s}")))
+        except NotFound:
+            raise fail(f"no active tenant {tenant!r}") from None
+    where = "Grafana and database" if get_settings().grafana_url else "database only (LINLI_GRAFANA_URL is not set)"
+    console.print(f"provisioned {len(done)} tenant(s): {', '.join(done)} — {where}")
 
 
 @tenants_app.command("purge")

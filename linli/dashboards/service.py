@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.dashboards import grafana
+from linli.dashboards.reporting import provision_reporting, reporting_for
 from linli.dashboards.repository import KpiRepository
 from linli.dashboards.schemas import Drilldown, EventKpis, IotSummary, NodeKpis
 from linli.platform.access import Principal
-from linli.platform.errors import BadRequest
+from linli.platform.db import admin_connection
+from linli.platform.errors import BadRequest, NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.schemas import NodeOut
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.settings import get_settings
 
 DEFAULT_WINDOW = timedelta(days=30)
 MAX_WINDOW = timedelta(days=366)
@@ -61,3 +69,50 @@ async def drilldown(
         by_source=counts.get("source", {}),
         children=[await _node_kpis(repo, child, window_from, window_to) for child in children],
     )
+
+
+@dataclass(frozen=True)
+class TenantRow:
+    id: int
+    slug: str
+    name: str
+    level: str
+
+
+ACTIVE_TENANTS = text(
+    "select t.id, t.slug, n.name, n.level from tenants t join nodes n on n.id = t.node_id "
+    "where t.status = 'active' and (cast(:slug as text) is null or t.slug = :slug) order by t.id"
+)
+
+
+async def sync_grafana(*, slug: str | None = None, progress: Callable[[str], None] = lambda _: None) -> list[str]:
+    """Provision each active tenant's reporting schema and role, then (when LINLI_GRAFANA_URL is set)
+    its Grafana organisation, datasource and dashboards. Safe to run any number of times."""
+    settings = get_settings()
+    async with admin_connection() as conn:
+        tenants = [TenantRow(*row) for row in await conn.execute(ACTIVE_TENANTS, {"slug": slug})]
+        if slug is not None and not tenants:
+            raise NotFound("active tenant")
+        for tenant in tenants:
+            await provision_reporting(conn, reporting_for(tenant.id, tenant.slug))
+        db_name = str(await conn.scalar(text("select current_database()")))
+    done = []
+    for tenant in tenants:
+        progress(tenant.slug)
+        if settings.grafana_url:
+            target = grafana.GrafanaTarget(
+                settings.grafana_url,
+                settings.grafana_user,
+                settings.grafana_password,
+                settings.grafana_db_address,
+                db_name,
+            )
+            await asyncio.to_thread(
+                grafana.sync_tenant,
+                target,
+                reporting_for(tenant.id, tenant.slug),
+                tenant_name=tenant.name,
+                tenant_level=tenant.level,
+            )
+        done.append(tenant.slug)
+    return done

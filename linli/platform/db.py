@@ -10,12 +10,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, MetaData, event, func, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
+from sqlalchemy.pool import NullPool
 
 from linli.platform.settings import get_settings
 
@@ -108,5 +114,13 @@ async def scoped_session(scopes: Sequence[str], *, kind: str = "worker") -> Asyn
             raise
 
 
-def row_dict(row: Any) -> dict[str, Any]:
-    return dict(row._mapping)
+@asynccontextmanager
+async def admin_connection() -> AsyncIterator[AsyncConnection]:
+    """A connection as the administrative (migration) role, for operations above every tenant:
+    verifying all audit chains, provisioning reporting roles. One transaction, committed at the end."""
+    engine = create_async_engine(get_settings().migrate_database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()

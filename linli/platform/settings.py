@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     mqtt_admin_user: str = "linli-admin"
     mqtt_admin_password: str = "linli-admin-dev"
 
+    # Grafana (optional): each tenant gets an organisation, a datasource on its own read-only database
+    # role and one dashboard per level. `grafana_db_address` is how Grafana reaches PostgreSQL.
+    grafana_url: str | None = None
+    grafana_user: str = "admin"
+    grafana_password: str = "admin"
+    grafana_db_address: str = "127.0.0.1:55432"
+
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"

@@ -13,6 +13,7 @@ depends_on = None
 
 REPORTED_TABLES = (
     "nodes",
+    "tenants",
     "events",
     "event_ratings",
     "event_items",

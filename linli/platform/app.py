@@ -22,10 +22,10 @@ ROUTER_MODULES = (
 )
 
 
-def _operation_ids(app: FastAPI) -> None:
-    for route in app.routes:
-        if isinstance(route, APIRoute) and not route.operation_id:
-            route.operation_id = route.name
+def operation_id(route: APIRoute) -> str:
+    """Readable operation ids: the endpoint function's name (`list_nodes`), not FastAPI's generated
+    `list_nodes_api_v1_nodes_get`. A test keeps them unique."""
+    return route.name
 
 
 def create_app() -> FastAPI:
@@ -42,6 +42,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Multi-tenant smart-community governance: tree, tenants, IoT, events, services.",
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     install_request_middleware(app)
@@ -52,5 +53,4 @@ def create_app() -> FastAPI:
             router = getattr(module, attr)
             if isinstance(router, APIRouter) and attr.endswith("router"):
                 app.include_router(router)
-    _operation_ids(app)
     return app

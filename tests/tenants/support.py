@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
+from linli.demo import DEMO_PASSWORD
 from tests.conftest import PG, TEST_DB
 
 WUHOU = "d510107"
@@ -80,3 +82,26 @@ async def all_items(
 
 def within(path: str, root: str) -> bool:
     return path == root or path.startswith(root + ".")
+
+
+# Access tokens are stateless (the principal is loaded from the database on every request), so one
+# real sign-in per account serves the whole run: argon2id costs about 0.7 s per verification here.
+_TOKENS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+class CachedLogin:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def __call__(self, login: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        key = (login, password)
+        if key not in _TOKENS:
+            response = await self.client.post("/api/v1/auth/token", data={"username": login, "password": password})
+            assert response.status_code == 200, response.text
+            _TOKENS[key] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+        return _TOKENS[key]
+
+
+@pytest.fixture(name="login")
+def cached_login(client: httpx.AsyncClient) -> CachedLogin:
+    return CachedLogin(client)

@@ -247,6 +247,7 @@ async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int
 async def invite_user(
     session: AsyncSession, *, actor: Principal, email: str, display_name: str, role: str, node_id: int
 ) -> tuple[User, RoleGrant, str | None, datetime | None]:
+    email = normalise_login(email)
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("users", "invite", node.node_path, what="node")
     check_grantable(actor, [role], node.node_path)
@@ -299,6 +300,7 @@ async def onboard(
     """Onboard a street or community as a tenant: one transaction and one audit entry (the steps it
     took, such as creating the community node, granting the administrator and applying every domain's
     defaults, are listed inside that entry)."""
+    admin_email = normalise_login(admin_email)
     nodes = NodeService(session)
     async with audit.bundled(session) as steps:
         if node_id is not None:

@@ -35,6 +35,10 @@ RESET_TTL = timedelta(hours=1)
 # Which role administers a tenant, by the level of its node.
 TENANT_ADMIN_ROLE = {"street": "street_admin", "community": "community_admin"}
 
+ResetNotifier = Callable[[User, str], Awaitable[None]]
+# Channels that deliver a password-reset token to its owner (the notification domain registers one).
+RESET_NOTIFIERS: list[ResetNotifier] = []
+
 OnboardingHook = Callable[[AsyncSession, Tenant], Awaitable[None]]
 # Other domains register the defaults they apply to a new tenant (service catalog, routing, rules).
 ONBOARDING_HOOKS: list[OnboardingHook] = []
@@ -151,6 +155,8 @@ async def request_password_reset(session: AsyncSession, *, login: str) -> str | 
     if user is None or not user.is_active:
         return None
     token, _ = await create_user_token(repo, user, "reset")
+    for notify in RESET_NOTIFIERS:
+        await notify(user, token)
     return token
 
 

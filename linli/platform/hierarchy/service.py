@@ -219,7 +219,10 @@ async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) 
     for table in tables:
         await session.execute(
             text(
-                f"update {table} set node_path = text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) "
+                # subpath(p, nlevel(p)) is an error ("invalid positions"): the moved node itself is
+                # rewritten to the new path, its descendants keep their tail below it.
+                f'update "{table}" set node_path = case when node_path = text2ltree(:old) then text2ltree(:new) '
+                "else text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) end "
                 "where node_path <@ text2ltree(:old)"
             ),
             {"old": old_path, "new": new_path},

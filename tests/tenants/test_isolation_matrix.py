@@ -159,8 +159,8 @@ def wuhou_object_in(param: str) -> Any | None:
     return None
 
 
-async def wuhou_ids(client: httpx.AsyncClient, login: Login) -> dict[str, Any]:
-    community, _ = node_by_name("南虹村社区")
+async def wuhou_ids(client: httpx.AsyncClient, login: Login, community_path: str | None = None) -> dict[str, Any]:
+    community = node_id(community_path) if community_path else node_by_name("南虹村社区")[0]
     street = node_id(f"{WUHOU}.s001")
     with superuser() as conn:
         grant = conn.execute(
@@ -217,6 +217,26 @@ def body_fields(endpoint: Endpoint) -> set[str]:
     operation = spec.get("paths", {}).get(endpoint.path, {}).get(endpoint.method.lower(), {})
     schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     return set(Generator(spec).resolve(schema).get("properties", {}))
+
+
+@pytest.mark.parametrize("endpoint", WITH_PARAMS, ids=str)
+async def test_another_community_gets_404_for_objects_outside_it(
+    endpoint: Endpoint, client: httpx.AsyncClient, login: Login
+) -> None:
+    """Tenants of one district are apart too: 南虹村社区's staff and objects elsewhere in Wuhou (another
+    street's community, the 玉林 street tenant around them, the district's grants). Reads are 404;
+    anything else is 404, or 403 where the role may not do it anywhere (which reveals nothing either)."""
+    ids = await wuhou_ids(client, login, f"{WUHOU}.s001.c001")
+    for param in endpoint.path_params:
+        if param not in ids:
+            ids[param] = wuhou_object_in(param) or 1
+    call = build_call(application().openapi(), endpoint.path, endpoint.method, ids)
+    response = await client.request(
+        endpoint.method, call.url, headers=await login("staff@nanhong.demo"), **call.kwargs()
+    )
+    reads = all(action == "read" for _, action in permissions(endpoint.dependant))
+    expected = (404,) if reads else (403, 404)
+    assert response.status_code in expected, (str(endpoint), call.url, response.status_code, response.text)
 
 
 BODY_ID_CASES = [

@@ -109,7 +109,10 @@ class Generator:
     def object(self, schema: dict[str, Any]) -> dict[str, Any]:
         schema = self.resolve(schema)
         props: dict[str, Any] = schema.get("properties", {})
-        return {k: self.value(props[k], k) for k in schema.get("required", []) if k in props}
+        # Required fields, plus optional ones that name a known object (so `node_id` is set when a body
+        # may name a node instead of, say, creating one).
+        wanted = [k for k in props if k in schema.get("required", []) or k in self.ids]
+        return {k: self.value(props[k], k) for k in wanted}
 
 
 @dataclass

@@ -136,7 +136,7 @@ def test_every_endpoint_declares_a_permission(endpoint: Endpoint) -> None:
 # Real Wuhou objects, by the name of the parameter or field that carries their id.
 
 
-def wuhou_object_in(param: str) -> Any | None:
+def wuhou_object_in(param: str, root: str = WUHOU) -> Any | None:
     """For a parameter such as `device_id`: the id of a row in Wuhou of a matching tenant-owned table
     (devices, device, ...), so that endpoints other domains add are checked with real objects."""
     if not param.endswith("_id"):
@@ -152,7 +152,7 @@ def wuhou_object_in(param: str) -> Any | None:
             ).fetchone()
             if has and has[0] == 2:
                 row = conn.execute(
-                    f'select id from "{table}" where node_path <@ %s::ltree order by id limit 1', (WUHOU,)
+                    f'select id from "{table}" where node_path <@ %s::ltree order by id limit 1', (root,)
                 ).fetchone()
                 if row is not None:
                     return row[0]
@@ -178,7 +178,6 @@ async def wuhou_ids(client: httpx.AsyncClient, login: Login, community_path: str
         "node_id": community,
         "parent_id": street,
         "new_parent_id": street,
-        "parent_street_id": street,
         "tenant_id": tenant_id("yulin"),
         "grant_id": grant[0],
         "user_id": str(user[0]),
@@ -253,7 +252,7 @@ async def test_luohu_gets_404_for_wuhou_ids_in_a_body(
     named = body_fields(endpoint) & KNOWN_ID_PARAMS
     ids = await wuhou_ids(client, login)
     # Only the id fields point into Wuhou; e.g. onboarding by node_id, not by name and street.
-    overrides = {k: ids[k] for k in named if k != "parent_street_id" or "node_id" not in named}
+    overrides = {k: ids[k] for k in named if k in ids}
     call = build_call(spec, endpoint.path, endpoint.method, {}, overrides)
     if isinstance(call.json, dict) and "node_id" in call.json:
         call.json.pop("parent_street_id", None)
@@ -379,3 +378,52 @@ async def test_resident_sees_only_his_own_records(client: httpx.AsyncClient, log
         assert response.status_code == 403, (url, response.text)
     response = await client.patch(f"/api/v1/nodes/{node_id(estate)}", json={"name": "mine"}, headers=headers)
     assert response.status_code == 403
+
+
+# Mutations that stay possible in a suspended tenant: changing its status, and revoking access.
+SUSPENSION_EXEMPT = {
+    "PATCH /api/v1/tenants/{tenant_id}",
+    "POST /api/v1/tenants/{tenant_id}/offboard",
+    "POST /api/v1/api-keys/{key_id}/revoke",
+    "DELETE /api/v1/grants/{grant_id}",
+}
+
+
+@pytest.mark.parametrize("endpoint", [e for e in MUTATIONS if str(e) not in SUSPENSION_EXEMPT], ids=str)
+async def test_no_mutation_succeeds_inside_a_suspended_tenant(
+    endpoint: Endpoint, client: httpx.AsyncClient, login: Login
+) -> None:
+    """The street tenant 玉林街道 is suspended; a district administrator (who may do anything) calls
+    every mutation with objects inside it. Nothing may succeed (call `access.assert_writable`)."""
+    admin = await login("admin@wuhou.demo")
+    yulin_street, yulin_path = node_by_name("玉林街道")
+    nanhong, _ = node_by_name("南虹村社区")
+    key = await client.post(
+        "/api/v1/api-keys", json={"name": "k", "node_id": nanhong, "roles": ["integration"]}, headers=admin
+    )
+    with superuser() as conn:
+        grant = conn.execute(
+            "select g.id, g.user_id from role_grants g join users u on u.id = g.user_id "
+            "where u.email = 'staff@nanhong.demo'"
+        ).fetchone()
+    assert grant is not None and key.status_code == 201
+    ids: dict[str, Any] = {
+        "node_id": nanhong,
+        "parent_id": yulin_street,
+        "new_parent_id": yulin_street,
+        "tenant_id": tenant_id("nanhong"),
+        "grant_id": grant[0],
+        "user_id": str(grant[1]),
+        "key_id": key.json()["id"],
+    }
+    for param in endpoint.path_params:
+        if param not in ids:
+            found = wuhou_object_in(param, yulin_path)
+            if found is None:
+                pytest.skip(f"no object for {param} inside 玉林街道")
+            ids[param] = found
+    suspended = await client.patch(f"/api/v1/tenants/{tenant_id('yulin')}", json={"status": "suspended"}, headers=admin)
+    assert suspended.status_code == 200
+    call = build_call(application().openapi(), endpoint.path, endpoint.method, ids)
+    response = await client.request(endpoint.method, call.url, headers=admin, **call.kwargs())
+    assert 400 <= response.status_code < 500, (str(endpoint), call.url, call.json, response.status_code, response.text)

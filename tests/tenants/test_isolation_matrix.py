@@ -427,3 +427,31 @@ async def test_no_mutation_succeeds_inside_a_suspended_tenant(
     call = build_call(application().openapi(), endpoint.path, endpoint.method, ids)
     response = await client.request(endpoint.method, call.url, headers=admin, **call.kwargs())
     assert 400 <= response.status_code < 500, (str(endpoint), call.url, call.json, response.status_code, response.text)
+
+
+def json_body_endpoints() -> list[Endpoint]:
+    spec = application().openapi()
+    out = []
+    for e in endpoints():
+        if is_public(e.path) and not e.path.startswith("/api/v1/auth/"):
+            continue
+        operation = spec.get("paths", {}).get(e.path, {}).get(e.method.lower(), {})
+        if "application/json" in operation.get("requestBody", {}).get("content", {}):
+            out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("endpoint", json_body_endpoints(), ids=str)
+async def test_request_bodies_reject_fields_the_caller_could_forge(
+    endpoint: Endpoint, client: httpx.AsyncClient, login: Login
+) -> None:
+    """Tenant, path and role come from the URL and the principal: a body with extra fields is a 422."""
+    ids = await wuhou_ids(client, login)
+    for param in endpoint.path_params:
+        ids.setdefault(param, wuhou_object_in(param) or 1)
+    call = build_call(application().openapi(), endpoint.path, endpoint.method, ids)
+    assert isinstance(call.json, dict), str(endpoint)
+    call.json |= {"node_path": LUOHU, "forged_by_test": True}
+    response = await client.request(endpoint.method, call.url, headers=await login("admin@wuhou.demo"), **call.kwargs())
+    assert response.status_code == 422, (str(endpoint), response.status_code, response.text)
+    assert response.json()["error"]["code"] == "validation_error"

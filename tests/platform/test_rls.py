@@ -311,3 +311,22 @@ def test_relations_readable_by_the_api_role_show_no_foreign_rows() -> None:
             with conn.transaction():
                 row = conn.execute(sql.SQL("select count(*) from {}").format(name)).fetchone()
                 assert row is not None and row[0] == 0, f"{r['nspname']}.{r['relname']} shows rows without a scope"
+
+
+def test_worker_role_is_bound_by_rls_and_cannot_change_the_audit_log() -> None:
+    """Jobs state their scope explicitly: the worker role is under the same policies."""
+    import os
+
+    dsn = os.environ["LINLI_WORKER_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with superuser() as conn:
+        row = conn.execute(
+            "select rolsuper, rolbypassrls, exists (select 1 from pg_class where relowner = r.oid) "
+            "from pg_roles r where rolname = 'linli_worker'"
+        ).fetchone()
+    assert row == (False, False, False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("select count(*) from nodes").fetchone()
+        assert row is not None and row[0] == 0  # no scope stated: nothing
+        for statement in ("update audit_log set action = 'x'", "delete from audit_log", "delete from audit_heads"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)

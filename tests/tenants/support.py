@@ -4,13 +4,17 @@ paging through list endpoints."""
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.demo import DEMO_PASSWORD
+from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from tests.conftest import PG, TEST_DB
 
 WUHOU = "d510107"
@@ -105,3 +109,14 @@ class CachedLogin:
 @pytest.fixture(name="login")
 def cached_login(client: httpx.AsyncClient) -> CachedLogin:
     return CachedLogin(client)
+
+
+@asynccontextmanager
+async def system_scope(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Read what the test's uncommitted requests wrote, across every scope; afterwards the shared test
+    session holds no scope again (so the next anonymous request sees nothing, as in production)."""
+    await apply_scopes(db, SYSTEM_SCOPE)
+    try:
+        yield db
+    finally:
+        await apply_scopes(db, ())

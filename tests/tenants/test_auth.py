@@ -141,7 +141,7 @@ async def test_api_keys_are_shown_once_scoped_and_revocable(client: httpx.AsyncC
     assert key.startswith("lk_") and created.json()["node_path"] == street_path
     listed = await all_items(client, "/api/v1/api-keys", admin)
     mine = [k for k in listed if k["id"] == created.json()["id"]]
-    assert len(mine) == 1 and "key" not in mine[0] and key.split("_")[2] not in str(listed)
+    assert len(mine) == 1 and "key" not in mine[0] and key.split("_", 2)[2] not in str(listed)
     for headers in ({"X-API-Key": key}, {"Authorization": f"ApiKey {key}"}):
         nodes = await all_items(client, "/api/v1/nodes", headers)
         assert nodes and all(within(n["node_path"], street_path) for n in nodes)

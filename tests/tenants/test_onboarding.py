@@ -12,7 +12,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from linli.tenants import service
 from linli.tenants.models import Tenant
 from tests.tenants.support import (
@@ -22,14 +21,15 @@ from tests.tenants.support import (
     node_by_name,
     node_id,
     not_onboarded_community,
+    system_scope,
     tenant_id,
 )
 
 
 async def system_rows(db: AsyncSession, sql: str, **params: Any) -> list[dict[str, Any]]:
     """Read what the test's (uncommitted) requests wrote, across every scope."""
-    await apply_scopes(db, SYSTEM_SCOPE)
-    return [dict(r) for r in (await db.execute(text(sql), params)).mappings()]
+    async with system_scope(db):
+        return [dict(r) for r in (await db.execute(text(sql), params)).mappings()]
 
 
 async def audit_for_request(db: AsyncSession, request_id: str) -> list[dict[str, Any]]:
@@ -358,9 +358,9 @@ async def test_offboarding_exports_and_deletes_after_the_grace_period(
         await client.get(f"/api/v1/tenants/{nanhong}/export", headers=await login("auditor@wuhou.demo"))
     ).status_code == 403
     # Nothing is deleted before the grace period ends; afterwards the tenant's data is.
-    await apply_scopes(db, SYSTEM_SCOPE)
-    assert await service.purge_offboarded(db, at=delete_after - timedelta(days=1)) == []
-    assert await service.purge_offboarded(db, at=delete_after + timedelta(seconds=1)) == ["nanhong"]
+    async with system_scope(db):
+        assert await service.purge_offboarded(db, at=delete_after - timedelta(days=1)) == []
+        assert await service.purge_offboarded(db, at=delete_after + timedelta(seconds=1)) == ["nanhong"]
     left = await system_rows(
         db,
         "select (select count(*) from tenants where slug = 'nanhong') as tenants,"
@@ -372,7 +372,8 @@ async def test_offboarding_exports_and_deletes_after_the_grace_period(
     assert left[0]["tenants"] == 0 and left[0]["grants"] == 0
     assert left[0]["nodes"] > 3 and left[0]["purges"] == 1
     # Purging again is a no-op, and the community can be onboarded afresh.
-    assert await service.purge_offboarded(db, at=delete_after + timedelta(days=1)) == []
+    async with system_scope(db):
+        assert await service.purge_offboarded(db, at=delete_after + timedelta(days=1)) == []
     fresh, _ = await onboard(client, admin, node_id=nanhong_node, slug="nanhong-again", admin_email="n@example.org")
     assert fresh.status_code == 201, fresh.text
 

@@ -7,8 +7,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.platform.db import SYSTEM_SCOPE, apply_scopes
-from tests.tenants.support import LUOHU, WUHOU, CachedLogin, all_items, node_by_name, node_id, within
+from tests.tenants.support import LUOHU, WUHOU, CachedLogin, all_items, node_by_name, node_id, system_scope, within
 
 
 async def test_search_by_name_code_level_and_parent(client: httpx.AsyncClient, login: CachedLogin) -> None:
@@ -77,13 +76,13 @@ async def test_moving_a_community_rewrites_every_path_below_it(
     target = node_id(f"{WUHOU}.s001")
 
     async def counts(prefix: str) -> dict[str, int]:
-        await apply_scopes(db, SYSTEM_SCOPE)
         out = {}
-        for table in ("nodes", "locations", "role_grants", "tenants"):
-            row = await db.execute(
-                text(f"select count(*) from {table} where node_path <@ text2ltree(:p)"), {"p": prefix}
-            )
-            out[table] = int(row.scalar_one())
+        async with system_scope(db):
+            for table in ("nodes", "locations", "role_grants", "tenants"):
+                row = await db.execute(
+                    text(f"select count(*) from {table} where node_path <@ text2ltree(:p)"), {"p": prefix}
+                )
+                out[table] = int(row.scalar_one())
         return out
 
     before = await counts(old)

@@ -4,6 +4,7 @@ paging through list endpoints."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -90,7 +91,9 @@ def within(path: str, root: str) -> bool:
 
 # Access tokens are stateless (the principal is loaded from the database on every request), so one
 # real sign-in per account serves the whole run: argon2id costs about 0.7 s per verification here.
-_TOKENS: dict[tuple[str, str], dict[str, str]] = {}
+_TOKENS: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+# Re-sign in well before the access token expires (a long full-project run must not use stale tokens).
+TOKEN_REUSE_S = 5 * 60
 
 
 class CachedLogin:
@@ -99,11 +102,13 @@ class CachedLogin:
 
     async def __call__(self, login: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
         key = (login, password)
-        if key not in _TOKENS:
+        cached = _TOKENS.get(key)
+        if cached is None or time.monotonic() - cached[0] > TOKEN_REUSE_S:
             response = await self.client.post("/api/v1/auth/token", data={"username": login, "password": password})
             assert response.status_code == 200, response.text
-            _TOKENS[key] = {"Authorization": f"Bearer {response.json()['access_token']}"}
-        return _TOKENS[key]
+            cached = (time.monotonic(), {"Authorization": f"Bearer {response.json()['access_token']}"})
+            _TOKENS[key] = cached
+        return cached[1]
 
 
 @pytest.fixture(name="login")

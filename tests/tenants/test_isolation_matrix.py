@@ -455,3 +455,17 @@ async def test_request_bodies_reject_fields_the_caller_could_forge(
     response = await client.request(endpoint.method, call.url, headers=await login("admin@wuhou.demo"), **call.kwargs())
     assert response.status_code == 422, (str(endpoint), response.status_code, response.text)
     assert response.json()["error"]["code"] == "validation_error"
+
+
+def test_every_declared_permission_names_a_resource_in_the_policy() -> None:
+    """A typo in `require("device", "read")` would silently leave an endpoint to the wildcard admins."""
+    from linli.platform.access import POLICY_DIR
+
+    resources = {
+        parts[2]
+        for line in (POLICY_DIR / "permissions.csv").read_text(encoding="utf-8").splitlines()
+        if (parts := [p.strip() for p in line.split(",")])[0] == "p" and len(parts) >= 4 and parts[2] != "*"
+    }
+    used = {perm for e in PROTECTED for perm in permissions(e.dependant)}
+    unknown = sorted(f"{r}:{a}" for r, a in used if r not in resources)
+    assert not unknown, f"not in policies/permissions.csv: {unknown}"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib import import_module
 
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
 from linli.platform import health
 from linli.platform.db import dispose_engines
@@ -34,6 +35,12 @@ def load_domains() -> None:
         import_module(module_name)
 
 
+def operation_id(route: APIRoute) -> str:
+    """Readable operation ids: the endpoint function's name (`list_nodes`), not FastAPI's generated
+    `list_nodes_api_v1_nodes_get`. A test keeps them unique."""
+    return route.name
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -48,6 +55,7 @@ def create_app() -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         description="Multi-tenant smart-community governance: tree, tenants, IoT, events, services.",
+        generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
     install_request_middleware(app)

@@ -102,13 +102,13 @@ class PasswordResetConfirm(Strict):
 class UserInvite(Strict):
     email: EmailStr
     display_name: str = Field(min_length=1, max_length=100)
-    role: str
+    role: str = Field(examples=["community_staff"])
     node_id: int
 
 
 class GrantCreate(Strict):
     user_id: uuid.UUID
-    role: str
+    role: str = Field(examples=["grid_worker"])
     node_id: int
 
 
@@ -133,7 +133,7 @@ class InviteOut(BaseModel):
 class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     node_id: int
-    roles: list[str] = Field(min_length=1, max_length=5)
+    roles: list[str] = Field(min_length=1, max_length=5, examples=[["integration"]])
 
 
 class ApiKeyOut(BaseModel):

@@ -35,6 +35,10 @@ RESET_TTL = timedelta(hours=1)
 # Which role administers a tenant, by the level of its node.
 TENANT_ADMIN_ROLE = {"street": "street_admin", "community": "community_admin"}
 
+ResetNotifier = Callable[[User, str], Awaitable[None]]
+# Channels that deliver a password-reset token to its owner (the notification domain registers one).
+RESET_NOTIFIERS: list[ResetNotifier] = []
+
 OnboardingHook = Callable[[AsyncSession, Tenant], Awaitable[None]]
 # Other domains register the defaults they apply to a new tenant (service catalog, routing, rules).
 ONBOARDING_HOOKS: list[OnboardingHook] = []
@@ -151,6 +155,8 @@ async def request_password_reset(session: AsyncSession, *, login: str) -> str | 
     if user is None or not user.is_active:
         return None
     token, _ = await create_user_token(repo, user, "reset")
+    for notify in RESET_NOTIFIERS:
+        await notify(user, token)
     return token
 
 
@@ -247,6 +253,7 @@ async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int
 async def invite_user(
     session: AsyncSession, *, actor: Principal, email: str, display_name: str, role: str, node_id: int
 ) -> tuple[User, RoleGrant, str | None, datetime | None]:
+    email = normalise_login(email)
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("users", "invite", node.node_path, what="node")
     check_grantable(actor, [role], node.node_path)
@@ -299,6 +306,7 @@ async def onboard(
     """Onboard a street or community as a tenant: one transaction and one audit entry (the steps it
     took, such as creating the community node, granting the administrator and applying every domain's
     defaults, are listed inside that entry)."""
+    admin_email = normalise_login(admin_email)
     nodes = NodeService(session)
     async with audit.bundled(session) as steps:
         if node_id is not None:

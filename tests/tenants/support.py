@@ -4,11 +4,18 @@ paging through list endpoints."""
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.demo import DEMO_PASSWORD
+from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from tests.conftest import PG, TEST_DB
 
 WUHOU = "d510107"
@@ -80,3 +87,41 @@ async def all_items(
 
 def within(path: str, root: str) -> bool:
     return path == root or path.startswith(root + ".")
+
+
+# Access tokens are stateless (the principal is loaded from the database on every request), so one
+# real sign-in per account serves the whole run: argon2id costs about 0.7 s per verification here.
+_TOKENS: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+# Re-sign in well before the access token expires (a long full-project run must not use stale tokens).
+TOKEN_REUSE_S = 5 * 60
+
+
+class CachedLogin:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def __call__(self, login: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        key = (login, password)
+        cached = _TOKENS.get(key)
+        if cached is None or time.monotonic() - cached[0] > TOKEN_REUSE_S:
+            response = await self.client.post("/api/v1/auth/token", data={"username": login, "password": password})
+            assert response.status_code == 200, response.text
+            cached = (time.monotonic(), {"Authorization": f"Bearer {response.json()['access_token']}"})
+            _TOKENS[key] = cached
+        return cached[1]
+
+
+@pytest.fixture(name="login")
+def cached_login(client: httpx.AsyncClient) -> CachedLogin:
+    return CachedLogin(client)
+
+
+@asynccontextmanager
+async def system_scope(db: AsyncSession) -> AsyncIterator[AsyncSession]:
+    """Read what the test's uncommitted requests wrote, across every scope; afterwards the shared test
+    session holds no scope again (so the next anonymous request sees nothing, as in production)."""
+    await apply_scopes(db, SYSTEM_SCOPE)
+    try:
+        yield db
+    finally:
+        await apply_scopes(db, ())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,9 +208,15 @@ TABLES_WITH_PATHS = text(
     join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema
     where c.table_schema = 'public' and c.column_name = 'node_path' and t.table_type = 'BASE TABLE'
       and c.table_name <> 'audit_log'
+      and has_table_privilege(format('%I.%I', c.table_schema, c.table_name), 'UPDATE')
     order by c.table_name
     """
 )
+
+PathMovedHook = Callable[[AsyncSession, str, str], Awaitable[None]]
+# Tables the request's role cannot update (e.g. a telemetry hypertable only the worker writes) are
+# rewritten by their domain: register a hook (typically enqueueing a worker job) called on every move.
+PATH_MOVED_HOOKS: list[PathMovedHook] = []
 
 
 async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) -> None:
@@ -219,8 +225,13 @@ async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) 
     for table in tables:
         await session.execute(
             text(
-                f"update {table} set node_path = text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) "
+                # subpath(p, nlevel(p)) is an error ("invalid positions"): the moved node itself is
+                # rewritten to the new path, its descendants keep their tail below it.
+                f'update "{table}" set node_path = case when node_path = text2ltree(:old) then text2ltree(:new) '
+                "else text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) end "
                 "where node_path <@ text2ltree(:old)"
             ),
             {"old": old_path, "new": new_path},
         )
+    for hook in PATH_MOVED_HOOKS:
+        await hook(session, old_path, new_path)

@@ -1,0 +1,182 @@
+"""The foundation: health and readiness against the real services, one error shape, metrics, readable
+OpenAPI, safe production settings, and an idempotent demo seed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from linli.platform.db import dispose_engines
+from linli.platform.settings import DEFAULT_SECRET_KEY, Settings
+from tests.tenants.support import CachedLogin, superuser
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    assert response.headers["x-request-id"]
+
+
+async def test_readyz_checks_database_redis_and_broker(client: httpx.AsyncClient) -> None:
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await dispose_engines()  # the check used the app's own engine, bound to this event loop
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok", "broker": "ok"}}
+
+
+async def test_readyz_reports_a_service_that_is_down(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linli.platform import health
+
+    async def redis_down() -> None:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setitem(health.CHECKS, "redis", redis_down)
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await dispose_engines()
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "not_ready" and "redis" in error["message"]
+    assert error["details"]["database"] == "ok" and error["details"]["redis"].startswith("failed")
+
+
+async def test_one_error_shape(client: httpx.AsyncClient, login: CachedLogin) -> None:
+    missing = await client.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found" and missing.json()["error"]["message"]
+    wrong_method = await client.put("/healthz")
+    assert wrong_method.status_code == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+    headers = await login("admin@wuhou.demo")
+    for response in (
+        await client.get("/api/v1/nodes", params={"limit": 0}, headers=headers),
+        await client.get("/api/v1/nodes/not-a-number", headers=headers),
+        await client.post("/api/v1/nodes", json={"parent_id": 1, "name": "x", "node_path": "d1"}, headers=headers),
+        await client.post(
+            "/api/v1/nodes", content=b"{not json", headers=headers | {"content-type": "application/json"}
+        ),
+    ):
+        assert response.status_code == 422, response.text
+        error = response.json()["error"]
+        assert error["code"] == "validation_error" and error["message"].startswith("invalid request")
+        assert isinstance(error["details"], list) and error["details"]
+    bad_cursor = await client.get("/api/v1/nodes", params={"cursor": "%%%"}, headers=headers)
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["code"] == "bad_cursor"
+
+
+@pytest.fixture
+async def raising_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/boom-for-test", boom)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://linli.test") as http:
+        yield http
+
+
+async def test_an_unexpected_error_is_a_500_without_internals(raising_client: httpx.AsyncClient) -> None:
+    response = await raising_client.get("/boom-for-test")
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal_error", "message": "internal server error"}}
+
+
+async def test_metrics(client: httpx.AsyncClient) -> None:
+    await client.get("/healthz")
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert re.search(r'linli_http_requests_total\{method="GET",route="/healthz",status="200"\} \d', response.text)
+    assert "linli_http_request_seconds_bucket" in response.text
+
+
+def test_operation_ids_are_unique_and_readable() -> None:
+    from tests.tenants.test_isolation_matrix import application
+
+    spec = application().openapi()
+    ids = [
+        (op["operationId"], f"{method.upper()} {path}")
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if isinstance(op, dict) and "operationId" in op
+    ]
+    assert len(ids) >= 20
+    duplicates = {i for i, _ in ids if [j for j, _ in ids].count(i) > 1}
+    assert not duplicates, duplicates
+    generated = [
+        (i, where)
+        for i, where in ids
+        if not re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", i)
+        or "api_v1" in i
+        or re.search(r"_(get|post|put|patch|delete)$", i)
+    ]
+    assert not generated, generated
+
+
+def test_every_list_endpoint_returns_a_page() -> None:
+    from tests.tenants.test_isolation_matrix import application
+
+    spec = application().openapi()
+    schemas = spec["components"]["schemas"]
+    lists = 0
+    for path, item in spec["paths"].items():
+        op = item.get("get")
+        if not op or not op["operationId"].startswith("list_"):
+            continue
+        lists += 1
+        content = op["responses"]["200"]["content"]["application/json"]["schema"]
+        schema = schemas[content["$ref"].rsplit("/", 1)[-1]] if "$ref" in content else content
+        assert set(schema["properties"]) == {"items", "next_cursor"}, path
+    assert lists >= 5
+
+
+def test_production_refuses_the_default_secret() -> None:
+    with pytest.raises(ValidationError):
+        Settings(env="production")
+    with pytest.raises(ValidationError):
+        Settings(env="production", secret_key=DEFAULT_SECRET_KEY)
+    with pytest.raises(ValidationError):
+        Settings(env="production", secret_key="short")
+    assert Settings(env="production", secret_key="x" * 40).env == "production"
+    assert Settings(env="development").secret_key == DEFAULT_SECRET_KEY
+
+
+COUNT_TABLES = """
+    select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname <> 'alembic_version'
+    order by c.relname
+"""
+
+
+def table_counts() -> dict[str, int]:
+    with superuser() as conn:
+        tables = [r[0] for r in conn.execute(COUNT_TABLES)]
+        counts: dict[str, int] = {}
+        for table in tables:
+            row = conn.execute(f'select count(*) from "{table}"').fetchone()
+            counts[table] = int(row[0]) if row else 0
+        for level, count in conn.execute("select level, count(*) from nodes group by level"):
+            counts[f"nodes.{level}"] = int(count)
+    return counts
+
+
+def test_seeding_the_demo_twice_changes_nothing(migrated_database: str) -> None:
+    """The test database was seeded once by the harness; `linli seed demo` again must add nothing."""
+    from linli.cli import app
+
+    before = table_counts()
+    assert (before["nodes.district"], before["nodes.street"], before["nodes.community"]) == (2, 21, 97)
+    assert before["tenants"] == 4
+    result = CliRunner().invoke(app, ["seed", "demo"])
+    assert result.exit_code == 0, result.output
+    after = table_counts()
+    assert after == before

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,29 +16,14 @@ from linli.dashboards.repository import KpiRepository
 from linli.dashboards.schemas import Drilldown, EventKpis, IotSummary, NodeKpis
 from linli.platform.access import Principal
 from linli.platform.db import admin_connection
-from linli.platform.errors import BadRequest, NotFound
+from linli.platform.errors import NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.schemas import NodeOut
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.settings import get_settings
+from linli.platform.window import resolve_window
 
-DEFAULT_WINDOW = timedelta(days=30)
-MAX_WINDOW = timedelta(days=366)
 MAX_CHILDREN = 500
-
-
-def resolve_window(
-    from_: datetime | None, to_: datetime | None, *, now: datetime | None = None
-) -> tuple[datetime, datetime]:
-    to_ = to_ or now or datetime.now(UTC)
-    from_ = from_ or to_ - DEFAULT_WINDOW
-    if from_.tzinfo is None or to_.tzinfo is None:
-        raise BadRequest("from and to need a time zone, e.g. 2026-11-01T00:00:00+08:00", code="naive_datetime")
-    if from_ >= to_:
-        raise BadRequest("from must be before to", code="empty_window")
-    if to_ - from_ > MAX_WINDOW:
-        raise BadRequest("the window may span at most 366 days", code="window_too_long")
-    return from_, to_
 
 
 async def _node_kpis(repo: KpiRepository, node: Node, from_: datetime, to_: datetime) -> NodeKpis:

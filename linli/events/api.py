@@ -44,6 +44,7 @@ from linli.platform.errors import BadRequest, Forbidden, NotFound, PayloadTooLar
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
 from linli.platform.security import constant_time_equals, hmac_sha256_hex
+from linli.platform.window import resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SIGNATURE_HEADER = "x-linli-signature"
@@ -158,15 +159,12 @@ async def ingest_ai_detection(
 async def event_kpis(
     session: DbSession,
     principal: Annotated[Principal, require("kpis", "read")],
-    node_id: int,
+    node_id: Annotated[int | None, Query(description="subtree root (default: the node of your grant)")] = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> KpiOut:
     """KPIs of a subtree for events created in [from, to) (default: the last 30 days)."""
-    until = until or datetime.now(UTC)
-    since = since or until - timedelta(days=30)
-    if since.tzinfo is None or until.tzinfo is None:
-        raise BadRequest("from and to need a time zone (e.g. 2026-01-01T00:00:00Z)", code="naive_datetime")
+    since, until = resolve_window(since, until)
     return KpiOut.model_validate(
         await service.kpis(session, actor=principal, node_id=node_id, since=since, until=until)
     )

@@ -34,7 +34,7 @@ from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.iot import service as iot
 from linli.platform import audit
-from linli.platform.access import Principal
+from linli.platform.access import Principal, assert_writable
 from linli.platform.errors import (
     BadRequest,
     Conflict,
@@ -335,6 +335,7 @@ async def set_preference(
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("handlers", "create", node.node_path, what="node")
+    await assert_writable(session, node.node_path)
     endpoint = WebhookEndpoint(node_id=node.id, node_path=node.node_path, url=url, secret=new_secret(24))
     EventRepository(session).add(endpoint)
     await session.flush()
@@ -474,10 +475,11 @@ async def create_event(
     existing event unchanged."""
     at = now or utcnow()
     repo = EventRepository(session)
+    # The node first: another tenant's node is a 404 whatever else the request gets wrong.
+    node = await NodeService(session).get_visible(intake.node_id)
     item = await repo.item(intake.item_code)
     if item is None:
         raise BadRequest(f"unknown event item {intake.item_code!r}", code="unknown_item")
-    node = await NodeService(session).get_visible(intake.node_id)
     if actor is not None:
         actor.authorize("events", "create", node.node_path, what="node")
     tenant_id, writable = await repo.tenancy(node.node_path)
@@ -1193,10 +1195,13 @@ async def fire_deadline(session: AsyncSession, *, deadline_id: int, now: datetim
 
 
 async def kpis(
-    session: AsyncSession, *, actor: Principal, node_id: int, since: datetime, until: datetime
+    session: AsyncSession, *, actor: Principal, node_id: int | None, since: datetime, until: datetime
 ) -> dict[str, Any]:
-    if until <= since:
-        raise BadRequest("`to` must be after `from`", code="bad_window")
+    if node_id is None:
+        grant_nodes = {g.node_id for g in actor.grants}
+        if len(grant_nodes) != 1:
+            raise BadRequest("you hold grants at several nodes: name one with node_id", code="node_required")
+        node_id = grant_nodes.pop()
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("kpis", "read", node.node_path, what="node")
     repo = EventRepository(session)
@@ -1226,6 +1231,7 @@ async def create_unit(
     node = await NodeService(session).get_visible(node_id)
     if actor is not None:
         actor.authorize("handlers", "create", node.node_path, what="node")
+        await assert_writable(session, node.node_path)
     if kind not in HANDLER_KINDS:
         raise BadRequest(f"unknown handler kind {kind!r}", code="unknown_handler_kind")
     unit = HandlerUnit(node_id=node.id, node_path=node.node_path, kind=kind, name=name, contact=contact, active=True)
@@ -1262,6 +1268,7 @@ async def update_unit(
     if unit is None:
         raise NotFound("handler unit")
     actor.authorize("handlers", "update", unit.node_path, what="handler unit")
+    await assert_writable(session, unit.node_path)
     before = {"name": unit.name, "contact": unit.contact, "active": unit.active}
     if name is not None:
         unit.name = name
@@ -1291,6 +1298,7 @@ async def add_member(
         raise NotFound("handler unit")
     if actor is not None:
         actor.authorize("handlers", "update", unit.node_path, what="handler unit")
+        await assert_writable(session, unit.node_path)
     if await UserRepository(session).get(user_id) is None:
         raise NotFound("user")
     existing = await repo.member(unit.id, user_id)

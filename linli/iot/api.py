@@ -32,6 +32,9 @@ from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, en
 router = APIRouter(prefix="/api/v1", tags=["iot"])
 ingest_router = APIRouter(prefix="/api/v1", tags=["iot"])
 
+# Devices authenticate themselves with their own token (X-Device-Token), not as a principal with roles.
+PUBLIC_PATHS = ("/api/v1/ingest",)
+
 MAX_INGEST_BYTES = 1_000_000
 MAX_CSV_BYTES = 2_000_000
 _writer: IngestWriter | None = None
@@ -106,13 +109,6 @@ async def revoke_device(
     device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
 ) -> DeviceOut:
     """Revoke: the HTTP token stops working and the MQTT client is removed from the broker."""
-    return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
-
-
-@router.post("/devices/{device_id}/revoke", operation_id="revoke_device_post")
-async def revoke_device_post(
-    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
-) -> DeviceOut:
     return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
 
 

@@ -263,16 +263,17 @@ async def update_person(
     if after != before:
         person.updated_at = datetime.now(UTC)
         await session.flush()
-        await audit.record(
-            session,
-            actor=actor,
-            action="resident.update",
-            object_type="resident",
-            object_id=person.id,
-            node_path=person.node_path,
-            before=before,
-            after=after,
-        )
+    # Audited even when nothing changed: who looked at and submitted a resident's record is itself a fact.
+    await audit.record(
+        session,
+        actor=actor,
+        action="resident.update",
+        object_type="resident",
+        object_id=person.id,
+        node_path=person.node_path,
+        before=before,
+        after=after,
+    )
     return PersonRecord(person, household)
 
 

@@ -12,7 +12,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+NO_SUCH_ID = 2**53 - 1
 PATTERN_CANDIDATES = (
+    "https://example.org/matrix",
     "matrix-test",
     "mt1",
     "MT1",
@@ -68,6 +70,8 @@ class Generator:
         if kind == "array":
             count = max(int(schema.get("minItems", 0)), 0)
             return [self.value(schema.get("items", {}), name) for _ in range(count)]
+        if kind == "integer" and name.endswith("_id"):
+            return NO_SUCH_ID  # an id with no object behind it, in any tenant
         if kind == "integer":
             return max(int(schema.get("minimum", 1)), int(schema.get("exclusiveMinimum", 0)) + 1)
         if kind == "number":
@@ -101,7 +105,8 @@ class Generator:
             return "x"
         if "pattern" in schema:
             for candidate in PATTERN_CANDIDATES:
-                if re.fullmatch(schema["pattern"], candidate):
+                # JSON-schema patterns are unanchored unless they say otherwise.
+                if re.search(schema["pattern"], candidate):
                     return candidate
         lo, hi = int(schema.get("minLength", 1)), int(schema.get("maxLength", 40))
         return ("matrix" * 10)[: max(lo, min(hi, 6))]

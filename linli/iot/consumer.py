@@ -55,8 +55,10 @@ class IngestConsumer:
         max_batch: int = 2000,
         max_wait_s: float = 0.02,
         writer: IngestWriter | None = None,
+        session_expiry_s: int = SESSION_EXPIRY_S,
     ) -> None:
         self.group = group
+        self.session_expiry_s = session_expiry_s
         self.client_id = client_id or stable_client_id(int(os.environ.get("LINLI_INGEST_INDEX", "0")))
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -105,7 +107,7 @@ class IngestConsumer:
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 5)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.SessionExpiryInterval = self.session_expiry_s
         props.ReceiveMaximum = 1000
         client.connect_async(address.host, address.port, keepalive=30, clean_start=False, properties=props)
         client.loop_start()
@@ -148,8 +150,9 @@ class IngestConsumer:
         stop = stop or asyncio.Event()
         try:
             while not stop.is_set():
+                # Clear before looking: a wake-up sent between the look and the wait is never lost.
+                self._wake.clear()
                 if not self.queue:
-                    self._wake.clear()
                     try:
                         await asyncio.wait_for(self._wake.wait(), timeout=0.5)
                     except TimeoutError:
@@ -174,8 +177,10 @@ class IngestConsumer:
             client.loop_stop()
 
 
-async def run_forever(*, group: str = broker.SHARE_GROUP, client_id: str | None = None) -> None:
-    consumer = IngestConsumer(group=group, client_id=client_id)
+async def run_forever(
+    *, group: str = broker.SHARE_GROUP, client_id: str | None = None, session_expiry_s: int = SESSION_EXPIRY_S
+) -> None:
+    consumer = IngestConsumer(group=group, client_id=client_id, session_expiry_s=session_expiry_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal

@@ -33,7 +33,12 @@ def live_login(live: httpx.AsyncClient) -> Login:
 async def consumer(migrated_database: str) -> AsyncIterator[IngestConsumer]:
     """An ingest consumer on a shared-subscription group of its own (other checkouts share the broker)."""
     group = f"linli-test-{uuid.uuid4().hex[:8]}"
-    c = IngestConsumer(group=group, client_id=f"linli-ingest-test-{uuid.uuid4().hex[:8]}", max_wait_s=0.005)
+    c = IngestConsumer(
+        group=group,
+        client_id=f"linli-ingest-test-{uuid.uuid4().hex[:8]}",
+        max_wait_s=0.005,
+        session_expiry_s=0,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop))
     for _ in range(100):

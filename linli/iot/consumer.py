@@ -69,6 +69,7 @@ class IngestConsumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._client: mqtt.Client | None = None
+        self.task_error: BaseException | None = None
 
     def filters(self) -> list[str]:
         return [f"$share/{self.group}/linli/+/+/telemetry", f"$share/{self.group}/linli/+/+/acks"]
@@ -131,15 +132,42 @@ class IngestConsumer:
             slug, serial, kind = parsed
             msg = Message(source="mqtt", payload=bytes(m.payload), topic=m.topic, slug=slug, serial=serial)
             (acks if kind == "acks" else telemetry).append(msg)
-        delay = 0.2
+        return await self._write_with_retry(telemetry, acks)
+
+    async def _write_with_retry(self, telemetry: list[Message], acks: list[Message]) -> BatchResult:
+        delay, failures = 0.2, 0
         while True:
             try:
                 return await self.writer.write(telemetry, acks=acks)
-            except (OperationalError, DBAPIError, OSError) as exc:
-                # Nothing acknowledged: retry the same batch until the database is back.
+            except OperationalError as exc:
+                # The database is away: nothing is acknowledged; retry the same batch until it is back.
                 log.warning("ingest batch failed (%s); retrying in %.1fs", str(exc).splitlines()[0], delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except (DBAPIError, OSError) as exc:
+                failures += 1
+                log.warning("ingest batch failed (%s)", str(exc).splitlines()[0])
+                if failures >= 3:
+                    return await self._one_by_one(telemetry, acks)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _one_by_one(self, telemetry: list[Message], acks: list[Message]) -> BatchResult:
+        """A batch that keeps failing for a reason other than an unreachable database: isolate the
+        message at fault so it cannot block the stream; it is recorded as a dead letter."""
+        total = BatchResult()
+        for msg, is_ack in [(m, False) for m in telemetry] + [(m, True) for m in acks]:
+            try:
+                part = await self.writer.write([] if is_ack else [msg], acks=[msg] if is_ack else [])
+            except OperationalError:
+                raise
+            except (DBAPIError, OSError) as exc:
+                log.error("message on %s could not be stored: %s", msg.topic, str(exc).splitlines()[0])
+                await self.writer.record_failure(msg, str(exc).splitlines()[0])
+                continue
+            total.accepted += part.accepted
+            total.stored += part.stored
+            total.dead += part.dead
+            total.commands.extend(part.commands)
+        return total
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -162,7 +190,11 @@ class IngestConsumer:
                 batch = self._take()
                 if not batch:
                     continue
-                result = await self.process(batch)
+                try:
+                    result = await self.process(batch)
+                except Exception as exc:
+                    self.task_error = exc
+                    raise
                 for m in batch:
                     client.ack(m.mid, m.qos)
                 self.stats.messages += len(batch)

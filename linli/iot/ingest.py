@@ -10,6 +10,7 @@ transaction. Callers acknowledge MQTT messages only after `write` returned (the 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -209,6 +210,22 @@ class IngestWriter:
     async def authenticate(self, token: str) -> DeviceContext | None:
         async with scoped_session(SYSTEM_SCOPE) as session:
             return await self.devices.by_token(session, token)
+
+    async def record_failure(self, msg: Message, detail: str) -> None:
+        """Best effort: keep a message that broke the writer as a dead letter (reason internal_error)."""
+        try:
+            async with scoped_session(SYSTEM_SCOPE) as session:
+                row = await self._dead(session, msg, None, "internal_error", detail, msg.payload)
+                await session.execute(
+                    text(
+                        "insert into dead_letters (tenant_id, node_path, device_id, source, topic, reason, detail, "
+                        "payload) values (:tenant_id, text2ltree(:node_path), :device_id, :source, :topic, :reason, "
+                        ":detail, :payload)"
+                    ),
+                    row,
+                )
+        except Exception:
+            logging.getLogger(__name__).exception("could not record the failed message as a dead letter")
 
     async def write(self, messages: Sequence[Message], *, acks: Sequence[Message] = ()) -> BatchResult:
         async with scoped_session(SYSTEM_SCOPE) as session:

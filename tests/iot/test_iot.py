@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from linli.iot import broker
 from linli.iot.consumer import IngestConsumer
 from tests.conftest import Login
 from tests.iot.conftest import Devices, unique
@@ -147,7 +148,7 @@ async def test_co_above_threshold_for_hold_time_opens_one_alarm_and_commands_the
             r = await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)
             return bool(r.json()["items"][0]["status"] == "acked")
 
-        assert await eventually(acked)
+        assert await eventually(acked), (consumer.stats, consumer.queue, consumer.task_error)
         await send(120, 40)  # between clear (30) and trigger (50): hysteresis keeps it open
         assert [a["state"] for a in await alarms()] == ["open"]
         ack = await live.post(
@@ -185,6 +186,21 @@ async def test_bad_payloads_land_in_dead_letters_with_their_reason(
         await device.publish(sensor["credentials"]["telemetry_topic"], b"not json at all")
     finally:
         device.close()
+    # A message for a tenant nobody knows is kept (visible to no tenant) and does not block the stream.
+    platform = MqttDevice({"mqtt_username": broker.SERVICE_USER, "mqtt_password": broker.service_password()})
+    assert await platform.connect()
+    try:
+        await platform.publish("linli/no-such-tenant/X1/telemetry", {"metrics": {"co_ppm": 1}})
+        await platform.publish(sensor["credentials"]["telemetry_topic"], {"metrics": {"co_ppm": 7.0}})
+    finally:
+        platform.close()
+
+    async def stored() -> list[Any]:
+        r = await live.get(f"/api/v1/devices/{sensor['id']}/telemetry", params={"metric": "co_ppm"}, headers=headers)
+        points: list[Any] = r.json()["points"]
+        return points
+
+    assert [p["value"] for p in await eventually(stored)] == [7.0]
 
     async def reasons() -> list[tuple[str, str]]:
         r = await live.get("/api/v1/ingest/dead-letters", params={"device_id": sensor["id"]}, headers=headers)

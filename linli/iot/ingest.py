@@ -188,6 +188,7 @@ class IngestWriter:
         self.overrides: list[Override] = []
         self.loaded_at = -1e9
         self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
+        self.metrics_cache: dict[tuple[str, str], frozenset[str | None]] = {}
         self.last_seen_written: dict[int, datetime] = {}
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
@@ -196,6 +197,7 @@ class IngestWriter:
             self.metric_ids = await load_metric_ids(session)
             self.overrides = await load_overrides(session)
             self.rules_cache = {}
+            self.metrics_cache = {}
             self.loaded_at = time.monotonic()
 
     def rules_for(self, device: DeviceContext) -> tuple[RuleSpec, ...]:
@@ -206,6 +208,19 @@ class IngestWriter:
             rules = effective_rules(spec, device.node_path, self.overrides) if spec else ()
             self.rules_cache[key] = rules
         return rules
+
+    def rule_metrics(self, device: DeviceContext) -> frozenset[str | None]:
+        """Metrics whose readings the rules must see ("*": every reading, for absence rules)."""
+        key = (device.type_code, device.node_path)
+        found = self.metrics_cache.get(key)
+        if found is None:
+            rules = self.rules_for(device)
+            found = frozenset(
+                {r.metric for r in rules if r.kind != "absence"}
+                | ({"*"} if any(r.kind == "absence" for r in rules) else set())
+            )
+            self.metrics_cache[key] = found
+        return found
 
     async def authenticate(self, token: str) -> DeviceContext | None:
         async with scoped_session(SYSTEM_SCOPE) as session:
@@ -317,8 +332,7 @@ class IngestWriter:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
                 spec = self.types.get(device.type_code)
-                rules = self.rules_for(device)
-                rule_metrics = {r.metric for r in rules if r.kind != "absence"}
+                rule_metrics = self.rule_metrics(device)
                 for metric, raw in reading["metrics"].items():
                     try:
                         mspec = spec.metrics.get(metric) if spec else None
@@ -343,7 +357,7 @@ class IngestWriter:
                         continue
                     rows.append((ts, device.tenant_id, device.id, metric_id, value))
                     contexts[device.id] = device
-                    if metric in rule_metrics or any(r.kind == "absence" for r in rules):
+                    if metric in rule_metrics or "*" in rule_metrics:
                         candidates[device.id].append((ts, metric, value))
                     if device.id not in seen or ts > seen[device.id]:
                         seen[device.id] = ts

@@ -75,7 +75,18 @@ async def test_killed_worker_loses_and_duplicates_nothing(
     total = 3000
     t0 = datetime.now(UTC) - timedelta(hours=1)
     try:
-        await asyncio.sleep(4)  # workers subscribe (a shared group without members drops messages)
+        # A shared group without members drops messages: probe until a worker stores one.
+        for n in range(150):
+            probe = (t0 - timedelta(days=1, seconds=n)).isoformat()
+            await device.publish(
+                sensor["credentials"]["telemetry_topic"], {"ts": probe, "metrics": {"pressure_mpa": 0.3}}
+            )
+            await asyncio.sleep(0.2)
+            if (await _count(sensor["id"]))[0] > 0:
+                break
+        await asyncio.sleep(1.0)
+        probes = (await _count(sensor["id"]))[0]
+        device.puback.clear()
         accepted = 0
         for n in range(total):
             ts = (t0 + timedelta(milliseconds=n)).isoformat()
@@ -98,12 +109,12 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         stored = (0, 0)
         for _ in range(300):
             stored = await _count(sensor["id"])
-            if stored[0] >= accepted:
+            if stored[0] >= probes + accepted:
                 break
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
         stored = await _count(sensor["id"])
-        assert stored == (accepted, accepted)
+        assert stored == (probes + accepted, probes + accepted)
     finally:
         device.close()
         for w in workers:

@@ -306,3 +306,76 @@ async def test_long_ranges_read_incremental_rollups_including_late_data(
     params["to"] = iso(hour + td(days=90))
     daily = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
     assert daily["resolution"] == "1d" and [p["n"] for p in daily["points"]] == [3]
+
+
+async def test_absence_opens_offline_alarm_and_next_reading_clears_it(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from sqlalchemy import text
+
+    from linli.iot.jobs import check_absence
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    detector = await devices.register("smoke_detector", estate["id"], building="5栋")
+    headers = await Login(live)("staff@mumianling.demo")
+    token = {"X-Device-Token": detector["credentials"]["token"]}
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await session.execute(
+            text("update devices set last_seen_at = now() - interval '4 hours' where id = :d"), {"d": detector["id"]}
+        )
+        assert await check_absence(session) >= 1
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await check_absence(session)  # a second sweep opens nothing new
+    r = await live.get("/api/v1/alarms", params={"device_id": detector["id"]}, headers=headers)
+    assert [(a["rule_code"], a["state"]) for a in r.json()["items"]] == [("offline", "open")]
+    sent = await live.post("/api/v1/ingest", json={"metrics": {"smoke_alarm": 0, "battery_pct": 80}}, headers=token)
+    assert sent.status_code == 202, sent.text
+    r = await live.get("/api/v1/alarms", params={"device_id": detector["id"]}, headers=headers)
+    assert [(a["rule_code"], a["state"]) for a in r.json()["items"]] == [("offline", "cleared")]
+
+
+async def test_unacknowledged_command_escalates_and_handlers_see_the_alarm(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from sqlalchemy import text
+
+    from linli.iot import service
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    seen: list[service.AlarmOpened] = []
+
+    async def handler(session: Any, event: service.AlarmOpened) -> None:
+        seen.append(event)
+
+    service.ALARM_OPENED_HANDLERS.append(handler)
+    try:
+        space = unique("化粪池")
+        monitor = await devices.register("septic_tank_monitor", estate["id"], building="7栋", space=space)
+        fan = await devices.register("exhaust_fan", estate["id"], building="7栋", space=space)
+        unit = await devices.register("disinfection_unit", estate["id"], building="7栋", space=space)
+        token = {"X-Device-Token": monitor["credentials"]["token"]}
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        for offset in (0, 31):
+            payload = {"ts": iso(t0 + timedelta(seconds=offset)), "metrics": {"ch4_lel_pct": 35}}
+            assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+    finally:
+        service.ALARM_OPENED_HANDLERS.remove(handler)
+    assert [(e.rule_code, e.event_item, e.device_id, e.location["space"]) for e in seen] == [
+        ("gas_high", "ph_septic_abnormal", monitor["id"], space)
+    ]
+    headers = await Login(live)("staff@mumianling.demo")
+    for target, command in ((fan, "set_power"), (unit, "run_cycle")):
+        items = (await live.get(f"/api/v1/devices/{target['id']}/commands", headers=headers)).json()["items"]
+        assert [c["command"] for c in items] == [command]
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        overdue = await session.execute(
+            text("update commands set ack_deadline = now() - interval '1 second' where alarm_id = :a returning id"),
+            {"a": seen[0].alarm_id},
+        )
+        expired = [await service.expire_commands(session, command_id=cid) for (cid,) in overdue.all()]
+        assert expired == [1, 1]
+    alarm = (await live.get(f"/api/v1/alarms/{seen[0].alarm_id}", headers=headers)).json()
+    assert alarm["escalation_level"] == 2
+    assert [h["action"] for h in alarm["history"]].count("escalated") == 2
+    items = (await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)).json()["items"]
+    assert [c["status"] for c in items] == ["timeout"]

@@ -285,6 +285,7 @@ class IngestWriter:
                         keys.add((slug, reading["serial"]))
             parsed.append((msg, body))
         await self.devices.resolve(session, keys)
+        first_seen = await self._first_seen(session, parsed)
 
         rows: list[tuple[datetime, int, int, int, float]] = []
         candidates: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
@@ -327,7 +328,7 @@ class IngestWriter:
                                 f"no active device {serial!r} in tenant {sender.tenant_slug!r}",
                             )
                         device = found
-                    ts = parse_ts(reading.get("ts"), msg.received_at)
+                    ts = parse_ts(reading.get("ts"), first_seen.get(id(msg), msg.received_at))
                 except IngestError as exc:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
@@ -385,6 +386,38 @@ class IngestWriter:
             if acker is not None and await acknowledge_command(session, device_id=acker.id, payload=ack.payload):
                 result.acks += 1
         return result
+
+    async def _first_seen(self, session: AsyncSession, parsed: list[tuple[Message, Any]]) -> dict[int, datetime]:
+        """A message without `ts` but with an `id` keeps the time of its first delivery, so a redelivery
+        stores nothing twice (`ingest_dedup`)."""
+        wanted: dict[tuple[int, str], list[Message]] = defaultdict(list)
+        for msg, body in parsed:
+            message_id = body.get("id")
+            if body.get("ts") is not None or "metrics" not in body or not isinstance(message_id, str | int):
+                continue
+            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
+            if sender is not None and len(str(message_id)) <= 128:
+                wanted[(sender.id, str(message_id))].append(msg)
+        if not wanted:
+            return {}
+        keys = list(wanted)
+        rows = await session.execute(
+            text(
+                "insert into ingest_dedup (device_id, message_id, ts) select * from unnest(cast(:d as bigint[]), "
+                "cast(:m as text[]), cast(:t as timestamptz[])) on conflict (device_id, message_id) "
+                "do update set ts = ingest_dedup.ts returning device_id, message_id, ts"
+            ),
+            {
+                "d": [k[0] for k in keys],
+                "m": [k[1] for k in keys],
+                "t": [wanted[k][0].received_at for k in keys],
+            },
+        )
+        fixed: dict[int, datetime] = {}
+        for device_id, message_id, ts in rows:
+            for msg in wanted.get((device_id, message_id), []):
+                fixed[id(msg)] = ts
+        return fixed
 
     async def _dead(
         self,

@@ -72,6 +72,7 @@ async def drop_old_chunks(session: AsyncSession, *, older_than: timedelta = RAW_
         text("select drop_chunks('telemetry', older_than => now() - make_interval(secs => :s))"),
         {"s": older_than.total_seconds()},
     )
+    await session.execute(text("delete from ingest_dedup where received_at < now() - interval '7 days'"))
     return len(rows.all())
 
 

@@ -69,6 +69,10 @@ async def test_readings_over_mqtt_and_http_appear_in_the_telemetry_api_once(
     )
     assert r.status_code == 202, r.text
     assert r.json()["stored"] == 1
+    for _ in range(2):  # no ts but an id: the first delivery's time holds, a replay stores nothing
+        by_id = await live.post("/api/v1/ingest", json={"id": "m-1", "metrics": {"level_pct": 41}}, headers=token)
+        assert by_id.status_code == 202, by_id.text
+    assert by_id.json()["stored"] == 0
     again = await live.post(
         "/api/v1/ingest", json={"ts": iso(t0 + timedelta(minutes=1)), "metrics": {"h2s_ppm": 2.5}}, headers=token
     )

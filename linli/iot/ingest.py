@@ -178,6 +178,14 @@ class DeviceCache:
 
 
 _staged_connections: set[int] = set()
+_rules_generation = 0
+
+
+def invalidate_rules() -> None:
+    """Make every writer of this process reload types, metrics and rule overrides on its next batch
+    (other processes reload within CACHE_TTL_S)."""
+    global _rules_generation
+    _rules_generation += 1
 
 
 class IngestWriter:
@@ -190,9 +198,11 @@ class IngestWriter:
         self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
         self.metrics_cache: dict[tuple[str, str], frozenset[str | None]] = {}
         self.last_seen_written: dict[int, datetime] = {}
+        self.generation = _rules_generation
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
-        if force or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+        if force or self.generation != _rules_generation or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+            self.generation = _rules_generation
             self.types = await load_types(session)
             self.metric_ids = await load_metric_ids(session)
             self.overrides = await load_overrides(session)

@@ -383,3 +383,38 @@ async def test_unacknowledged_command_escalates_and_handlers_see_the_alarm(
     assert [h["action"] for h in alarm["history"]].count("escalated") == 2
     items = (await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)).json()["items"]
     assert [c["status"] for c in items] == ["timeout"]
+
+
+async def test_rule_override_at_an_estate_changes_the_threshold(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    login = Login(live)
+    admin, staff, other = (
+        await login("admin@luohu.demo"),
+        await login("staff@mumianling.demo"),
+        await login("admin@wuhou.demo"),
+    )
+    body = {"node_id": estate["id"], "type": "charging_station", "rule": "overheat", "params": {"above": 95}}
+    assert (await live.put("/api/v1/rules", json=body, headers=staff)).status_code == 403
+    assert (await live.put("/api/v1/rules", json=body, headers=other)).status_code == 404
+    bad = await live.put("/api/v1/rules", json=body | {"params": {"metric": "x"}}, headers=admin)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_rule_params"
+    r = await live.put("/api/v1/rules", json=body, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["params"]["above"] == 95 and r.json()["overridden_at"] == [estate["node_path"]]
+    listed = await live.get(
+        "/api/v1/rules", params={"node_id": estate["id"], "type": "charging_station"}, headers=staff
+    )
+    assert [x["params"]["above"] for x in listed.json()] == [95]
+    try:
+        station = await devices.register("charging_station", estate["id"], building="8栋")
+        token = {"X-Device-Token": station["credentials"]["token"]}
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        for offset in (0, 40):  # 80 °C: above the default 70, below this estate's 95
+            payload = {"ts": iso(t0 + timedelta(seconds=offset)), "metrics": {"temp_c": 80}}
+            assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+        alarms = await live.get("/api/v1/alarms", params={"device_id": station["id"]}, headers=staff)
+        assert alarms.json()["items"] == []
+    finally:
+        reset = await live.put("/api/v1/rules", json=body | {"params": {}}, headers=admin)
+        assert reset.status_code == 200

@@ -539,7 +539,8 @@ class IngestWriter:
         for device_id, readings in candidates.items():
             rules = self.rules_for(contexts[device_id])
             if any((device_id, r.code) in states for r in rules) or any(
-                r.kind == "rate" or (r.metric == metric and r.abnormal(value))
+                r.kind == "rate"
+                or (r.metric == metric and (r.abnormal(value) or (r.kind == "absence" and r.activity is not None)))
                 for _, metric, value in readings
                 for r in rules
             ):
@@ -562,6 +563,24 @@ class IngestWriter:
                 for rule in rules:
                     key = (device_id, rule.code)
                     st = states.get(key)
+                    if rule.kind == "absence" and rule.activity is not None:
+                        # "No activity": track when the counter last increased (`since`); the cron job
+                        # opens the alarm when that is too long ago, an increase clears it.
+                        if rule.metric != metric or (st is not None and ts <= st.last_ts):
+                            continue
+                        if st is None:
+                            st = _State("pending", ts, ts, value, None)
+                            states[key], upserts[key] = st, st
+                            deletes.discard(key)
+                            continue
+                        if value > (st.last_value if st.last_value is not None else value):
+                            st.since = ts
+                            if st.phase == "alarm" and st.alarm_id is not None:
+                                await clear_alarm(session, alarm_id=st.alarm_id, ts=ts, value=value)
+                            st.phase, st.alarm_id = "pending", None
+                        st.last_ts, st.last_value = ts, value
+                        upserts[key] = st
+                        continue
                     if rule.kind == "absence":
                         if st is not None and st.phase == "alarm" and (rule.metric in (None, metric)):
                             if st.alarm_id is not None:

@@ -466,7 +466,7 @@ async def dispatch_commands(commands: Sequence[PendingCommand]) -> None:
                 job_id=f"iot-cmd-timeout-{c.id}",
                 defer_until=now() + timedelta(seconds=c.deadline_s + 1),
             )
-        except OSError:
+        except Exception:  # Redis away: the periodic sweep times the command out instead
             log.warning("could not schedule the ack deadline of command %s; the sweep will", c.id)
 
 

@@ -177,7 +177,6 @@ class DeviceCache:
         )
 
 
-_staged_connections: set[int] = set()
 _rules_generation = 0
 
 
@@ -464,12 +463,11 @@ class IngestWriter:
         raw = await conn.get_raw_connection()
         pg: Any = raw.driver_connection
         async with pg.cursor() as cur:
-            if id(pg) not in _staged_connections:
-                await cur.execute(
-                    "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
-                    "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
-                )
-                _staged_connections.add(id(pg))
+            # Every time: a rolled-back batch also rolls back the creation of the temporary table.
+            await cur.execute(
+                "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
+                "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
+            )
             async with cur.copy(
                 "copy telemetry_stage (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
             ) as copy:

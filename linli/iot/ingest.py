@@ -496,10 +496,11 @@ class IngestWriter:
         return stored
 
     async def _last_seen(self, session: AsyncSession, seen: dict[int, datetime]) -> None:
+        # Sorted: rows are locked in one order by every worker (no deadlocks between workers).
         due = {
-            d: ts
-            for d, ts in seen.items()
-            if d not in self.last_seen_written or ts - self.last_seen_written[d] >= LAST_SEEN_EVERY
+            d: seen[d]
+            for d in sorted(seen)
+            if d not in self.last_seen_written or seen[d] - self.last_seen_written[d] >= LAST_SEEN_EVERY
         }
         if not due:
             return
@@ -653,7 +654,7 @@ class IngestWriter:
                     "delete from rule_state where (device_id, rule_code) in "
                     "(select * from unnest(cast(:d as bigint[]), cast(:r as text[])))"
                 ),
-                {"d": [k[0] for k in deletes], "r": [k[1] for k in deletes]},
+                {"d": [k[0] for k in sorted(deletes)], "r": [k[1] for k in sorted(deletes)]},
             )
         if upserts:
             await session.execute(
@@ -673,7 +674,7 @@ class IngestWriter:
                         "last_value": s.last_value,
                         "alarm_id": s.alarm_id,
                     }
-                    for k, s in upserts.items()
+                    for k, s in sorted(upserts.items())
                 ],
             )
 

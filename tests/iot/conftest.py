@@ -15,6 +15,7 @@ from linli.iot import broker
 from linli.iot.consumer import IngestConsumer
 from linli.platform.app import create_app
 from tests.conftest import Login
+from tests.iot.mqtt_device import purge_sessions
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ async def consumer(migrated_database: str) -> AsyncIterator[IngestConsumer]:
     yield c
     stop.set()
     await task
+    purge_sessions([f"{c.client_id}-{n}" for n in range(c.connections)])
 
 
 def unique(prefix: str) -> str:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,10 +19,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from linli.iot import broker
-from linli.platform.broker import broker_address
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from tests.iot.conftest import Devices
-from tests.iot.mqtt_device import MqttDevice
+from tests.iot.mqtt_device import MqttDevice, purge_sessions
 
 
 def _start(group: str, client_id: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -32,20 +30,6 @@ def _start(group: str, client_id: str, env: dict[str, str] | None = None) -> sub
         env=env or dict(os.environ),
         start_new_session=True,
     )
-
-
-def _purge_sessions(client_ids: list[str]) -> None:
-    address = broker_address()
-    for cid in client_ids:
-        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
-        client.username_pw_set(broker.SERVICE_USER, broker.service_password())
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 0
-        client.connect(address.host, address.port, clean_start=True, properties=props)
-        client.loop_start()
-        time.sleep(0.3)
-        client.disconnect()
-        client.loop_stop()
 
 
 async def _count(device_id: int) -> tuple[int, int]:
@@ -122,7 +106,7 @@ async def test_killed_worker_loses_and_duplicates_nothing(
                 os.killpg(w.pid, signal.SIGTERM)
         for w in workers:
             w.wait(timeout=10)
-        _purge_sessions(sessions)
+        purge_sessions(sessions)
 
 
 def _free_port() -> int:

@@ -183,13 +183,14 @@ def worker() -> None:
 def ingest(
     group: Annotated[str, typer.Option(help="shared-subscription group")] = "linli-ingest",
     client_id: Annotated[str | None, typer.Option(help="stable MQTT client id (default: host + index)")] = None,
+    session_expiry: Annotated[int, typer.Option(help="seconds the broker keeps the session after a crash")] = 3600,
 ) -> None:
     """Consume device telemetry and command acks from MQTT (shared subscription, ack after commit)."""
     from linli.iot.consumer import run_forever
     from linli.platform.logging import configure_logging
 
     configure_logging(get_settings().log_level)
-    run(run_forever(group=group, client_id=client_id))
+    run(run_forever(group=group, client_id=client_id, session_expiry_s=session_expiry))
 
 
 @app.command()

@@ -21,6 +21,8 @@ from linli.iot.schemas import (
     DeviceCreated,
     DeviceOut,
     IngestResult,
+    RuleOut,
+    RuleOverrideIn,
     TelemetryOut,
 )
 from linli.platform.access import DbSession, Principal, require
@@ -228,3 +230,33 @@ async def ingest_http(
             details=result.errors,
         )
     return IngestResult(accepted=result.accepted, stored=result.stored, dead_lettered=result.dead, errors=result.errors)
+
+
+@router.get("/rules", operation_id="list_effective_rules")
+async def list_effective_rules(
+    session: DbSession,
+    principal: Annotated[Principal, require("rules", "read")],
+    node_id: int,
+    type: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[RuleOut]:
+    """The rules that apply at a node: the catalog's defaults with every override on its ancestors."""
+    node = await NodeService(session).get_visible(node_id)
+    rules = await service.effective_rules_at(session, node_path=node.node_path, type_code=type)
+    return [RuleOut(**r) for r in rules]
+
+
+@router.put("/rules", operation_id="override_rule")
+async def override_rule(
+    body: RuleOverrideIn, session: DbSession, principal: Annotated[Principal, require("rules", "update")]
+) -> RuleOut:
+    """Override a default rule's parameters (or disable it) for a tenant, community or estate."""
+    rule = await service.override_rule(
+        session,
+        actor=principal,
+        node_id=body.node_id,
+        type_code=body.type,
+        rule_code=body.rule,
+        params=body.params,
+        enabled=body.enabled,
+    )
+    return RuleOut(**rule)

@@ -89,27 +89,15 @@ def delete_device_commands(username: str) -> list[dict[str, Any]]:
     ]
 
 
-def service_commands() -> list[dict[str, Any]]:
+def service_acls() -> list[dict[str, Any]]:
     """The platform's client: shared subscriptions (authorised against the full $share filter) and commands."""
-    acls = [
+    return [
         _acl("subscribePattern", "$share/+/linli/+/+/telemetry"),
         _acl("subscribePattern", "$share/+/linli/+/+/acks"),
         _acl("subscribePattern", "linli/+/+/#"),
         _acl("publishClientSend", "linli/+/+/commands"),
         _acl("publishClientSend", "linli/+/+/telemetry"),
         _acl("publishClientSend", "linli/+/+/acks"),
-    ]
-    return [
-        {"command": "createRole", "rolename": SERVICE_ROLE, "acls": acls},
-        *({"command": "addRoleACL", "rolename": SERVICE_ROLE, **acl} for acl in acls),
-        {
-            "command": "createClient",
-            "username": SERVICE_USER,
-            "password": service_password(),
-            "roles": [{"rolename": SERVICE_ROLE}],
-        },
-        # Idempotent when both already exist: make sure password and role are current.
-        {"command": "setClientPassword", "username": SERVICE_USER, "password": service_password()},
     ]
 
 
@@ -200,9 +188,34 @@ async def delete_devices(usernames: list[str]) -> None:
 
 
 async def ensure_service_client() -> tuple[str, str]:
-    """Create (or refresh) the platform's own MQTT client; returns its username and password."""
-    responses = await control(service_commands())
-    errors = _errors(responses, tolerate=("already exists",))
-    if errors:
-        raise BrokerError("; ".join(errors))
+    """Create the platform's own MQTT client if missing (or add ACLs it lacks); returns its login.
+    Changes only what is missing: the plugin disconnects every client of a modified account, and the
+    ingest workers share this account."""
+    found = await control(
+        [{"command": "getRole", "rolename": SERVICE_ROLE}, {"command": "getClient", "username": SERVICE_USER}]
+    )
+    commands: list[dict[str, Any]] = []
+    role = found[0].get("data", {}).get("role") if not found[0].get("error") else None
+    if role is None:
+        commands.append({"command": "createRole", "rolename": SERVICE_ROLE, "acls": service_acls()})
+    else:
+        have = {(a.get("acltype"), a.get("topic")) for a in role.get("acls", [])}
+        commands.extend(
+            {"command": "addRoleACL", "rolename": SERVICE_ROLE, **acl}
+            for acl in service_acls()
+            if (acl["acltype"], acl["topic"]) not in have
+        )
+    if found[1].get("error"):
+        commands.append(
+            {
+                "command": "createClient",
+                "username": SERVICE_USER,
+                "password": service_password(),
+                "roles": [{"rolename": SERVICE_ROLE}],
+            }
+        )
+    if commands:
+        errors = _errors(await control(commands), tolerate=("already exists",))
+        if errors:
+            raise BrokerError("; ".join(errors))
     return SERVICE_USER, service_password()

@@ -1,6 +1,11 @@
 """`linli ingest`: the MQTT consumer. Several run in parallel on one shared subscription; each message is
 acknowledged (PUBACK) only after the batch holding it committed, so a worker that dies mid-batch loses
-nothing: the broker redelivers to the stable client id's persistent session (or to another worker)."""
+nothing: the broker redelivers to the stable client id's persistent session (or to another worker).
+
+Each worker holds `connections` MQTT connections (the broker lets each have at most
+`max_inflight_messages` unacknowledged messages, so more connections mean bigger batches) and writes
+one batch at a time from all of them.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +14,14 @@ import logging
 import os
 import socket
 import threading
-from collections import deque
 from dataclasses import dataclass
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from linli.iot import broker, service
 from linli.iot.ingest import BatchResult, IngestWriter, Message
-from linli.platform.broker import broker_address, new_client
+from linli.iot.mqttwire import MqttError, Publish, WireSubscriber
+from linli.platform.broker import broker_address
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 3600
@@ -52,74 +53,48 @@ class IngestConsumer:
         *,
         group: str = broker.SHARE_GROUP,
         client_id: str | None = None,
-        max_batch: int = 2000,
-        max_wait_s: float = 0.02,
+        max_batch: int = 5000,
+        max_wait_s: float = 0.01,
         writer: IngestWriter | None = None,
+        session_expiry_s: int = SESSION_EXPIRY_S,
+        connections: int = 2,
     ) -> None:
         self.group = group
+        self.session_expiry_s = session_expiry_s
         self.client_id = client_id or stable_client_id(int(os.environ.get("LINLI_INGEST_INDEX", "0")))
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
         self.writer = writer or IngestWriter()
-        self.queue: deque[mqtt.MQTTMessage] = deque()
+        self.connections = connections
         self.stats = Stats()
         self.subscribed = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.task_error: BaseException | None = None
+        self.links: list[WireSubscriber] = []
         self._wake = asyncio.Event()
-        self._client: mqtt.Client | None = None
 
     def filters(self) -> list[str]:
         return [f"$share/{self.group}/linli/+/+/telemetry", f"$share/{self.group}/linli/+/+/acks"]
 
-    # ------------------------------------------------------------ paho thread
+    async def _keep_connected(self, link: WireSubscriber, stop: asyncio.Event) -> None:
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                await link.connect(self.filters())
+            except (MqttError, ConnectionError, OSError) as exc:
+                log.warning("ingest connection %s failed (%s); retrying in %.1fs", link.client_id, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            if all(x.generation > 0 and not x.closed.is_set() for x in self.links):
+                self.subscribed.set()
+            if link.pending:
+                self._wake.set()
+            await link.pump()
+            if not stop.is_set():
+                log.warning("ingest connection %s lost; reconnecting", link.client_id)
 
-    def _on_connect(self, c: mqtt.Client, userdata: object, flags: object, reason: ReasonCode, props: object) -> None:
-        if reason.is_failure:
-            log.error("broker refused the ingest client: %s", reason)
-            return
-        c.subscribe([(f, 1) for f in self.filters()])
-
-    def _on_subscribe(self, c: mqtt.Client, userdata: object, mid: int, reasons: list[ReasonCode], p: object) -> None:
-        if any(r.is_failure for r in reasons):
-            log.error("shared subscription refused: %s", reasons)
-        else:
-            self.subscribed.set()
-
-    def _on_message(self, c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
-        was_empty = not self.queue
-        self.queue.append(message)
-        if was_empty and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
-
-    def _connect(self) -> mqtt.Client:
-        address = broker_address()
-        client = new_client(
-            self.client_id,
-            username=broker.SERVICE_USER,
-            password=broker.service_password(),
-            clean_start=False,
-            manual_ack=True,
-        )
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.reconnect_delay_set(1, 5)
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = SESSION_EXPIRY_S
-        props.ReceiveMaximum = 1000
-        client.connect_async(address.host, address.port, keepalive=30, clean_start=False, properties=props)
-        client.loop_start()
-        return client
-
-    # ------------------------------------------------------------ asyncio side
-
-    def _take(self) -> list[mqtt.MQTTMessage]:
-        batch: list[mqtt.MQTTMessage] = []
-        while self.queue and len(batch) < self.max_batch:
-            batch.append(self.queue.popleft())
-        return batch
-
-    async def process(self, batch: list[mqtt.MQTTMessage]) -> BatchResult:
+    async def process(self, batch: list[Publish]) -> BatchResult:
         telemetry: list[Message] = []
         acks: list[Message] = []
         for m in batch:
@@ -127,41 +102,100 @@ class IngestConsumer:
             if parsed is None:
                 continue
             slug, serial, kind = parsed
-            msg = Message(source="mqtt", payload=bytes(m.payload), topic=m.topic, slug=slug, serial=serial)
+            msg = Message(source="mqtt", payload=m.payload, topic=m.topic, slug=slug, serial=serial)
             (acks if kind == "acks" else telemetry).append(msg)
-        delay = 0.2
+        return await self._write_with_retry(telemetry, acks)
+
+    async def _write_with_retry(self, telemetry: list[Message], acks: list[Message]) -> BatchResult:
+        delay, failures = 0.2, 0
         while True:
             try:
                 return await self.writer.write(telemetry, acks=acks)
-            except (OperationalError, DBAPIError, OSError) as exc:
-                # Nothing acknowledged: retry the same batch until the database is back.
+            except OperationalError as exc:
+                # The database is away: nothing is acknowledged; retry the same batch until it is back.
                 log.warning("ingest batch failed (%s); retrying in %.1fs", str(exc).splitlines()[0], delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            except (DBAPIError, OSError) as exc:
+                failures += 1
+                log.warning("ingest batch failed (%s)", str(exc).splitlines()[0])
+                if failures >= 3:
+                    return await self._one_by_one(telemetry, acks)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _one_by_one(self, telemetry: list[Message], acks: list[Message]) -> BatchResult:
+        """A batch that keeps failing for a reason other than an unreachable database: isolate the
+        message at fault so it cannot block the stream; it is recorded as a dead letter."""
+        total = BatchResult()
+        for msg, is_ack in [(m, False) for m in telemetry] + [(m, True) for m in acks]:
+            try:
+                part = await self.writer.write([] if is_ack else [msg], acks=[msg] if is_ack else [])
+            except OperationalError:
+                raise
+            except (DBAPIError, OSError) as exc:
+                log.error("message on %s could not be stored: %s", msg.topic, str(exc).splitlines()[0])
+                await self.writer.record_failure(msg, str(exc).splitlines()[0])
+                continue
+            total.accepted += part.accepted
+            total.stored += part.stored
+            total.dead += part.dead
+            total.commands.extend(part.commands)
+        return total
+
+    def _take(self) -> list[tuple[WireSubscriber, list[Publish]]]:
+        taken: list[tuple[WireSubscriber, list[Publish]]] = []
+        room = self.max_batch
+        for link in self.links:
+            if room <= 0:
+                break
+            part = link.take(room)
+            if part:
+                taken.append((link, part))
+                room -= len(part)
+        return taken
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
+        stop = stop or asyncio.Event()
         self._wake = asyncio.Event()
         await broker.ensure_service_client()
-        client = self._connect()
-        self._client = client
-        stop = stop or asyncio.Event()
+        address = broker_address()
+        self.links = [
+            WireSubscriber(
+                host=address.host,
+                port=address.port,
+                client_id=f"{self.client_id}-{i}" if self.connections > 1 else self.client_id,
+                username=broker.SERVICE_USER,
+                password=broker.service_password(),
+                session_expiry_s=self.session_expiry_s,
+                notify=self._wake,
+            )
+            for i in range(self.connections)
+        ]
+        keepers = [asyncio.create_task(self._keep_connected(link, stop)) for link in self.links]
+        stopper = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                if not self.queue:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), timeout=0.5)
-                    except TimeoutError:
-                        continue
-                if len(self.queue) < self.max_batch and self.max_wait_s > 0:
+                self._wake.clear()
+                if not any(link.pending for link in self.links):
+                    waiter = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait({waiter, stopper}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    continue
+                if self.max_wait_s > 0 and sum(len(x.pending) for x in self.links) < self.max_batch:
                     await asyncio.sleep(self.max_wait_s)
-                batch = self._take()
+                taken = self._take()
+                batch = [m for _, part in taken for m in part]
                 if not batch:
                     continue
-                result = await self.process(batch)
-                for m in batch:
-                    client.ack(m.mid, m.qos)
+                try:
+                    result = await self.process(batch)
+                except Exception as exc:
+                    self.task_error = exc
+                    raise
+                for link, part in taken:
+                    try:
+                        await link.ack(part)
+                    except (ConnectionError, OSError):
+                        log.warning("could not acknowledge on %s; the broker will redeliver", link.client_id)
                 self.stats.messages += len(batch)
                 self.stats.batches += 1
                 self.stats.readings += result.accepted
@@ -170,12 +204,18 @@ class IngestConsumer:
                 if result.commands:
                     await service.dispatch_commands(result.commands)
         finally:
-            client.disconnect()
-            client.loop_stop()
+            stopper.cancel()
+            for link in self.links:
+                await link.close()
+            for keeper in keepers:
+                keeper.cancel()
+            await asyncio.gather(*keepers, return_exceptions=True)
 
 
-async def run_forever(*, group: str = broker.SHARE_GROUP, client_id: str | None = None) -> None:
-    consumer = IngestConsumer(group=group, client_id=client_id)
+async def run_forever(
+    *, group: str = broker.SHARE_GROUP, client_id: str | None = None, session_expiry_s: int = SESSION_EXPIRY_S
+) -> None:
+    consumer = IngestConsumer(group=group, client_id=client_id, session_expiry_s=session_expiry_s)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal

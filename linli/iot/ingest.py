@@ -10,6 +10,7 @@ transaction. Callers acknowledge MQTT messages only after `write` returned (the 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -176,7 +177,14 @@ class DeviceCache:
         )
 
 
-_staged_connections: set[int] = set()
+_rules_generation = 0
+
+
+def invalidate_rules() -> None:
+    """Make every writer of this process reload types, metrics and rule overrides on its next batch
+    (other processes reload within CACHE_TTL_S)."""
+    global _rules_generation
+    _rules_generation += 1
 
 
 class IngestWriter:
@@ -187,14 +195,18 @@ class IngestWriter:
         self.overrides: list[Override] = []
         self.loaded_at = -1e9
         self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
+        self.metrics_cache: dict[tuple[str, str], frozenset[str | None]] = {}
         self.last_seen_written: dict[int, datetime] = {}
+        self.generation = _rules_generation
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
-        if force or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+        if force or self.generation != _rules_generation or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+            self.generation = _rules_generation
             self.types = await load_types(session)
             self.metric_ids = await load_metric_ids(session)
             self.overrides = await load_overrides(session)
             self.rules_cache = {}
+            self.metrics_cache = {}
             self.loaded_at = time.monotonic()
 
     def rules_for(self, device: DeviceContext) -> tuple[RuleSpec, ...]:
@@ -206,9 +218,38 @@ class IngestWriter:
             self.rules_cache[key] = rules
         return rules
 
+    def rule_metrics(self, device: DeviceContext) -> frozenset[str | None]:
+        """Metrics whose readings the rules must see ("*": every reading, for absence rules)."""
+        key = (device.type_code, device.node_path)
+        found = self.metrics_cache.get(key)
+        if found is None:
+            rules = self.rules_for(device)
+            found = frozenset(
+                {r.metric for r in rules if r.kind != "absence"}
+                | ({"*"} if any(r.kind == "absence" for r in rules) else set())
+            )
+            self.metrics_cache[key] = found
+        return found
+
     async def authenticate(self, token: str) -> DeviceContext | None:
         async with scoped_session(SYSTEM_SCOPE) as session:
             return await self.devices.by_token(session, token)
+
+    async def record_failure(self, msg: Message, detail: str) -> None:
+        """Best effort: keep a message that broke the writer as a dead letter (reason internal_error)."""
+        try:
+            async with scoped_session(SYSTEM_SCOPE) as session:
+                row = await self._dead(session, msg, None, "internal_error", detail, msg.payload)
+                await session.execute(
+                    text(
+                        "insert into dead_letters (tenant_id, node_path, device_id, source, topic, reason, detail, "
+                        "payload) values (:tenant_id, text2ltree(:node_path), :device_id, :source, :topic, :reason, "
+                        ":detail, :payload)"
+                    ),
+                    row,
+                )
+        except Exception:
+            logging.getLogger(__name__).exception("could not record the failed message as a dead letter")
 
     async def write(self, messages: Sequence[Message], *, acks: Sequence[Message] = ()) -> BatchResult:
         async with scoped_session(SYSTEM_SCOPE) as session:
@@ -253,6 +294,7 @@ class IngestWriter:
                         keys.add((slug, reading["serial"]))
             parsed.append((msg, body))
         await self.devices.resolve(session, keys)
+        first_seen = await self._first_seen(session, parsed)
 
         rows: list[tuple[datetime, int, int, int, float]] = []
         candidates: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
@@ -295,13 +337,12 @@ class IngestWriter:
                                 f"no active device {serial!r} in tenant {sender.tenant_slug!r}",
                             )
                         device = found
-                    ts = parse_ts(reading.get("ts"), msg.received_at)
+                    ts = parse_ts(reading.get("ts"), first_seen.get(id(msg), msg.received_at))
                 except IngestError as exc:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
                 spec = self.types.get(device.type_code)
-                rules = self.rules_for(device)
-                rule_metrics = {r.metric for r in rules if r.kind != "absence"}
+                rule_metrics = self.rule_metrics(device)
                 for metric, raw in reading["metrics"].items():
                     try:
                         mspec = spec.metrics.get(metric) if spec else None
@@ -326,7 +367,7 @@ class IngestWriter:
                         continue
                     rows.append((ts, device.tenant_id, device.id, metric_id, value))
                     contexts[device.id] = device
-                    if metric in rule_metrics or any(r.kind == "absence" for r in rules):
+                    if metric in rule_metrics or "*" in rule_metrics:
                         candidates[device.id].append((ts, metric, value))
                     if device.id not in seen or ts > seen[device.id]:
                         seen[device.id] = ts
@@ -354,6 +395,38 @@ class IngestWriter:
             if acker is not None and await acknowledge_command(session, device_id=acker.id, payload=ack.payload):
                 result.acks += 1
         return result
+
+    async def _first_seen(self, session: AsyncSession, parsed: list[tuple[Message, Any]]) -> dict[int, datetime]:
+        """A message without `ts` but with an `id` keeps the time of its first delivery, so a redelivery
+        stores nothing twice (`ingest_dedup`)."""
+        wanted: dict[tuple[int, str], list[Message]] = defaultdict(list)
+        for msg, body in parsed:
+            message_id = body.get("id")
+            if body.get("ts") is not None or "metrics" not in body or not isinstance(message_id, str | int):
+                continue
+            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
+            if sender is not None and len(str(message_id)) <= 128:
+                wanted[(sender.id, str(message_id))].append(msg)
+        if not wanted:
+            return {}
+        keys = list(wanted)
+        rows = await session.execute(
+            text(
+                "insert into ingest_dedup (device_id, message_id, ts) select * from unnest(cast(:d as bigint[]), "
+                "cast(:m as text[]), cast(:t as timestamptz[])) on conflict (device_id, message_id) "
+                "do update set ts = ingest_dedup.ts returning device_id, message_id, ts"
+            ),
+            {
+                "d": [k[0] for k in keys],
+                "m": [k[1] for k in keys],
+                "t": [wanted[k][0].received_at for k in keys],
+            },
+        )
+        fixed: dict[int, datetime] = {}
+        for device_id, message_id, ts in rows:
+            for msg in wanted.get((device_id, message_id), []):
+                fixed[id(msg)] = ts
+        return fixed
 
     async def _dead(
         self,
@@ -390,12 +463,11 @@ class IngestWriter:
         raw = await conn.get_raw_connection()
         pg: Any = raw.driver_connection
         async with pg.cursor() as cur:
-            if id(pg) not in _staged_connections:
-                await cur.execute(
-                    "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
-                    "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
-                )
-                _staged_connections.add(id(pg))
+            # Every time: a rolled-back batch also rolls back the creation of the temporary table.
+            await cur.execute(
+                "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
+                "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
+            )
             async with cur.copy(
                 "copy telemetry_stage (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
             ) as copy:
@@ -424,10 +496,11 @@ class IngestWriter:
         return stored
 
     async def _last_seen(self, session: AsyncSession, seen: dict[int, datetime]) -> None:
+        # Sorted: rows are locked in one order by every worker (no deadlocks between workers).
         due = {
-            d: ts
-            for d, ts in seen.items()
-            if d not in self.last_seen_written or ts - self.last_seen_written[d] >= LAST_SEEN_EVERY
+            d: seen[d]
+            for d in sorted(seen)
+            if d not in self.last_seen_written or seen[d] - self.last_seen_written[d] >= LAST_SEEN_EVERY
         }
         if not due:
             return
@@ -465,7 +538,8 @@ class IngestWriter:
         for device_id, readings in candidates.items():
             rules = self.rules_for(contexts[device_id])
             if any((device_id, r.code) in states for r in rules) or any(
-                r.kind == "rate" or (r.metric == metric and r.abnormal(value))
+                r.kind == "rate"
+                or (r.metric == metric and (r.abnormal(value) or (r.kind == "absence" and r.activity is not None)))
                 for _, metric, value in readings
                 for r in rules
             ):
@@ -488,6 +562,24 @@ class IngestWriter:
                 for rule in rules:
                     key = (device_id, rule.code)
                     st = states.get(key)
+                    if rule.kind == "absence" and rule.activity is not None:
+                        # "No activity": track when the counter last increased (`since`); the cron job
+                        # opens the alarm when that is too long ago, an increase clears it.
+                        if rule.metric != metric or (st is not None and ts <= st.last_ts):
+                            continue
+                        if st is None:
+                            st = _State("pending", ts, ts, value, None)
+                            states[key], upserts[key] = st, st
+                            deletes.discard(key)
+                            continue
+                        if value > (st.last_value if st.last_value is not None else value):
+                            st.since = ts
+                            if st.phase == "alarm" and st.alarm_id is not None:
+                                await clear_alarm(session, alarm_id=st.alarm_id, ts=ts, value=value)
+                            st.phase, st.alarm_id = "pending", None
+                        st.last_ts, st.last_value = ts, value
+                        upserts[key] = st
+                        continue
                     if rule.kind == "absence":
                         if st is not None and st.phase == "alarm" and (rule.metric in (None, metric)):
                             if st.alarm_id is not None:
@@ -562,7 +654,7 @@ class IngestWriter:
                     "delete from rule_state where (device_id, rule_code) in "
                     "(select * from unnest(cast(:d as bigint[]), cast(:r as text[])))"
                 ),
-                {"d": [k[0] for k in deletes], "r": [k[1] for k in deletes]},
+                {"d": [k[0] for k in sorted(deletes)], "r": [k[1] for k in sorted(deletes)]},
             )
         if upserts:
             await session.execute(
@@ -582,7 +674,7 @@ class IngestWriter:
                         "last_value": s.last_value,
                         "alarm_id": s.alarm_id,
                     }
-                    for k, s in upserts.items()
+                    for k, s in sorted(upserts.items())
                 ],
             )
 

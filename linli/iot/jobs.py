@@ -72,6 +72,7 @@ async def drop_old_chunks(session: AsyncSession, *, older_than: timedelta = RAW_
         text("select drop_chunks('telemetry', older_than => now() - make_interval(secs => :s))"),
         {"s": older_than.total_seconds()},
     )
+    await session.execute(text("delete from ingest_dedup where received_at < now() - interval '7 days'"))
     return len(rows.all())
 
 
@@ -98,7 +99,7 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
         for r in rows:
             device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
             for rule in effective_rules(spec, device.node_path, overrides):
-                if rule.kind != "absence" or at - r.seen < timedelta(seconds=rule.for_s):
+                if rule.kind != "absence" or rule.activity is not None or at - r.seen < timedelta(seconds=rule.for_s):
                     continue
                 alarm_id, cmds = await service.open_alarm(
                     session,
@@ -121,6 +122,7 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
                 if cmds:
                     commands.extend(cmds)
                 opened += 1
+    opened += await _check_inactivity(session, types=types, overrides=overrides, at=at, commands=commands)
     await session.execute(
         text(
             "update devices d set status = 'offline' from device_types t where t.code = d.type_code and "
@@ -129,6 +131,59 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
         {"at": at},
     )
     session.info.setdefault("iot_commands", []).extend(commands)
+    return opened
+
+
+async def _check_inactivity(
+    session: AsyncSession,
+    *,
+    types: dict[str, Any],
+    overrides: list[Any],
+    at: datetime,
+    commands: list[Any],
+) -> int:
+    """Absence rules on activity (a counter that stopped increasing): the stream keeps the time of the
+    last increase in rule_state.since; open the alarm when it is older than the rule allows."""
+    opened = 0
+    for spec in types.values():
+        rules = [r for r in spec.rules if r.kind == "absence" and r.activity is not None]
+        if not rules:
+            continue
+        rows = await session.execute(
+            text(
+                "select s.rule_code, s.since, d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, "
+                "d.type_code, d.serial, d.location from rule_state s join devices d on d.id = s.device_id "
+                "join tenants t on t.id = d.tenant_id where d.type_code = :t and s.phase = 'pending' "
+                "and s.rule_code = any(:codes) and s.since < :cutoff and d.revoked_at is null"
+            ),
+            {
+                "t": spec.code,
+                "codes": [r.code for r in rules],
+                "cutoff": at - timedelta(seconds=min(r.for_s for r in rules)),
+            },
+        )
+        for r in rows:
+            device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
+            rule = next((x for x in effective_rules(spec, device.node_path, overrides) if x.code == r.rule_code), None)
+            if rule is None or at - r.since < timedelta(seconds=rule.for_s):
+                continue
+            alarm_id, cmds = await service.open_alarm(
+                session,
+                device=device,
+                rule=rule,
+                value=None,
+                ts=at,
+                types=types,
+                details={"no_activity_since": r.since.isoformat(), "for_s": rule.for_s},
+            )
+            if alarm_id is None:
+                continue
+            await session.execute(
+                text("update rule_state set phase = 'alarm', alarm_id = :a where device_id = :d and rule_code = :r"),
+                {"a": alarm_id, "d": device.id, "r": rule.code},
+            )
+            commands.extend(cmds)
+            opened += 1
     return opened
 
 

@@ -56,10 +56,11 @@ async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
     estates = (
         await session.execute(
             text(
-                "select e.id, e.code, e.node_path::text as path, t.id as tenant_id, t.slug from nodes c "
-                "join nodes e on e.node_path <@ c.node_path and e.level = 'estate' "
+                "select distinct on (e.code) e.id, e.code, e.node_path::text as path, t.id as tenant_id, t.slug "
+                "from nodes c join nodes e on e.node_path <@ c.node_path and e.level = 'estate' "
                 "join tenants t on t.node_path @> e.node_path "
-                "where c.level = 'community' and c.name = '木棉岭社区' order by e.code limit :n"
+                "where c.level = 'community' and c.name = '木棉岭社区' "
+                "order by e.code, nlevel(t.node_path) desc limit :n"
             ),
             {"n": 3 if scale == "small" else 12},
         )
@@ -102,6 +103,7 @@ class SimDevice:
     serial: str
     type_code: str
     metrics: dict[str, Any]
+    rules: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, float] = field(default_factory=dict)
     fault_until: float = 0.0
     fault: str = ""
@@ -111,22 +113,40 @@ def _daily(hour: float, low: float, high: float) -> float:
     return low + (high - low) * (0.5 + 0.5 * math.sin((hour - 8) / 24 * 2 * math.pi))
 
 
+def normal_band(spec: dict[str, Any], rules: list[dict[str, Any]]) -> tuple[float, float]:
+    """The part of the metric's range that triggers none of the type's rules."""
+    low, high = (float(x) for x in (spec.get("range") or (0, 100))[:2])
+    lo, hi = low + (high - low) * 0.2, low + (high - low) * 0.4
+    for rule in rules:
+        if rule.get("metric") != spec["code"]:
+            continue
+        if rule.get("above") is not None:
+            hi = min(hi, float(rule.get("clear_below", rule["above"])) * 0.7)
+            lo = min(lo, hi * 0.5)
+        if rule.get("below") is not None:
+            lo = max(lo, float(rule.get("clear_above", rule["below"])) * 1.3)
+            hi = max(hi, lo * 1.2)
+    return lo, min(hi, high)
+
+
 def reading(d: SimDevice, now: datetime, clock: float) -> dict[str, float]:
     hour = now.hour + now.minute / 60
     faulty = clock < d.fault_until
+    elapsed_h = (clock - d.counters.get("_clock", clock)) / 3600
+    d.counters["_clock"] = clock
     out: dict[str, float] = {}
     for code, spec in d.metrics.items():
         kind = spec.get("kind")
-        low, high = (spec.get("range") or (0, 100))[:2]
         if kind == "counter":
-            d.counters[code] = d.counters.get(code, 0.0) + random.uniform(0, 3)
-            out[code] = round(d.counters[code], 2)
+            # About 60 increments an hour: below every rate rule of the catalog.
+            d.counters[code] = d.counters.get(code, 0.0) + elapsed_h * random.uniform(30, 90)
+            out[code] = round(d.counters[code], 3)
         elif kind in ("flag", "state"):
             out[code] = 0
         else:
-            span = float(high) - float(low)
-            base = _daily(hour, float(low) + span * 0.2, float(low) + span * 0.4)
-            out[code] = round(min(float(high), max(float(low), base + random.gauss(0, span * 0.01))), 3)
+            lo, hi = normal_band(spec, d.rules)
+            value = _daily(hour, lo, hi) + random.gauss(0, (hi - lo) * 0.02)
+            out[code] = round(min(hi, max(lo, value)), 3)
     if d.type_code == "co_sensor":
         out["co_ppm"] = round(random.uniform(120, 180) if faulty else max(0.0, random.gauss(4, 1.5)), 1)
     elif d.type_code == "elevator_monitor":
@@ -174,7 +194,14 @@ async def simulate(*, community: str, rate: float, duration: float, fault_every:
     if not rows:
         raise SystemExit("no devices: run `linli seed demo` first")
     devices = [
-        SimDevice(r.id, r.slug, r.serial, r.type_code, {m["code"]: m for m in r.spec.get("metrics", [])})
+        SimDevice(
+            r.id,
+            r.slug,
+            r.serial,
+            r.type_code,
+            {m["code"]: m for m in r.spec.get("metrics", [])},
+            list(r.spec.get("rules", [])),
+        )
         for r in rows
         if r.type_code != "ai_camera"
     ]

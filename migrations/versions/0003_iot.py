@@ -156,8 +156,14 @@ def upgrade() -> None:
     )
     op.execute("create index ix_dead_letters_node_path_gist on dead_letters using gist (node_path)")
     op.execute("create index ix_dead_letters_received_at on dead_letters (received_at)")
-    for stmt in enable_rls("dead_letters"):
-        op.execute(stmt)
+    # Like enable_rls, but a message whose tenant is unknown (no path) can still be recorded by the
+    # worker; such rows are visible to no tenant.
+    op.execute("alter table dead_letters enable row level security")
+    op.execute("alter table dead_letters force row level security")
+    op.execute(
+        "create policy tenant_scope on dead_letters for all using (node_path <@ any (linli_scopes())) "
+        "with check (node_path is null or node_path <@ any (linli_scopes()))"
+    )
 
     # Overrides of the catalog's default rules per tenant, community or estate (most specific wins).
     op.execute(

@@ -15,6 +15,7 @@ from linli.iot import broker
 from linli.iot.consumer import IngestConsumer
 from linli.platform.app import create_app
 from tests.conftest import Login
+from tests.iot.mqtt_device import purge_sessions
 
 
 @pytest.fixture
@@ -33,7 +34,12 @@ def live_login(live: httpx.AsyncClient) -> Login:
 async def consumer(migrated_database: str) -> AsyncIterator[IngestConsumer]:
     """An ingest consumer on a shared-subscription group of its own (other checkouts share the broker)."""
     group = f"linli-test-{uuid.uuid4().hex[:8]}"
-    c = IngestConsumer(group=group, client_id=f"linli-ingest-test-{uuid.uuid4().hex[:8]}", max_wait_s=0.005)
+    c = IngestConsumer(
+        group=group,
+        client_id=f"linli-ingest-test-{uuid.uuid4().hex[:8]}",
+        max_wait_s=0.005,
+        session_expiry_s=0,
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(c.run(stop))
     for _ in range(100):
@@ -44,6 +50,7 @@ async def consumer(migrated_database: str) -> AsyncIterator[IngestConsumer]:
     yield c
     stop.set()
     await task
+    purge_sessions([f"{c.client_id}-{n}" for n in range(c.connections)])
 
 
 def unique(prefix: str) -> str:

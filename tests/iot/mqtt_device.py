@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from linli.iot import broker
 from linli.platform.broker import broker_address, new_client
 
 
@@ -86,3 +90,18 @@ async def eventually(check: Any, *, attempts: int = 100, every: float = 0.05) ->
             return result
         await asyncio.sleep(every)
     return result
+
+
+def purge_sessions(client_ids: list[str]) -> None:
+    """End broker sessions of these client ids (clean start, expiry 0) so nothing queues for them."""
+    address = broker_address()
+    for cid in client_ids:
+        client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv5)
+        client.username_pw_set(broker.SERVICE_USER, broker.service_password())
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = 0
+        client.connect(address.host, address.port, clean_start=True, properties=props)
+        client.loop_start()
+        time.sleep(0.3)
+        client.disconnect()
+        client.loop_stop()

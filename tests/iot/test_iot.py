@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from linli.iot import broker
 from linli.iot.consumer import IngestConsumer
 from tests.conftest import Login
 from tests.iot.conftest import Devices, unique
@@ -68,6 +69,10 @@ async def test_readings_over_mqtt_and_http_appear_in_the_telemetry_api_once(
     )
     assert r.status_code == 202, r.text
     assert r.json()["stored"] == 1
+    for _ in range(2):  # no ts but an id: the first delivery's time holds, a replay stores nothing
+        by_id = await live.post("/api/v1/ingest", json={"id": "m-1", "metrics": {"level_pct": 41}}, headers=token)
+        assert by_id.status_code == 202, by_id.text
+    assert by_id.json()["stored"] == 0
     again = await live.post(
         "/api/v1/ingest", json={"ts": iso(t0 + timedelta(minutes=1)), "metrics": {"h2s_ppm": 2.5}}, headers=token
     )
@@ -152,7 +157,7 @@ async def test_co_above_threshold_for_hold_time_opens_one_alarm_and_commands_the
             r = await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)
             return bool(r.json()["items"][0]["status"] == "acked")
 
-        assert await eventually(acked)
+        assert await eventually(acked), (consumer.stats, consumer.queue, consumer.task_error)
         await send(120, 40)  # between clear (30) and trigger (50): hysteresis keeps it open
         assert [a["state"] for a in await alarms()] == ["open"]
         ack = await live.post(
@@ -190,6 +195,21 @@ async def test_bad_payloads_land_in_dead_letters_with_their_reason(
         await device.publish(sensor["credentials"]["telemetry_topic"], b"not json at all")
     finally:
         device.close()
+    # A message for a tenant nobody knows is kept (visible to no tenant) and does not block the stream.
+    platform = MqttDevice({"mqtt_username": broker.SERVICE_USER, "mqtt_password": broker.service_password()})
+    assert await platform.connect()
+    try:
+        await platform.publish("linli/no-such-tenant/X1/telemetry", {"metrics": {"co_ppm": 1}})
+        await platform.publish(sensor["credentials"]["telemetry_topic"], {"metrics": {"co_ppm": 7.0}})
+    finally:
+        platform.close()
+
+    async def stored() -> list[Any]:
+        r = await live.get(f"/api/v1/devices/{sensor['id']}/telemetry", params={"metric": "co_ppm"}, headers=headers)
+        points: list[Any] = r.json()["points"]
+        return points
+
+    assert [p["value"] for p in await eventually(stored)] == [7.0]
 
     async def reasons() -> list[tuple[str, str]]:
         r = await live.get("/api/v1/ingest/dead-letters", params={"device_id": sensor["id"]}, headers=headers)
@@ -295,3 +315,136 @@ async def test_long_ranges_read_incremental_rollups_including_late_data(
     params["to"] = iso(hour + td(days=90))
     daily = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
     assert daily["resolution"] == "1d" and [p["n"] for p in daily["points"]] == [3]
+
+
+async def test_absence_opens_offline_alarm_and_next_reading_clears_it(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from sqlalchemy import text
+
+    from linli.iot.jobs import check_absence
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    detector = await devices.register("smoke_detector", estate["id"], building="5栋")
+    headers = await Login(live)("staff@mumianling.demo")
+    token = {"X-Device-Token": detector["credentials"]["token"]}
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await session.execute(
+            text("update devices set last_seen_at = now() - interval '4 hours' where id = :d"), {"d": detector["id"]}
+        )
+        assert await check_absence(session) >= 1
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await check_absence(session)  # a second sweep opens nothing new
+    r = await live.get("/api/v1/alarms", params={"device_id": detector["id"]}, headers=headers)
+    assert [(a["rule_code"], a["state"]) for a in r.json()["items"]] == [("offline", "open")]
+    sent = await live.post("/api/v1/ingest", json={"metrics": {"smoke_alarm": 0, "battery_pct": 80}}, headers=token)
+    assert sent.status_code == 202, sent.text
+    r = await live.get("/api/v1/alarms", params={"device_id": detector["id"]}, headers=headers)
+    assert [(a["rule_code"], a["state"]) for a in r.json()["items"]] == [("offline", "cleared")]
+
+
+async def test_unacknowledged_command_escalates_and_handlers_see_the_alarm(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from sqlalchemy import text
+
+    from linli.iot import service
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    seen: list[service.AlarmOpened] = []
+
+    async def handler(session: Any, event: service.AlarmOpened) -> None:
+        seen.append(event)
+
+    service.ALARM_OPENED_HANDLERS.append(handler)
+    try:
+        space = unique("化粪池")
+        monitor = await devices.register("septic_tank_monitor", estate["id"], building="7栋", space=space)
+        fan = await devices.register("exhaust_fan", estate["id"], building="7栋", space=space)
+        unit = await devices.register("disinfection_unit", estate["id"], building="7栋", space=space)
+        token = {"X-Device-Token": monitor["credentials"]["token"]}
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        for offset in (0, 31):
+            payload = {"ts": iso(t0 + timedelta(seconds=offset)), "metrics": {"ch4_lel_pct": 35}}
+            assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+    finally:
+        service.ALARM_OPENED_HANDLERS.remove(handler)
+    assert [(e.rule_code, e.event_item, e.device_id, e.location["space"]) for e in seen] == [
+        ("gas_high", "ph_septic_abnormal", monitor["id"], space)
+    ]
+    headers = await Login(live)("staff@mumianling.demo")
+    for target, command in ((fan, "set_power"), (unit, "run_cycle")):
+        items = (await live.get(f"/api/v1/devices/{target['id']}/commands", headers=headers)).json()["items"]
+        assert [c["command"] for c in items] == [command]
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        overdue = await session.execute(
+            text("update commands set ack_deadline = now() - interval '1 second' where alarm_id = :a returning id"),
+            {"a": seen[0].alarm_id},
+        )
+        expired = [await service.expire_commands(session, command_id=cid) for (cid,) in overdue.all()]
+        assert expired == [1, 1]
+    alarm = (await live.get(f"/api/v1/alarms/{seen[0].alarm_id}", headers=headers)).json()
+    assert alarm["escalation_level"] == 2
+    assert [h["action"] for h in alarm["history"]].count("escalated") == 2
+    items = (await live.get(f"/api/v1/devices/{fan['id']}/commands", headers=headers)).json()["items"]
+    assert [c["status"] for c in items] == ["timeout"]
+
+
+async def test_rule_override_at_an_estate_changes_the_threshold(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    login = Login(live)
+    admin, staff, other = (
+        await login("admin@luohu.demo"),
+        await login("staff@mumianling.demo"),
+        await login("admin@wuhou.demo"),
+    )
+    body = {"node_id": estate["id"], "type": "charging_station", "rule": "overheat", "params": {"above": 95}}
+    assert (await live.put("/api/v1/rules", json=body, headers=staff)).status_code == 403
+    assert (await live.put("/api/v1/rules", json=body, headers=other)).status_code == 404
+    bad = await live.put("/api/v1/rules", json=body | {"params": {"metric": "x"}}, headers=admin)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_rule_params"
+    r = await live.put("/api/v1/rules", json=body, headers=admin)
+    assert r.status_code == 200, r.text
+    assert r.json()["params"]["above"] == 95 and r.json()["overridden_at"] == [estate["node_path"]]
+    listed = await live.get(
+        "/api/v1/rules", params={"node_id": estate["id"], "type": "charging_station"}, headers=staff
+    )
+    assert [x["params"]["above"] for x in listed.json()] == [95]
+    try:
+        station = await devices.register("charging_station", estate["id"], building="8栋")
+        token = {"X-Device-Token": station["credentials"]["token"]}
+        t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+        for offset in (0, 40):  # 80 °C: above the default 70, below this estate's 95
+            payload = {"ts": iso(t0 + timedelta(seconds=offset)), "metrics": {"temp_c": 80}}
+            assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+        alarms = await live.get("/api/v1/alarms", params={"device_id": station["id"]}, headers=staff)
+        assert alarms.json()["items"] == []
+    finally:
+        reset = await live.put("/api/v1/rules", json=body | {"params": {}}, headers=admin)
+        assert reset.status_code == 200
+
+
+async def test_no_door_activity_for_a_day_raises_not_seen_and_an_opening_clears_it(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    from linli.iot.jobs import check_absence
+    from linli.platform.db import SYSTEM_SCOPE, scoped_session
+
+    door = await devices.register("door_sensor", estate["id"], building="2栋", unit="1单元", floor="3", space="302")
+    headers = await Login(live)("staff@mumianling.demo")
+    token = {"X-Device-Token": door["credentials"]["token"]}
+    now = datetime.now(UTC).replace(microsecond=0)
+    for hours_ago in (30, 2):  # heartbeats, but the counter does not move
+        payload = {"ts": iso(now - timedelta(hours=hours_ago)), "metrics": {"opened": 5}}
+        assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        await check_absence(session)
+    r = await live.get("/api/v1/alarms", params={"device_id": door["id"]}, headers=headers)
+    assert [(a["rule_code"], a["event_item"], a["state"]) for a in r.json()["items"]] == [
+        ("not_seen", "sa_care_not_seen", "open")
+    ]
+    payload = {"ts": iso(now), "metrics": {"opened": 6}}
+    assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
+    r = await live.get("/api/v1/alarms", params={"device_id": door["id"]}, headers=headers)
+    assert [a["state"] for a in r.json()["items"]] == ["cleared"]

@@ -601,7 +601,7 @@ async def override_rule(
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("rules", "update", node.node_path, what="node")
     await tenants.assert_writable(session, node.node_path)
-    owners = await TenantRepository(session).containing(node.node_path)
+    owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
     spec = (await load_types(session)).get(type_code)

@@ -1197,12 +1197,7 @@ async def fire_deadline(session: AsyncSession, *, deadline_id: int, now: datetim
 async def kpis(
     session: AsyncSession, *, actor: Principal, node_id: int | None, since: datetime, until: datetime
 ) -> dict[str, Any]:
-    if node_id is None:
-        grant_nodes = {g.node_id for g in actor.grants}
-        if len(grant_nodes) != 1:
-            raise BadRequest("you hold grants at several nodes: name one with node_id", code="node_required")
-        node_id = grant_nodes.pop()
-    node = await NodeService(session).get_visible(node_id)
+    node = await NodeService(session).get_visible(actor.home_node_id() if node_id is None else node_id)
     actor.authorize("kpis", "read", node.node_path, what="node")
     repo = EventRepository(session)
     out = await repo.kpis(path=node.node_path, since=since, until=until)

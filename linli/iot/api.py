@@ -236,13 +236,14 @@ async def ingest_http(
 async def list_effective_rules(
     session: DbSession,
     principal: Annotated[Principal, require("rules", "read")],
-    node_id: int,
+    node_id: Annotated[int | None, Query(description="where the rules apply (default: the node of your grant)")] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
-) -> list[RuleOut]:
-    """The rules that apply at a node: the catalog's defaults with every override on its ancestors."""
-    node = await NodeService(session).get_visible(node_id)
+) -> Page[RuleOut]:
+    """The rules that apply at a node: the catalog's defaults with every override on its ancestors
+    (one page: a node has at most a few dozen)."""
+    node = await NodeService(session).get_visible(principal.home_node_id() if node_id is None else node_id)
     rules = await service.effective_rules_at(session, node_path=node.node_path, type_code=type)
-    return [RuleOut(**r) for r in rules]
+    return Page(items=[RuleOut(**r) for r in rules])
 
 
 @router.put("/rules", operation_id="override_rule")

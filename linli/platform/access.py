@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.db import apply_scopes, session_factory
-from linli.platform.errors import Forbidden, LinliError, NotFound, Unauthenticated
+from linli.platform.errors import BadRequest, Forbidden, LinliError, NotFound, Unauthenticated
 from linli.platform.security import constant_time_equals, decode_access_token, sha256_hex
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
@@ -111,6 +111,13 @@ class Principal:
     def may_grant(self, role: str, node_path: str) -> bool:
         """May this principal hand out `role` at `node_path` (no privilege escalation)?"""
         return any(role in GRANTABLE_ROLES.get(g.role, {g.role}) for g in self.grants_covering(node_path))
+
+    def home_node_id(self) -> int:
+        """The node a query defaults to when the caller names none: that of the caller's grants."""
+        nodes = {g.node_id for g in self.grants}
+        if len(nodes) != 1:
+            raise BadRequest("you hold grants at several nodes: name one with node_id", code="node_required")
+        return nodes.pop()
 
     @property
     def actor_role(self) -> str:

@@ -410,7 +410,7 @@ async def test_rule_override_at_an_estate_changes_the_threshold(
     listed = await live.get(
         "/api/v1/rules", params={"node_id": estate["id"], "type": "charging_station"}, headers=staff
     )
-    assert [x["params"]["above"] for x in listed.json()] == [95]
+    assert [x["params"]["above"] for x in listed.json()["items"]] == [95]
     try:
         station = await devices.register("charging_station", estate["id"], building="8栋")
         token = {"X-Device-Token": station["credentials"]["token"]}

@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import statistics
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,22 +36,9 @@ os.environ.update(
 import psycopg  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from linli.iot.service import AlarmOpened  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class AlarmOpened:
-    alarm_id: int
-    device_id: str
-    tenant_id: int | None
-    node_id: int
-    node_path: str
-    location: dict[str, Any]
-    rule_code: str
-    item_code: str
-    severity: str
-    value: float
-    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def prepare_database() -> None:
@@ -114,15 +100,16 @@ async def run(alarms: int, rate: float, readings_per_s: int) -> tuple[float, flo
         node_id, path = estates[n % len(estates)]
         alarm = AlarmOpened(
             alarm_id=base + n,
-            device_id=f"smoke-{n}",
-            tenant_id=None,
+            device_id=n,
+            tenant_id=0,
             node_id=node_id,
             node_path=path,
             location={"building": f"{n % 9 + 1}栋", "unit": f"bench-{base + n}"},
             rule_code="smoke_detected",
-            item_code="sf_smoke_alarm",
+            event_item="sf_smoke_alarm",
             severity="critical",
             value=1.0,
+            ts=datetime.now(UTC),
         )
         start = time.perf_counter()
         async with scoped_session(SYSTEM_SCOPE) as session:

@@ -52,7 +52,10 @@ SPACES = {
 
 
 async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
-    """DEMO_STEPS entry: a few devices per type in Mumianling's first estates (idempotent)."""
+    """DEMO_STEPS entry: a few devices per type in Mumianling's first estates (idempotent); at the full
+    scale also the community's real volume (see `linli.iot.seed`)."""
+    if scale == "full":
+        await _seed_full_scale(session)
     estates = (
         await session.execute(
             text(
@@ -263,3 +266,17 @@ async def simulate(*, community: str, rate: float, duration: float, fault_every:
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+async def _seed_full_scale(session: AsyncSession) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from linli.iot.seed import FULL_SCALE_DEVICES, seed_full_scale_devices
+
+    columns = (TextColumn("devices {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task("木棉岭社区", total=sum(FULL_SCALE_DEVICES.values()))
+        await seed_full_scale_devices(
+            session, progress=lambda type_code, n: bar.update(task, advance=n, description=type_code)
+        )

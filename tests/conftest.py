@@ -57,7 +57,8 @@ async def _seed() -> None:
 
 @pytest.fixture(scope="session")
 async def api_engine(migrated_database: str) -> AsyncIterator[object]:
-    engine = create_async_engine(os.environ["LINLI_DATABASE_URL"], pool_size=2)
+    # pre-ping: a fault test restarts PostgreSQL, and later tests must not get its dead connections
+    engine = create_async_engine(os.environ["LINLI_DATABASE_URL"], pool_size=2, pool_pre_ping=True)
     yield engine
     await engine.dispose()
     await dispose_engines()

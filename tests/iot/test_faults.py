@@ -1,6 +1,6 @@
-"""Faults: an ingest worker killed (SIGKILL) mid-stream while a device keeps publishing; afterwards every
-reading the broker accepted is stored exactly once. (Restarting the shared PostgreSQL and Mosquitto is
-left to the lead's environment: the services belong to the main checkout.)"""
+"""Faults while a device keeps publishing — an ingest worker killed (SIGKILL), the broker restarted (a
+private Mosquitto), the project's PostgreSQL restarted (scripts/services restart-postgres): afterwards
+every reading the broker accepted is stored exactly once."""
 
 from __future__ import annotations
 
@@ -258,3 +258,74 @@ async def test_broker_restart_mid_stream_stores_every_accepted_reading_once(
         for w in workers:
             w.wait(timeout=10)
         private.stop()
+
+
+async def test_postgres_restart_mid_stream_stores_every_accepted_reading_once(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    """The project's PostgreSQL is restarted while a device keeps publishing: the workers keep the
+    unacknowledged messages, retry once the database is back, and store each accepted reading once."""
+    sensor = await devices.register("water_pressure_sensor", estate["id"], building="10栋")
+    group = f"pgfault-{uuid.uuid4().hex[:6]}"
+    ids = [f"{group}-a", f"{group}-b"]
+    sessions = [f"{i}-{n}" for i in ids for n in (0, 1)]
+    workers = [_start(group, cid) for cid in ids]
+    device = MqttDevice(sensor["credentials"])
+    assert await device.connect()
+    total = 2000
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    services = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "services")
+    try:
+        for n in range(150):
+            probe = (t0 - timedelta(days=1, seconds=n)).isoformat()
+            await device.publish(
+                sensor["credentials"]["telemetry_topic"], {"ts": probe, "metrics": {"pressure_mpa": 0.3}}
+            )
+            await asyncio.sleep(0.2)
+            if (await _count(sensor["id"]))[0] > 0:
+                break
+        await asyncio.sleep(1.0)
+        probes = (await _count(sensor["id"]))[0]
+        device.puback.clear()
+        restart: asyncio.Task[subprocess.CompletedProcess[bytes]] | None = None
+        for n in range(total):
+            ts = (t0 + timedelta(milliseconds=n)).isoformat()
+            device.client.publish(
+                sensor["credentials"]["telemetry_topic"], f'{{"ts":"{ts}","metrics":{{"pressure_mpa":0.3}}}}', qos=1
+            )
+            if n == total // 3:
+                restart = asyncio.create_task(
+                    asyncio.to_thread(subprocess.run, [services, "restart-postgres"], check=True, capture_output=True)
+                )
+            if n % 100 == 0:
+                await asyncio.sleep(0.05)
+        assert restart is not None
+        assert (await restart).returncode == 0
+        for _ in range(200):
+            if len(device.puback) >= total:
+                break
+            await asyncio.sleep(0.05)
+        accepted = sum(1 for r in device.puback.values() if not r.is_failure)
+        assert accepted == total
+        stored = (0, 0)
+        for _ in range(600):
+            try:
+                stored = await _count(sensor["id"])
+            except Exception:  # the first connections after the restart may still fail
+                await asyncio.sleep(0.2)
+                continue
+            if stored[0] >= probes + accepted:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
+        stored = await _count(sensor["id"])
+        assert stored == (probes + accepted, probes + accepted)
+        assert all(w.poll() is None for w in workers), "an ingest worker died with the database"
+    finally:
+        device.close()
+        for w in workers:
+            if w.poll() is None:
+                os.killpg(w.pid, signal.SIGTERM)
+        for w in workers:
+            w.wait(timeout=10)
+        purge_sessions(sessions)

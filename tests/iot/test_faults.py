@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,19 +46,20 @@ async def _count(device_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def test_killed_worker_loses_and_duplicates_nothing(
-    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+async def _stream_through_fault(
+    sensor: dict[str, Any], group: str, total: int, faults: dict[int, Callable[[list[Any]], Any]]
 ) -> None:
-    sensor = await devices.register("water_pressure_sensor", estate["id"], building="9栋")
-    group = f"fault-{uuid.uuid4().hex[:6]}"
+    """Two ingest workers of `group`; a device publishes `total` readings and `faults[n]` runs after the
+    n-th (given the worker list; it may return an awaitable); then every reading the broker accepted
+    must be stored exactly once."""
     ids = [f"{group}-a", f"{group}-b"]
     # Each worker holds two connections named <id>-0 and <id>-1.
     sessions = [f"{i}-{n}" for i in ids for n in (0, 1)]
     workers = [_start(group, cid) for cid in ids]
     device = MqttDevice(sensor["credentials"])
     assert await device.connect()
-    total = 3000
     t0 = datetime.now(UTC) - timedelta(hours=1)
+    pending: list[Any] = []
     try:
         # A shared group without members drops messages: probe until a worker stores one.
         for n in range(150):
@@ -71,34 +73,32 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         await asyncio.sleep(1.0)
         probes = (await _count(sensor["id"]))[0]
         device.puback.clear()
-        accepted = 0
         for n in range(total):
             ts = (t0 + timedelta(milliseconds=n)).isoformat()
             device.client.publish(
                 sensor["credentials"]["telemetry_topic"], f'{{"ts":"{ts}","metrics":{{"pressure_mpa":0.3}}}}', qos=1
             )
-            if n == total // 3:
-                os.killpg(workers[0].pid, signal.SIGKILL)  # mid-stream, batches in flight
-                workers[0].wait()
-            if n == 2 * total // 3:
-                workers[0] = _start(group, ids[0])  # same client id: its session's messages come back
+            if n in faults and (outcome := faults[n](workers)) is not None:
+                pending.append(asyncio.ensure_future(outcome))
             if n % 100 == 0:
                 await asyncio.sleep(0.05)
+        await asyncio.gather(*pending)
         for _ in range(200):
             if len(device.puback) >= total:
                 break
             await asyncio.sleep(0.05)
         accepted = sum(1 for r in device.puback.values() if not r.is_failure)
         assert accepted == total
-        stored = (0, 0)
-        for _ in range(300):
-            stored = await _count(sensor["id"])
-            if stored[0] >= probes + accepted:
-                break
+        for _ in range(600):
+            try:
+                if (await _count(sensor["id"]))[0] >= probes + accepted:
+                    break
+            except Exception:  # right after a database restart the first connections may fail
+                pass
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)
-        stored = await _count(sensor["id"])
-        assert stored == (probes + accepted, probes + accepted)
+        assert await _count(sensor["id"]) == (probes + accepted, probes + accepted)
+        assert all(w.poll() is None for w in workers), "an ingest worker died"
     finally:
         device.close()
         for w in workers:
@@ -107,6 +107,37 @@ async def test_killed_worker_loses_and_duplicates_nothing(
         for w in workers:
             w.wait(timeout=10)
         purge_sessions(sessions)
+
+
+async def test_killed_worker_loses_and_duplicates_nothing(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    sensor = await devices.register("water_pressure_sensor", estate["id"], building="9栋")
+    group = f"fault-{uuid.uuid4().hex[:6]}"
+    total = 3000
+
+    def kill(workers: list[Any]) -> None:
+        os.killpg(workers[0].pid, signal.SIGKILL)  # mid-stream, batches in flight
+        workers[0].wait()
+
+    def restart(workers: list[Any]) -> None:
+        workers[0] = _start(group, f"{group}-a")  # same client id: its session's messages come back
+
+    await _stream_through_fault(sensor, group, total, {total // 3: kill, 2 * total // 3: restart})
+
+
+async def test_postgres_restart_mid_stream_stores_every_accepted_reading_once(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    """The project's PostgreSQL is restarted while a device keeps publishing: the workers keep the
+    unacknowledged messages, retry once the database is back, and store each accepted reading once."""
+    sensor = await devices.register("water_pressure_sensor", estate["id"], building="10栋")
+    services = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "services")
+
+    def restart_postgres(workers: list[Any]) -> Any:
+        return asyncio.to_thread(subprocess.run, [services, "restart-postgres"], check=True, capture_output=True)
+
+    await _stream_through_fault(sensor, f"pgfault-{uuid.uuid4().hex[:6]}", 2000, {666: restart_postgres})
 
 
 def _free_port() -> int:
@@ -179,10 +210,9 @@ async def test_broker_restart_mid_stream_stores_every_accepted_reading_once(
 ) -> None:
     import shutil
 
-    if shutil.which("mosquitto") is None or shutil.which("mosquitto_ctrl") is None:
-        import pytest
-
-        pytest.skip("mosquitto is not installed")
+    assert shutil.which("mosquitto") and shutil.which("mosquitto_ctrl"), (
+        "Mosquitto is missing: run scripts/bootstrap (apt-get install mosquitto mosquitto-clients)"
+    )
     sensor = await devices.register("hydrant_monitor", estate["id"], building="6栋")
     private = PrivateBroker(str(tmp_path))
     await private.start()
@@ -258,74 +288,3 @@ async def test_broker_restart_mid_stream_stores_every_accepted_reading_once(
         for w in workers:
             w.wait(timeout=10)
         private.stop()
-
-
-async def test_postgres_restart_mid_stream_stores_every_accepted_reading_once(
-    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
-) -> None:
-    """The project's PostgreSQL is restarted while a device keeps publishing: the workers keep the
-    unacknowledged messages, retry once the database is back, and store each accepted reading once."""
-    sensor = await devices.register("water_pressure_sensor", estate["id"], building="10栋")
-    group = f"pgfault-{uuid.uuid4().hex[:6]}"
-    ids = [f"{group}-a", f"{group}-b"]
-    sessions = [f"{i}-{n}" for i in ids for n in (0, 1)]
-    workers = [_start(group, cid) for cid in ids]
-    device = MqttDevice(sensor["credentials"])
-    assert await device.connect()
-    total = 2000
-    t0 = datetime.now(UTC) - timedelta(hours=2)
-    services = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "services")
-    try:
-        for n in range(150):
-            probe = (t0 - timedelta(days=1, seconds=n)).isoformat()
-            await device.publish(
-                sensor["credentials"]["telemetry_topic"], {"ts": probe, "metrics": {"pressure_mpa": 0.3}}
-            )
-            await asyncio.sleep(0.2)
-            if (await _count(sensor["id"]))[0] > 0:
-                break
-        await asyncio.sleep(1.0)
-        probes = (await _count(sensor["id"]))[0]
-        device.puback.clear()
-        restart: asyncio.Task[subprocess.CompletedProcess[bytes]] | None = None
-        for n in range(total):
-            ts = (t0 + timedelta(milliseconds=n)).isoformat()
-            device.client.publish(
-                sensor["credentials"]["telemetry_topic"], f'{{"ts":"{ts}","metrics":{{"pressure_mpa":0.3}}}}', qos=1
-            )
-            if n == total // 3:
-                restart = asyncio.create_task(
-                    asyncio.to_thread(subprocess.run, [services, "restart-postgres"], check=True, capture_output=True)
-                )
-            if n % 100 == 0:
-                await asyncio.sleep(0.05)
-        assert restart is not None
-        assert (await restart).returncode == 0
-        for _ in range(200):
-            if len(device.puback) >= total:
-                break
-            await asyncio.sleep(0.05)
-        accepted = sum(1 for r in device.puback.values() if not r.is_failure)
-        assert accepted == total
-        stored = (0, 0)
-        for _ in range(600):
-            try:
-                stored = await _count(sensor["id"])
-            except Exception:  # the first connections after the restart may still fail
-                await asyncio.sleep(0.2)
-                continue
-            if stored[0] >= probes + accepted:
-                break
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)
-        stored = await _count(sensor["id"])
-        assert stored == (probes + accepted, probes + accepted)
-        assert all(w.poll() is None for w in workers), "an ingest worker died with the database"
-    finally:
-        device.close()
-        for w in workers:
-            if w.poll() is None:
-                os.killpg(w.pid, signal.SIGTERM)
-        for w in workers:
-            w.wait(timeout=10)
-        purge_sessions(sessions)

@@ -4,23 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from linli.events.schemas import EventKpis
 from linli.platform.hierarchy.schemas import NodeOut
-
-
-class EventKpis(BaseModel):
-    total: int
-    open: int
-    resolved: int
-    cancelled: int
-    avg_accept_s: float | None
-    p90_accept_s: float | None
-    avg_resolve_s: float | None
-    p90_resolve_s: float | None
-    on_time_rate: float | None
-    resolution_rate: float | None
-    ratings: int
-    avg_rating: float | None
-    satisfaction_rate: float | None
 
 
 class IotSummary(BaseModel):

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.dashboards import grafana
 from linli.dashboards.reporting import provision_reporting, reporting_for
 from linli.dashboards.repository import KpiRepository
-from linli.dashboards.schemas import Drilldown, EventKpis, IotSummary, NodeKpis
+from linli.dashboards.schemas import Drilldown, IotSummary, NodeKpis
+from linli.events.schemas import EventKpis
 from linli.platform.access import Principal
 from linli.platform.db import admin_connection
 from linli.platform.errors import NotFound

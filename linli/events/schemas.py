@@ -204,11 +204,9 @@ class AiDetectionOut(BaseModel):
     event: EventOut | None = None
 
 
-class KpiOut(BaseModel):
-    node_id: int
-    node_path: str
-    since: datetime = Field(serialization_alias="from")
-    until: datetime = Field(serialization_alias="to")
+class EventKpis(BaseModel):
+    """The columns of the SQL function `linli_event_kpis` (the API and the dashboards share it)."""
+
     total: int
     open: int
     resolved: int
@@ -222,6 +220,13 @@ class KpiOut(BaseModel):
     ratings: int
     avg_rating: float | None
     satisfaction_rate: float | None
+
+
+class KpiOut(EventKpis):
+    node_id: int
+    node_path: str
+    since: datetime = Field(serialization_alias="from")
+    until: datetime = Field(serialization_alias="to")
     by_item: dict[str, int]
     by_source: dict[str, int]
     by_status: dict[str, int]

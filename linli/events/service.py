@@ -1365,6 +1365,7 @@ async def delete_rule(session: AsyncSession, *, actor: Principal, rule_id: int) 
     if rule is None:
         raise NotFound("routing rule")
     actor.authorize("routing", "delete", rule.node_path, what="routing rule")
+    await assert_writable(session, rule.node_path)
     await audit.record(
         session,
         actor=actor,

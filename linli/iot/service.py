@@ -423,6 +423,7 @@ async def acknowledge_alarm(session: AsyncSession, *, actor: Principal, alarm_id
     if alarm is None:
         raise NotFound("alarm")
     actor.authorize("alarms", "acknowledge", alarm.node_path, what="alarm")
+    await tenants.assert_writable(session, alarm.node_path)
     if alarm.state != "open":
         raise Conflict(f"the alarm is {alarm.state}", code="alarm_not_open")
     alarm.state = "acknowledged"

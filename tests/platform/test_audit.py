@@ -24,6 +24,7 @@ from tests.tenants.support import (
     WUHOU,
     CachedLogin,
     all_items,
+    nanhong_objects,
     node_by_name,
     node_id,
     not_onboarded_community,
@@ -166,11 +167,11 @@ async def test_every_successful_mutation_is_audited_and_a_failed_one_leaves_noth
     ids = await wuhou_ids(client, login)
     ids["parent_id"] = node_id(f"{WUHOU}.s002")
     ids["new_parent_id"] = node_id(f"{WUHOU}.s004")
+    objects = await nanhong_objects(db)
     for param in endpoint.path_params:
         if param not in ids:
-            found = wuhou_object_in(param)
-            if found is None:
-                pytest.skip(f"no Wuhou object for {param}")
+            found = objects.get(param, wuhou_object_in(param, path=endpoint.path))
+            assert found is not None, f"no Wuhou object for {param}: add one to tests.tenants.support.nanhong_objects"
             ids[param] = found
     request = build_call(application().openapi(), endpoint.path, endpoint.method, ids)
     request_id = uuid.uuid4().hex

@@ -125,3 +125,71 @@ async def system_scope(db: AsyncSession) -> AsyncIterator[AsyncSession]:
         yield db
     finally:
         await apply_scopes(db, ())
+
+
+async def nanhong_objects(db: Any) -> dict[str, Any]:
+    """One object of every kind a route names by id, created inside 南虹村社区 (so inside 玉林街道 and
+    Wuhou) in the test's own transaction: generated checks then run against real objects. A route that
+    names a kind missing here fails the check that needs it; add the kind here."""
+    from sqlalchemy import text
+
+    from linli.events import service as events
+    from linli.platform.db import SYSTEM_SCOPE, apply_scopes
+
+    await apply_scopes(db, SYSTEM_SCOPE)
+    estate = (
+        await db.execute(text("select id, node_path::text from nodes where name = '林荫街9号院' and level = 'estate'"))
+    ).one()
+    tenant = (await db.execute(text("select id from tenants where slug = 'nanhong'"))).scalar_one()
+    device = (
+        await db.execute(
+            text(
+                "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
+                "mqtt_username) values (:t, :n, text2ltree(:p), 'smoke_detector', 'MATRIX-1', '{}', "
+                "repeat('a', 64), 'nanhong.MATRIX-1') returning id"
+            ),
+            {"t": tenant, "n": estate.id, "p": estate.node_path},
+        )
+    ).scalar_one()
+    alarm = (
+        await db.execute(
+            text(
+                "insert into alarms (tenant_id, device_id, node_id, node_path, rule_code, kind, severity, opened_at) "
+                "values (:t, :d, :n, text2ltree(:p), 'battery_low', 'threshold', 'low', now()) returning id"
+            ),
+            {"t": tenant, "d": device, "n": estate.id, "p": estate.node_path},
+        )
+    ).scalar_one()
+    unit = await events.create_unit(
+        db, actor=None, node_id=estate.id, kind="maintenance", name="matrix unit", contact={}
+    )
+    rule = await events.create_rule(
+        db, actor=None, node_id=estate.id, item="ph_repair_request", line=None, handler_unit_id=unit.id, priority=0
+    )
+    event, _ = await events.create_event(
+        db,
+        actor=None,
+        actor_label="matrix",
+        intake=events.Intake(
+            item_code="ph_repair_request", node_id=estate.id, source="staff_patrol", location={"room": "matrix"}
+        ),
+    )
+    attachment = (
+        await db.execute(
+            text(
+                "insert into event_attachments (event_id, node_path, storage_key, filename, content_type, "
+                "size_bytes, sha256) values (:e, text2ltree(:p), 'matrix/none', 'm.png', 'image/png', 1, "
+                "repeat('b', 64)) returning id"
+            ),
+            {"e": event.id, "p": estate.node_path},
+        )
+    ).scalar_one()
+    return {
+        "device_id": device,
+        "alarm_id": alarm,
+        "unit_id": unit.id,
+        "rule_id": rule.id,
+        "event_id": str(event.id),
+        "attachment_id": str(attachment),
+        "code": "prop_fees",
+    }

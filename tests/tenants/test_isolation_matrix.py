@@ -17,12 +17,23 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import PERMISSION_DEPENDENCIES
 from linli.platform.app import create_app
 from tests.conftest import Login
 from tests.tenants.openapi_examples import Generator, build_call
-from tests.tenants.support import LUOHU, WUHOU, all_items, node_by_name, node_id, superuser, tenant_id, within
+from tests.tenants.support import (
+    LUOHU,
+    WUHOU,
+    all_items,
+    nanhong_objects,
+    node_by_name,
+    node_id,
+    superuser,
+    tenant_id,
+    within,
+)
 
 # Endpoints anyone may call (the caller is not yet known), and /me (any signed-in principal).
 PUBLIC_PATTERNS = ("/healthz", "/readyz", "/metrics", "/api/v1/auth/*", "/api/v1/me")
@@ -415,12 +426,13 @@ SUSPENSION_EXEMPT = {
     "POST /api/v1/tenants/{tenant_id}/offboard",
     "POST /api/v1/api-keys/{key_id}/revoke",
     "DELETE /api/v1/grants/{grant_id}",
+    "DELETE /api/v1/devices/{device_id}",  # revokes the device's token and MQTT client
 }
 
 
 @pytest.mark.parametrize("endpoint", [e for e in MUTATIONS if str(e) not in SUSPENSION_EXEMPT], ids=str)
 async def test_no_mutation_succeeds_inside_a_suspended_tenant(
-    endpoint: Endpoint, client: httpx.AsyncClient, login: Login
+    endpoint: Endpoint, client: httpx.AsyncClient, login: Login, db: AsyncSession
 ) -> None:
     """The street tenant 玉林街道 is suspended; a district administrator (who may do anything) calls
     every mutation with objects inside it. Nothing may succeed (call `access.assert_writable`)."""
@@ -445,11 +457,11 @@ async def test_no_mutation_succeeds_inside_a_suspended_tenant(
         "user_id": str(grant[1]),
         "key_id": key.json()["id"],
     }
+    objects = await nanhong_objects(db)
     for param in endpoint.path_params:
         if param not in ids:
-            found = wuhou_object_in(param, yulin_path, path=endpoint.path)
-            if found is None:
-                pytest.skip(f"no object for {param} inside 玉林街道")
+            found = objects.get(param, wuhou_object_in(param, yulin_path, path=endpoint.path))
+            assert found is not None, f"no object for {param} inside 玉林街道: add one to support.nanhong_objects"
             ids[param] = found
     suspended = await client.patch(f"/api/v1/tenants/{tenant_id('yulin')}", json={"status": "suspended"}, headers=admin)
     assert suspended.status_code == 200

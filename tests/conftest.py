@@ -14,6 +14,9 @@ os.environ.update(
     LINLI_WORKER_DATABASE_URL=f"postgresql+psycopg://linli_worker:linli_worker@{PG}/{TEST_DB}",
     LINLI_MIGRATE_DATABASE_URL=f"postgresql+psycopg://postgres@{PG}/{TEST_DB}",
     LINLI_LOG_LEVEL="WARNING",
+    # The tests' own Redis database, emptied at the start of each run: job ids derive from database ids,
+    # which restart with every fresh test database.
+    LINLI_REDIS_URL=os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:56379/1"),
 )
 
 import asyncio  # noqa: E402
@@ -34,6 +37,12 @@ from linli.platform.db import dispose_engines  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _empty_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(os.environ["LINLI_REDIS_URL"]).flushdb()
+
+
 def _recreate_database() -> None:
     with psycopg.connect(f"postgresql://postgres@{PG}/postgres", autocommit=True) as conn:
         conn.execute(f'drop database if exists "{TEST_DB}" with (force)')
@@ -43,6 +52,7 @@ def _recreate_database() -> None:
 @pytest.fixture(scope="session")
 def migrated_database() -> Iterator[str]:
     _recreate_database()
+    _empty_redis()
     config = Config(str(ROOT / "alembic.ini"))
     config.attributes["url"] = os.environ["LINLI_MIGRATE_DATABASE_URL"]
     command.upgrade(config, "head")

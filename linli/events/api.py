@@ -298,7 +298,7 @@ async def list_handler_units(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HandlerUnitOut]:
-    within = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    within = await NodeService(session).path_filter(node_id)
     rows = await EventRepository(session).units(
         within_path=within, kind=kind, after_id=decode_int_cursor(cursor), limit=limit
     )
@@ -347,7 +347,7 @@ async def list_routing_rules(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[RoutingRuleOut]:
-    within = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    within = await NodeService(session).path_filter(node_id)
     rows = await EventRepository(session).rules(within_path=within, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[RoutingRuleOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 

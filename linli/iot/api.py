@@ -92,7 +92,7 @@ async def list_devices(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[DeviceOut]:
-    path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    path = await NodeService(session).path_filter(node_id)
     rows = await DeviceRepository(session).list(
         type_code=type, node_path=path, status=status, after_id=decode_int_cursor(cursor), limit=limit
     )
@@ -155,7 +155,7 @@ async def list_alarms(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AlarmOut]:
-    path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    path = await NodeService(session).path_filter(node_id)
     rows = await AlarmRepository(session).list(
         state=state, device_id=device_id, node_path=path, after_id=decode_int_cursor(cursor), limit=limit
     )

@@ -280,7 +280,7 @@ async def update_person(
 async def list_households(
     session: AsyncSession, *, actor: Principal, node_id: int | None, after_id: int | None, limit: int
 ) -> list[tuple[Household, int]]:
-    within = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    within = await NodeService(session).path_filter(node_id)
     rows = await ResidentRepository(session).households(
         visibility=await visibility(session, actor), within_path=within, after_id=after_id, limit=limit
     )
@@ -318,7 +318,7 @@ async def export_people(
     care_category: str | None = None,
 ) -> list[PersonOut]:
     """The ledger of a subtree (masked as the caller would see it on screen), audited as one export."""
-    node_path = (await NodeService(session).get_visible(node_id)).node_path if node_id is not None else None
+    node_path = await NodeService(session).path_filter(node_id)
     if node_path is not None:
         actor.authorize(RESOURCE, "export", node_path, what="node")
     rows: list[PersonOut] = []

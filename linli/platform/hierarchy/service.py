@@ -46,6 +46,10 @@ class NodeService:
             raise NotFound("node")
         return node
 
+    async def path_filter(self, node_id: int | None) -> str | None:
+        """For a list's optional `node_id` filter: the node's path (404 outside the caller's scope)."""
+        return None if node_id is None else (await self.get_visible(node_id)).node_path
+
     async def list(
         self,
         *,

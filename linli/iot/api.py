@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from linli.iot import service
 from linli.iot.ingest import IngestWriter, Message
@@ -20,6 +20,9 @@ from linli.iot.schemas import (
     DeviceCreate,
     DeviceCreated,
     DeviceOut,
+    DeviceTypeBody,
+    DeviceTypeCreate,
+    DeviceTypeOut,
     IngestResult,
     RuleOut,
     RuleOverrideIn,
@@ -36,6 +39,8 @@ ingest_router = APIRouter(prefix="/api/v1", tags=["iot"])
 
 # Devices authenticate themselves with their own token (X-Device-Token), not as a principal with roles.
 PUBLIC_PATHS = ("/api/v1/ingest",)
+# Lists that also show definitions made above the caller's grants: they apply there.
+INHERITED_LISTS = ("/api/v1/device-types",)
 
 MAX_INGEST_BYTES = 1_000_000
 MAX_CSV_BYTES = 2_000_000
@@ -230,6 +235,56 @@ async def ingest_http(
             details=result.errors,
         )
     return IngestResult(accepted=result.accepted, stored=result.stored, dead_lettered=result.dead, errors=result.errors)
+
+
+@router.get("/device-types", operation_id="list_device_types")
+async def list_device_types(
+    session: DbSession,
+    principal: Annotated[Principal, require("device_types", "read")],
+    node_id: Annotated[int | None, Query(description="types that apply there or are defined below it")] = None,
+    code: Annotated[str | None, Query(max_length=64)] = None,
+    source: Annotated[Literal["catalog", "tenant"] | None, Query()] = None,
+) -> Page[DeviceTypeOut]:
+    """The catalog's device types and tenants' own (one page: a few dozen at most)."""
+    node = await NodeService(session).get_visible(principal.home_node_id() if node_id is None else node_id)
+    types = await service.list_device_types(session, node_path=node.node_path, code=code, source=source)
+    return Page(items=types)
+
+
+@router.post("/device-types", status_code=201, operation_id="create_device_type")
+async def create_device_type(
+    body: DeviceTypeCreate, session: DbSession, principal: Annotated[Principal, require("device_types", "create")]
+) -> DeviceTypeOut:
+    """Define a device type for a tenant: its metrics (validated on ingest), rules and commands. It
+    applies to devices at the node and below it."""
+    return await service.create_device_type(session, actor=principal, body=body)
+
+
+@router.get("/device-types/{device_type_id}", operation_id="get_device_type")
+async def get_device_type(
+    device_type_id: int, session: DbSession, principal: Annotated[Principal, require("device_types", "read")]
+) -> DeviceTypeOut:
+    return service.tenant_type_out(await service.get_device_type(session, type_id=device_type_id))
+
+
+@router.put("/device-types/{device_type_id}", operation_id="update_device_type")
+async def update_device_type(
+    device_type_id: int,
+    body: DeviceTypeBody,
+    session: DbSession,
+    principal: Annotated[Principal, require("device_types", "update")],
+) -> DeviceTypeOut:
+    """Replace a tenant type's definition (its code and node stay)."""
+    return await service.update_device_type(session, actor=principal, type_id=device_type_id, body=body)
+
+
+@router.delete("/device-types/{device_type_id}", status_code=204, operation_id="delete_device_type")
+async def delete_device_type(
+    device_type_id: int, session: DbSession, principal: Annotated[Principal, require("device_types", "delete")]
+) -> Response:
+    """Remove a tenant type no device has (409 device_type_in_use otherwise), with its rule overrides."""
+    await service.delete_device_type(session, actor=principal, type_id=device_type_id)
+    return Response(status_code=204)
 
 
 @router.get("/rules", operation_id="list_effective_rules")

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+# Bumped after a commit that changed types or rule overrides: every ingest writer of this process
+# reloads them on its next batch (other processes within the writer's cache time).
+generation = 0
+
+
+def invalidate_types() -> None:
+    global generation
+    generation += 1
 
 
 @dataclass(frozen=True)
@@ -111,12 +121,6 @@ def _float(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def _yaml_keys(args: dict[Any, Any]) -> dict[str, Any]:
-    """YAML 1.1 reads the key `on` as true (and `off` as false); stored as JSON it became "true"."""
-    fixed = {True: "on", False: "off", "true": "on", "false": "off"}
-    return {fixed.get(k, str(k)) if isinstance(k, bool | str) else str(k): v for k, v in args.items()}
-
-
 def rule_from_spec(raw: dict[str, Any]) -> RuleSpec:
     return RuleSpec(
         code=raw["code"],
@@ -134,7 +138,7 @@ def rule_from_spec(raw: dict[str, Any]) -> RuleSpec:
         above_per_hour=_float(raw.get("above_per_hour")),
         raises=raw.get("raises"),
         linkage=tuple(
-            Linkage(x["target_type"], x.get("scope", "same_space"), x["command"], _yaml_keys(x.get("args", {})))
+            Linkage(x["target_type"], x.get("scope", "same_space"), x["command"], dict(x.get("args", {})))
             for x in raw.get("linkage", ())
         ),
         enabled=bool(raw.get("enabled", True)),
@@ -172,9 +176,48 @@ def apply_override(rule: RuleSpec, params: dict[str, Any], enabled: bool) -> Rul
     return replace(rule, **changes)
 
 
-async def load_types(session: AsyncSession) -> dict[str, TypeSpec]:
-    rows = await session.execute(text("select spec from device_types"))
-    return {t.code: t for t in (type_from_spec(spec) for (spec,) in rows)}
+def covers(root: str, path: str) -> bool:
+    """Is `path` the node `root` or below it (ltree paths as text)?"""
+    return path == root or path.startswith(root + ".")
+
+
+class TypeRegistry:
+    """The catalog's device types and the tenants' own. A tenant's type applies at and below the node
+    that defines it; the nearest definition wins, then the catalog's."""
+
+    def __init__(self, catalog: dict[str, TypeSpec], custom: Iterable[tuple[str, TypeSpec]] = ()) -> None:
+        self.catalog = catalog
+        self.custom: dict[str, list[tuple[str, TypeSpec]]] = {}
+        for root, spec in sorted(custom, key=lambda c: -c[0].count(".")):
+            self.custom.setdefault(spec.code, []).append((root, spec))
+
+    def get(self, code: str, node_path: str) -> TypeSpec | None:
+        for root, spec in self.custom.get(code, ()):
+            if covers(root, node_path):
+                return spec
+        return self.catalog.get(code)
+
+    def applicable(self, node_path: str) -> list[TypeSpec]:
+        """The types a device at this place may have, by code."""
+        codes = sorted(set(self.catalog) | set(self.custom))
+        return [spec for code in codes if (spec := self.get(code, node_path)) is not None]
+
+    def definitions(self) -> Iterator[tuple[str | None, TypeSpec]]:
+        """Every definition with the node it applies under (None: the catalog's, everywhere)."""
+        for spec in self.catalog.values():
+            yield None, spec
+        for found in self.custom.values():
+            yield from found
+
+
+async def load_types(session: AsyncSession) -> TypeRegistry:
+    """Catalog types and the tenant types the session may read (all of them for system sessions)."""
+    catalog = await session.execute(text("select spec from device_types"))
+    custom = await session.execute(text("select node_path::text, spec from tenant_device_types"))
+    return TypeRegistry(
+        {t.code: t for t in (type_from_spec(spec) for (spec,) in catalog)},
+        [(root, type_from_spec(spec)) for root, spec in custom],
+    )
 
 
 async def load_metric_ids(session: AsyncSession) -> dict[str, int]:
@@ -203,11 +246,7 @@ def effective_rules(spec: TypeSpec, node_path: str, overrides: list[Override]) -
     rules = []
     for rule in spec.rules:
         for o in overrides:
-            if (
-                o.type_code == spec.code
-                and o.rule_code == rule.code
-                and (node_path == o.node_path or node_path.startswith(o.node_path + "."))
-            ):
+            if o.type_code == spec.code and o.rule_code == rule.code and covers(o.node_path, node_path):
                 rule = apply_override(rule, o.params, o.enabled)
         if rule.enabled:
             rules.append(rule)

@@ -22,10 +22,12 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.iot import catalog
 from linli.iot.catalog import (
+    MetricSpec,
     Override,
     RuleSpec,
-    TypeSpec,
+    TypeRegistry,
     effective_rules,
     load_metric_ids,
     load_overrides,
@@ -177,31 +179,21 @@ class DeviceCache:
         )
 
 
-_rules_generation = 0
-
-
-def invalidate_rules() -> None:
-    """Make every writer of this process reload types, metrics and rule overrides on its next batch
-    (other processes reload within CACHE_TTL_S)."""
-    global _rules_generation
-    _rules_generation += 1
-
-
 class IngestWriter:
     def __init__(self) -> None:
         self.devices = DeviceCache()
-        self.types: dict[str, TypeSpec] = {}
+        self.types = TypeRegistry({})
         self.metric_ids: dict[str, int] = {}
         self.overrides: list[Override] = []
         self.loaded_at = -1e9
         self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
         self.metrics_cache: dict[tuple[str, str], frozenset[str | None]] = {}
         self.last_seen_written: dict[int, datetime] = {}
-        self.generation = _rules_generation
+        self.generation = catalog.generation
 
     async def refresh(self, session: AsyncSession, *, force: bool = False) -> None:
-        if force or self.generation != _rules_generation or time.monotonic() - self.loaded_at > CACHE_TTL_S:
-            self.generation = _rules_generation
+        if force or self.generation != catalog.generation or time.monotonic() - self.loaded_at > CACHE_TTL_S:
+            self.generation = catalog.generation
             self.types = await load_types(session)
             self.metric_ids = await load_metric_ids(session)
             self.overrides = await load_overrides(session)
@@ -213,7 +205,7 @@ class IngestWriter:
         key = (device.type_code, device.node_path)
         rules = self.rules_cache.get(key)
         if rules is None:
-            spec = self.types.get(device.type_code)
+            spec = self.types.get(device.type_code, device.node_path)
             rules = effective_rules(spec, device.node_path, self.overrides) if spec else ()
             self.rules_cache[key] = rules
         return rules
@@ -230,6 +222,20 @@ class IngestWriter:
             )
             self.metrics_cache[key] = found
         return found
+
+    async def _metric_after_reload(
+        self, session: AsyncSession, device: DeviceContext, metric: str
+    ) -> tuple[MetricSpec, int]:
+        """A metric the loaded types do not know: a tenant may just have defined or changed the type, so
+        look again (at most every MISS_TTL_S) before refusing the reading."""
+        if time.monotonic() - self.loaded_at > MISS_TTL_S:
+            await self.refresh(session, force=True)
+        spec = self.types.get(device.type_code, device.node_path)
+        mspec = spec.metrics.get(metric) if spec else None
+        metric_id = self.metric_ids.get(metric)
+        if mspec is None or metric_id is None:
+            raise IngestError("unknown_metric", f"{device.type_code} devices do not report {metric!r}")
+        return mspec, metric_id
 
     async def authenticate(self, token: str) -> DeviceContext | None:
         async with scoped_session(SYSTEM_SCOPE) as session:
@@ -341,14 +347,14 @@ class IngestWriter:
                 except IngestError as exc:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
-                spec = self.types.get(device.type_code)
+                spec = self.types.get(device.type_code, device.node_path)
                 rule_metrics = self.rule_metrics(device)
                 for metric, raw in reading["metrics"].items():
                     try:
                         mspec = spec.metrics.get(metric) if spec else None
                         metric_id = self.metric_ids.get(metric)
                         if mspec is None or metric_id is None:
-                            raise IngestError("unknown_metric", f"{device.type_code} devices do not report {metric!r}")
+                            mspec, metric_id = await self._metric_after_reload(session, device, metric)
                         value = to_value(raw)
                         problem = mspec.check(value)
                         if problem:

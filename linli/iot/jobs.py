@@ -13,11 +13,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import service
-from linli.iot.catalog import effective_rules, load_overrides, load_types
+from linli.iot.catalog import Override, TypeRegistry, effective_rules, load_overrides, load_types
 from linli.iot.service import DeviceContext
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 
 log = logging.getLogger(__name__)
+# Devices under the node a tenant's type is defined at (:root NULL: a catalog type, everywhere).
+UNDER_ROOT = "and (cast(:root as text) is null or d.node_path <@ text2ltree(:root))"
 RAW_RETENTION = timedelta(days=30)
 SETTLE = timedelta(minutes=1)
 
@@ -83,7 +85,7 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
     overrides = await load_overrides(session)
     opened = 0
     commands = []
-    for spec in types.values():
+    for root, spec in types.definitions():
         if not any(r.kind == "absence" for r in spec.rules):
             continue
         longest = max(r.for_s for r in spec.rules if r.kind == "absence")
@@ -92,12 +94,18 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
                 "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, d.serial, "
                 "d.location, coalesce(d.last_seen_at, d.created_at) as seen from devices d "
                 "join tenants t on t.id = d.tenant_id where d.type_code = :t and d.revoked_at is null "
-                "and coalesce(d.last_seen_at, d.created_at) < :cutoff"
+                f"and coalesce(d.last_seen_at, d.created_at) < :cutoff {UNDER_ROOT}"
             ),
-            {"t": spec.code, "cutoff": at - timedelta(seconds=min(r.for_s for r in spec.rules if r.kind == "absence"))},
+            {
+                "t": spec.code,
+                "root": root,
+                "cutoff": at - timedelta(seconds=min(r.for_s for r in spec.rules if r.kind == "absence")),
+            },
         )
         for r in rows:
             device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
+            if types.get(device.type_code, device.node_path) is not spec:
+                continue
             for rule in effective_rules(spec, device.node_path, overrides):
                 if rule.kind != "absence" or rule.activity is not None or at - r.seen < timedelta(seconds=rule.for_s):
                     continue
@@ -125,7 +133,9 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
     opened += await _check_inactivity(session, types=types, overrides=overrides, at=at, commands=commands)
     await session.execute(
         text(
-            "update devices d set status = 'offline' from device_types t where t.code = d.type_code and "
+            "update devices d set status = 'offline' from (select code, interval_s, null::ltree as node_path "
+            "from device_types union all select code, interval_s, node_path from tenant_device_types) t "
+            "where t.code = d.type_code and (t.node_path is null or d.node_path <@ t.node_path) and "
             "d.status = 'online' and d.last_seen_at < :at - make_interval(secs => greatest(3 * t.interval_s, 300))"
         ),
         {"at": at},
@@ -137,15 +147,15 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
 async def _check_inactivity(
     session: AsyncSession,
     *,
-    types: dict[str, Any],
-    overrides: list[Any],
+    types: TypeRegistry,
+    overrides: list[Override],
     at: datetime,
     commands: list[Any],
 ) -> int:
     """Absence rules on activity (a counter that stopped increasing): the stream keeps the time of the
     last increase in rule_state.since; open the alarm when it is older than the rule allows."""
     opened = 0
-    for spec in types.values():
+    for root, spec in types.definitions():
         rules = [r for r in spec.rules if r.kind == "absence" and r.activity is not None]
         if not rules:
             continue
@@ -154,16 +164,19 @@ async def _check_inactivity(
                 "select s.rule_code, s.since, d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, "
                 "d.type_code, d.serial, d.location from rule_state s join devices d on d.id = s.device_id "
                 "join tenants t on t.id = d.tenant_id where d.type_code = :t and s.phase = 'pending' "
-                "and s.rule_code = any(:codes) and s.since < :cutoff and d.revoked_at is null"
+                f"and s.rule_code = any(:codes) and s.since < :cutoff and d.revoked_at is null {UNDER_ROOT}"
             ),
             {
                 "t": spec.code,
+                "root": root,
                 "codes": [r.code for r in rules],
                 "cutoff": at - timedelta(seconds=min(r.for_s for r in rules)),
             },
         )
         for r in rows:
             device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
+            if types.get(device.type_code, device.node_path) is not spec:
+                continue
             rule = next((x for x in effective_rules(spec, device.node_path, overrides) if x.code == r.rule_code), None)
             if rule is None or at - r.since < timedelta(seconds=rule.for_s):
                 continue

@@ -104,3 +104,21 @@ class Command(IdMixin, TimestampMixin, Base):
     acked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ack_deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class TenantDeviceType(IdMixin, Base):
+    """A device type a tenant defined; `spec` has the catalog entries' shape (see catalog.type_from_spec)."""
+
+    __tablename__ = "tenant_device_types"
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id"))
+    node_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("nodes.id"))
+    node_path: Mapped[str] = mapped_column(Ltree)
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    interval_s: Mapped[int] = mapped_column(Integer)
+    actuator: Mapped[bool] = mapped_column(Boolean, default=False)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

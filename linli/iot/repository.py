@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.iot.models import Alarm, AlarmHistory, Command, DeadLetter, Device, RuleOverride
+from linli.iot.models import Alarm, AlarmHistory, Command, DeadLetter, Device, RuleOverride, TenantDeviceType
 
 
 class DeviceRepository:
@@ -69,9 +69,20 @@ class DeviceRepository:
         )
         return rows.all()
 
-    async def type_exists(self, type_code: str) -> bool:
-        row = await self.session.execute(text("select 1 from device_types where code = :c"), {"c": type_code})
-        return row.first() is not None
+    async def type_defined(self, type_code: str, node_path: str) -> bool:
+        """Is the type the catalog's or one a tenant defined at or above this place (whoever may see it)?"""
+        row = await self.session.execute(
+            text("select linli_device_type_defined(:c, text2ltree(:p))"), {"c": type_code, "p": node_path}
+        )
+        return bool(row.scalar_one())
+
+    async def count_of_type(self, type_code: str, node_path: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Device)
+            .where(Device.type_code == type_code, Device.node_path.op("<@")(func.text2ltree(node_path)))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def mark_offline(self, *, cutoff_by_type: dict[str, datetime]) -> int:
         total = 0
@@ -252,6 +263,55 @@ class CommandRepository:
         return [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows]
 
 
+class DeviceTypeRepository:
+    """The catalog's types (global) and the tenants' own (RLS: in scope, or defined above it)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def catalog(self, code: str | None = None) -> Sequence[Row[Any]]:
+        rows = await self.session.execute(
+            text("select code, spec from device_types where cast(:code as text) is null or code = :code order by code"),
+            {"code": code},
+        )
+        return rows.all()
+
+    async def around(self, node_path: str, code: str | None = None) -> Sequence[TenantDeviceType]:
+        """Tenant types that apply at the node (defined at or above it) or are defined below it."""
+        path = func.text2ltree(node_path)
+        stmt = (
+            select(TenantDeviceType)
+            .where(TenantDeviceType.node_path.op("@>")(path) | TenantDeviceType.node_path.op("<@")(path))
+            .order_by(TenantDeviceType.code, TenantDeviceType.id)
+        )
+        if code is not None:
+            stmt = stmt.where(TenantDeviceType.code == code)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def get(self, type_id: int) -> TenantDeviceType | None:
+        return await self.session.get(TenantDeviceType, type_id)
+
+    async def add(self, row: TenantDeviceType) -> TenantDeviceType:
+        self.session.add(row)
+        await self.session.flush()
+        await self.session.refresh(row)
+        return row
+
+    async def delete(self, row: TenantDeviceType) -> None:
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def register_metrics(self, codes: Sequence[str]) -> None:
+        await self.session.execute(text("select linli_register_metrics(cast(:c as text[]))"), {"c": list(codes)})
+
+    async def event_items_missing(self, codes: Sequence[str]) -> list[str]:
+        rows = await self.session.execute(
+            text("select c from unnest(cast(:c as text[])) c where c not in (select code from event_items)"),
+            {"c": list(codes)},
+        )
+        return sorted(rows.scalars().all())
+
+
 class RuleRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -269,6 +329,12 @@ class RuleRepository:
         rule = await self.session.get(RuleOverride, int(row.scalar_one()), populate_existing=True)
         assert rule is not None
         return rule
+
+    async def delete_for_type(self, type_code: str, node_path: str) -> None:
+        await self.session.execute(
+            text("delete from rules where type_code = :t and node_path <@ text2ltree(:p)"),
+            {"t": type_code, "p": node_path},
+        )
 
     async def covering(self, node_path: str) -> Sequence[RuleOverride]:
         stmt = (

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,3 +166,87 @@ class RuleOverrideIn(Strict):
     rule: str
     params: dict[str, Any] = Field(default_factory=dict)
     enabled: bool = True
+
+
+# ---------------------------------------------------------------- device types (catalog and tenants' own)
+
+TYPE_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+METRIC_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class TypeName(Strict):
+    zh: str = Field(min_length=1, max_length=128)
+    en: str = Field(min_length=1, max_length=128)
+
+
+class MetricDef(Strict):
+    code: str = Field(pattern=METRIC_CODE_PATTERN)
+    kind: Literal["gauge", "state", "counter", "flag"] = "gauge"
+    unit: str | None = Field(default=None, max_length=16)
+    range: tuple[float, float] | None = Field(default=None, description="[low, high]: readings outside are refused")
+    states: dict[str, str] | None = Field(default=None, description="state codes and their meaning")
+
+
+class LinkageDef(Strict):
+    target_type: str = Field(pattern=TYPE_CODE_PATTERN)
+    scope: Literal["same_space", "same_floor", "same_unit", "same_building", "same_node"] = "same_space"
+    command: str = Field(pattern=METRIC_CODE_PATTERN)
+    args: dict[str, bool | int | float | str] = Field(default_factory=dict)
+
+
+class RuleDef(Strict):
+    code: str = Field(pattern=METRIC_CODE_PATTERN)
+    kind: Literal["threshold", "state", "absence", "rate"]
+    metric: str | None = Field(default=None, pattern=METRIC_CODE_PATTERN)
+    above: float | None = None
+    below: float | None = None
+    clear_below: float | None = None
+    clear_above: float | None = None
+    hold_s: float = Field(default=0, ge=0, le=86400)
+    alarm_states: list[float] | None = None
+    for_s: float | None = Field(default=None, gt=0, le=30 * 86400)
+    activity: str | None = Field(default=None, pattern=METRIC_CODE_PATTERN)
+    above_per_hour: float | None = None
+    severity: Severity = "medium"
+    raises: str | None = Field(default=None, max_length=64, description="event item code to raise")
+    linkage: list[LinkageDef] = Field(default_factory=list, max_length=8)
+
+
+class CommandDef(Strict):
+    code: str = Field(pattern=METRIC_CODE_PATTERN)
+    args: dict[str, Literal["bool", "int", "float", "str"]] = Field(default_factory=dict)
+    ack_timeout_s: int = Field(default=30, ge=1, le=3600)
+
+
+class DeviceTypeBody(Strict):
+    """What a tenant's device type is: the same shape as the catalog's entries."""
+
+    name: TypeName
+    interval_s: int = Field(ge=1, le=86400, description="expected seconds between readings")
+    actuator: bool = False
+    metrics: list[MetricDef] = Field(min_length=1, max_length=64)
+    rules: list[RuleDef] = Field(default_factory=list, max_length=32)
+    commands: list[CommandDef] = Field(default_factory=list, max_length=16)
+
+
+class DeviceTypeCreate(DeviceTypeBody):
+    node_id: int = Field(description="the node it is defined at: it applies to devices there and below")
+    code: str = Field(pattern=TYPE_CODE_PATTERN)
+
+
+class DeviceTypeOut(BaseModel):
+    id: int | None = Field(description="null for the catalog's types")
+    code: str
+    source: Literal["catalog", "tenant"]
+    tenant_id: int | None
+    node_id: int | None
+    node_path: str | None
+    name: TypeName
+    interval_s: int
+    actuator: bool
+    metrics: list[dict[str, Any]]
+    rules: list[dict[str, Any]]
+    commands: list[dict[str, Any]]
+    created_at: datetime | None
+    updated_at: datetime | None

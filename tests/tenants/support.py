@@ -151,6 +151,22 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
             {"t": tenant, "n": estate.id, "p": estate.node_path},
         )
     ).scalar_one()
+    device_type = (
+        await db.execute(
+            text(
+                "insert into tenant_device_types (tenant_id, node_id, node_path, code, name, name_en, interval_s, "
+                "spec) values (:t, :n, text2ltree(:p), 'matrix_meter', '矩阵表', 'Matrix meter', 60, "
+                "cast(:spec as jsonb)) returning id"
+            ),
+            {
+                "t": tenant,
+                "n": estate.id,
+                "p": estate.node_path,
+                "spec": '{"code": "matrix_meter", "name": {"zh": "矩阵表", "en": "Matrix meter"}, "interval_s": 60, '
+                '"metrics": [{"code": "kwh", "kind": "counter"}]}',
+            },
+        )
+    ).scalar_one()
     alarm = (
         await db.execute(
             text(
@@ -186,6 +202,7 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
     ).scalar_one()
     return {
         "device_id": device,
+        "device_type_id": device_type,
         "alarm_id": alarm,
         "unit_id": unit.id,
         "rule_id": rule.id,

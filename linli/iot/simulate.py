@@ -11,7 +11,6 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -20,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import broker
+from linli.iot.catalog import MetricSpec, RuleSpec, load_types
 from linli.platform.broker import broker_address, new_client
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.security import new_secret, sha256_hex
@@ -105,8 +105,8 @@ class SimDevice:
     slug: str
     serial: str
     type_code: str
-    metrics: dict[str, Any]
-    rules: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, MetricSpec]
+    rules: tuple[RuleSpec, ...] = ()
     counters: dict[str, float] = field(default_factory=dict)
     fault_until: float = 0.0
     fault: str = ""
@@ -116,18 +116,19 @@ def _daily(hour: float, low: float, high: float) -> float:
     return low + (high - low) * (0.5 + 0.5 * math.sin((hour - 8) / 24 * 2 * math.pi))
 
 
-def normal_band(spec: dict[str, Any], rules: list[dict[str, Any]]) -> tuple[float, float]:
+def normal_band(metric: MetricSpec, rules: tuple[RuleSpec, ...]) -> tuple[float, float]:
     """The part of the metric's range that triggers none of the type's rules."""
-    low, high = (float(x) for x in (spec.get("range") or (0, 100))[:2])
+    low = metric.low if metric.low is not None else 0.0
+    high = metric.high if metric.high is not None else 100.0
     lo, hi = low + (high - low) * 0.2, low + (high - low) * 0.4
     for rule in rules:
-        if rule.get("metric") != spec["code"]:
+        if rule.metric != metric.code:
             continue
-        if rule.get("above") is not None:
-            hi = min(hi, float(rule.get("clear_below", rule["above"])) * 0.7)
+        if rule.above is not None:
+            hi = min(hi, (rule.clear_below if rule.clear_below is not None else rule.above) * 0.7)
             lo = min(lo, hi * 0.5)
-        if rule.get("below") is not None:
-            lo = max(lo, float(rule.get("clear_above", rule["below"])) * 1.3)
+        if rule.below is not None:
+            lo = max(lo, (rule.clear_above if rule.clear_above is not None else rule.below) * 1.3)
             hi = max(hi, lo * 1.2)
     return lo, min(hi, high)
 
@@ -139,7 +140,7 @@ def reading(d: SimDevice, now: datetime, clock: float) -> dict[str, float]:
     d.counters["_clock"] = clock
     out: dict[str, float] = {}
     for code, spec in d.metrics.items():
-        kind = spec.get("kind")
+        kind = spec.kind
         if kind == "counter":
             # About 60 increments an hour: below every rate rule of the catalog.
             d.counters[code] = d.counters.get(code, 0.0) + elapsed_h * random.uniform(30, 90)
@@ -187,26 +188,20 @@ async def simulate(*, community: str, rate: float, duration: float, fault_every:
         rows = (
             await session.execute(
                 text(
-                    "select d.id, t.slug, d.serial, d.type_code, dt.spec from devices d "
-                    "join tenants t on t.id = d.tenant_id join device_types dt on dt.code = d.type_code "
+                    "select d.id, t.slug, d.serial, d.type_code, d.node_path::text as node_path from devices d "
+                    "join tenants t on t.id = d.tenant_id "
                     "where d.node_path <@ text2ltree(:p) and d.revoked_at is null order by d.id"
                 ),
                 {"p": found},
             )
         ).all()
+        types = await load_types(session)
     if not rows:
         raise SystemExit("no devices: run `linli seed demo` first")
     devices = [
-        SimDevice(
-            r.id,
-            r.slug,
-            r.serial,
-            r.type_code,
-            {m["code"]: m for m in r.spec.get("metrics", [])},
-            list(r.spec.get("rules", [])),
-        )
+        SimDevice(r.id, r.slug, r.serial, r.type_code, spec.metrics, spec.rules)
         for r in rows
-        if r.type_code != "ai_camera"
+        if r.type_code != "ai_camera" and (spec := types.get(r.type_code, r.node_path)) is not None
     ]
     by_serial = {(d.slug, d.serial): d for d in devices}
     await broker.ensure_service_client()

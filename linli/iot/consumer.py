@@ -54,6 +54,7 @@ class IngestConsumer:
         group: str = broker.SHARE_GROUP,
         client_id: str | None = None,
         max_batch: int = 5000,
+        max_batch_bytes: int = 1_000_000,
         max_wait_s: float = 0.01,
         writer: IngestWriter | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
@@ -63,6 +64,9 @@ class IngestConsumer:
         self.session_expiry_s = session_expiry_s
         self.client_id = client_id or stable_client_id(int(os.environ.get("LINLI_INGEST_INDEX", "0")))
         self.max_batch = max_batch
+        # Bounded by payload too: a gateway message holds hundreds of readings, and a batch of a few
+        # thousand of them was one transaction of half a million rows (seconds of stall, sorts on disk).
+        self.max_batch_bytes = max_batch_bytes
         self.max_wait_s = max_wait_s
         self.writer = writer or IngestWriter()
         self.connections = connections
@@ -141,16 +145,27 @@ class IngestConsumer:
             total.commands.extend(part.commands)
         return total
 
+    def _batch_full(self) -> bool:
+        count, size = 0, 0
+        for link in self.links:
+            for message in link.pending:
+                count += 1
+                size += len(message.payload)
+                if count >= self.max_batch or size >= self.max_batch_bytes:
+                    return True
+        return False
+
     def _take(self) -> list[tuple[WireSubscriber, list[Publish]]]:
         taken: list[tuple[WireSubscriber, list[Publish]]] = []
-        room = self.max_batch
+        room, room_bytes = self.max_batch, self.max_batch_bytes
         for link in self.links:
-            if room <= 0:
+            if room <= 0 or room_bytes <= 0:
                 break
-            part = link.take(room)
+            part = link.take(room, room_bytes)
             if part:
                 taken.append((link, part))
                 room -= len(part)
+                room_bytes -= sum(len(m.payload) for m in part)
         return taken
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -180,7 +195,7 @@ class IngestConsumer:
                     await asyncio.wait({waiter, stopper}, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
                     continue
-                if self.max_wait_s > 0 and sum(len(x.pending) for x in self.links) < self.max_batch:
+                if self.max_wait_s > 0 and not self._batch_full():
                     await asyncio.sleep(self.max_wait_s)
                 taken = self._take()
                 batch = [m for _, part in taken for m in part]

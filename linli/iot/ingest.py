@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -19,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import psycopg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,8 +46,34 @@ MISS_TTL_S = 3.0
 LAST_SEEN_EVERY = timedelta(seconds=60)
 
 
+# One telemetry row: ts, tenant_id, device_id, metric_id, value.
+Row = tuple[datetime, int, int, int, float]
+COPY_TELEMETRY = "copy telemetry (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+COPY_TRAILER = b"\xff\xff"
+# Field count, then (length, value) for timestamptz, int4, int8, int2, float8.
+COPY_ROW = struct.Struct("!hiqiiiqihid")
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def copy_payload(rows: Sequence[Row]) -> bytes:
+    """Rows in PostgreSQL's binary COPY format, built in one pass (a coroutine per row cost more than
+    the database's own work). Readings of one message share their timestamp object."""
+    micros: dict[datetime, int] = {}
+    pack = COPY_ROW.pack
+    parts = [COPY_SIGNATURE]
+    for ts, tenant_id, device_id, metric_id, value in rows:
+        us = micros.get(ts)
+        if us is None:
+            us = micros[ts] = (ts - PG_EPOCH) // MICROSECOND
+        parts.append(pack(5, 8, us, 4, tenant_id, 8, device_id, 2, metric_id, 8, value))
+    parts.append(COPY_TRAILER)
+    return b"".join(parts)
 
 
 @dataclass
@@ -90,17 +118,21 @@ class IngestError(Exception):
         self.detail = detail
 
 
-def parse_ts(raw: Any, default: datetime) -> datetime:
+def parse_ts(raw: Any, default: datetime, parsed: dict[str, datetime]) -> datetime:
+    """`parsed` remembers the strings of a batch (a gateway's readings share their timestamp)."""
     if raw is None:
         return default
-    if not isinstance(raw, str):
-        raise IngestError("bad_timestamp", f"ts must be an ISO-8601 string, got {raw!r}")
-    try:
-        ts = datetime.fromisoformat(raw)
-    except ValueError:
-        raise IngestError("bad_timestamp", f"ts {raw!r} is not ISO-8601") from None
-    if ts.tzinfo is None:
-        raise IngestError("bad_timestamp", f"ts {raw!r} has no timezone")
+    ts = parsed.get(raw) if isinstance(raw, str) else None
+    if ts is None:
+        if not isinstance(raw, str):
+            raise IngestError("bad_timestamp", f"ts must be an ISO-8601 string, got {raw!r}")
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            raise IngestError("bad_timestamp", f"ts {raw!r} is not ISO-8601") from None
+        if ts.tzinfo is None:
+            raise IngestError("bad_timestamp", f"ts {raw!r} has no timezone")
+        parsed[raw] = ts
     if ts - default > MAX_FUTURE:
         raise IngestError("future_timestamp", f"ts {raw!r} lies in the future")
     return ts
@@ -302,7 +334,8 @@ class IngestWriter:
         await self.devices.resolve(session, keys)
         first_seen = await self._first_seen(session, parsed)
 
-        rows: list[tuple[datetime, int, int, int, float]] = []
+        rows: list[Row] = []
+        parsed_ts: dict[str, datetime] = {}
         candidates: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
         contexts: dict[int, DeviceContext] = {}
         seen: dict[int, datetime] = {}
@@ -343,7 +376,7 @@ class IngestWriter:
                                 f"no active device {serial!r} in tenant {sender.tenant_slug!r}",
                             )
                         device = found
-                    ts = parse_ts(reading.get("ts"), first_seen.get(id(msg), msg.received_at))
+                    ts = parse_ts(reading.get("ts"), first_seen.get(id(msg), msg.received_at), parsed_ts)
                 except IngestError as exc:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
@@ -355,7 +388,7 @@ class IngestWriter:
                         metric_id = self.metric_ids.get(metric)
                         if mspec is None or metric_id is None:
                             mspec, metric_id = await self._metric_after_reload(session, device, metric)
-                        value = to_value(raw)
+                        value = raw if type(raw) is float else to_value(raw)
                         problem = mspec.check(value)
                         if problem:
                             raise IngestError("out_of_range", problem)
@@ -382,8 +415,7 @@ class IngestWriter:
         result.errors = [{"reason": d["reason"], "detail": d["detail"]} for d in dead[:50]]
 
         if rows:
-            result.stored = await self._copy(session, rows)
-            await self._last_seen(session, seen)
+            result.stored = await self._store(session, rows)
         if dead:
             await session.execute(
                 text(
@@ -393,13 +425,17 @@ class IngestWriter:
                 ),
                 dead,
             )
-        if candidates:
-            await self._rules(session, candidates, contexts, result)
         for ack in acks:
             await self.devices.resolve(session, [(ack.slug or "", ack.serial or "")])
             acker, _ = self.devices.get(ack.slug or "", ack.serial or "")
             if acker is not None and await acknowledge_command(session, device_id=acker.id, payload=ack.payload):
                 result.acks += 1
+        # Row locks other workers may need: taken last, so they are held only until the commit.
+        if candidates:
+            await self._rules(session, candidates, contexts, result)
+        if rows:
+            await self._latest(session, rows)
+            await self._last_seen(session, seen)
         return result
 
     async def _first_seen(self, session: AsyncSession, parsed: list[tuple[Message, Any]]) -> dict[int, datetime]:
@@ -464,42 +500,68 @@ class IngestWriter:
             "payload": payload[:PAYLOAD_KEEP].decode("utf-8", errors="replace"),
         }
 
-    async def _copy(self, session: AsyncSession, rows: list[tuple[datetime, int, int, int, float]]) -> int:
+    async def _store(self, session: AsyncSession, rows: list[Row]) -> int:
+        """Binary COPY straight into the hypertable. A replayed or redelivered reading makes it fail on
+        the unique index: then, rarely, the batch goes through a staging table and ON CONFLICT DO
+        NOTHING, which stores only what is new."""
+        payload = copy_payload(rows)
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         pg: Any = raw.driver_connection
-        async with pg.cursor() as cur:
-            # Every time: a rolled-back batch also rolls back the creation of the temporary table.
-            await cur.execute(
-                "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
-                "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
-            )
-            async with cur.copy(
-                "copy telemetry_stage (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
-            ) as copy:
-                copy.set_types(["timestamptz", "int4", "int8", "int2", "float8"])
-                for row in rows:
-                    await copy.write_row(row)
-            await cur.execute(
-                "insert into telemetry (ts, tenant_id, device_id, metric_id, value) "
-                "select ts, tenant_id, device_id, metric_id, value from telemetry_stage on conflict do nothing"
-            )
-            stored = int(cur.rowcount)
-            await cur.execute(
+        try:
+            # The driver's own savepoint: SQLAlchemy's does not roll back after an error raised by the
+            # driver's COPY.
+            async with pg.transaction(), pg.cursor() as cur, cur.copy(COPY_TELEMETRY) as copy:
+                await copy.write(payload)
+            stored = len(rows)
+        except psycopg.errors.UniqueViolation:
+            async with pg.cursor() as cur:
+                # Every time: a rolled-back batch also rolls back the creation of the temporary table.
+                await cur.execute(
+                    "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
+                    "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
+                )
+                async with cur.copy(COPY_TELEMETRY.replace("telemetry", "telemetry_stage", 1)) as copy:
+                    await copy.write(payload)
+                await cur.execute(
+                    "insert into telemetry (ts, tenant_id, device_id, metric_id, value) "
+                    "select ts, tenant_id, device_id, metric_id, value from telemetry_stage on conflict do nothing"
+                )
+                stored = int(cur.rowcount)
+                await cur.execute("truncate telemetry_stage")
+        hours = sorted({ts.replace(minute=0, second=0, microsecond=0) for ts in {r[0] for r in rows}})
+        # Appended, never upserted: ingest workers writing the same hour do not wait for each other.
+        await session.execute(
+            text("insert into rollup_dirty (bucket) select unnest(cast(:hours as timestamptz[]))"), {"hours": hours}
+        )
+        return stored
+
+    async def _latest(self, session: AsyncSession, rows: list[Row]) -> None:
+        """Keep telemetry_latest current. Its rows are locked until the commit, so this runs last, in
+        key order (workers never deadlock, and wait for each other as briefly as possible)."""
+        latest: dict[tuple[int, int], tuple[datetime, int, float]] = {}
+        for ts, tenant_id, device_id, metric_id, value in rows:
+            key = (device_id, metric_id)
+            found = latest.get(key)
+            if found is None or ts > found[0]:
+                latest[key] = (ts, tenant_id, value)
+        keys = sorted(latest)
+        await session.execute(
+            text(
                 "insert into telemetry_latest (device_id, metric_id, tenant_id, ts, value) "
-                "select distinct on (device_id, metric_id) device_id, metric_id, tenant_id, ts, value "
-                "from telemetry_stage order by device_id, metric_id, ts desc "
+                "select * from unnest(cast(:d as bigint[]), cast(:m as smallint[]), cast(:t as int[]), "
+                "cast(:ts as timestamptz[]), cast(:v as float8[])) "
                 "on conflict (device_id, metric_id) do update set ts = excluded.ts, value = excluded.value "
                 "where excluded.ts > telemetry_latest.ts"
-            )
-            hours = sorted({r[0].replace(minute=0, second=0, microsecond=0) for r in rows})
-            await cur.execute(
-                "insert into rollup_dirty (bucket) select unnest(%s::timestamptz[]) on conflict (bucket) "
-                "do update set marked_at = now()",
-                (hours,),
-            )
-            await cur.execute("truncate telemetry_stage")
-        return stored
+            ),
+            {
+                "d": [k[0] for k in keys],
+                "m": [k[1] for k in keys],
+                "t": [latest[k][1] for k in keys],
+                "ts": [latest[k][0] for k in keys],
+                "v": [latest[k][2] for k in keys],
+            },
+        )
 
     async def _last_seen(self, session: AsyncSession, seen: dict[int, datetime]) -> None:
         # Sorted: rows are locked in one order by every worker (no deadlocks between workers).

@@ -26,14 +26,16 @@ SETTLE = timedelta(minutes=1)
 
 async def rollup_dirty(session: AsyncSession, *, settle: timedelta = SETTLE, limit: int = 500) -> int:
     """Recompute the hourly rollup for every dirty hour (late data re-dirties an hour), then the days."""
+    # The log's rows that settled (rows of batches not yet committed are invisible: they stay for later).
     rows = await session.execute(
         text(
-            "delete from rollup_dirty where bucket in (select bucket from rollup_dirty where marked_at < now() - "
-            "make_interval(secs => :settle) order by bucket limit :limit for update skip locked) returning bucket"
+            "delete from rollup_dirty where marked_at < now() - make_interval(secs => :settle) and bucket in "
+            "(select distinct bucket from rollup_dirty where marked_at < now() - make_interval(secs => :settle) "
+            "order by bucket limit :limit) returning bucket"
         ),
         {"settle": settle.total_seconds(), "limit": limit},
     )
-    hours = sorted(r[0] for r in rows)
+    hours = sorted({r[0] for r in rows})
     for hour in hours:
         await session.execute(
             text("delete from telemetry_1h where bucket = :h"),

@@ -201,8 +201,15 @@ class WireSubscriber:
                 return
             self.writer.write(b"\xc0\x00")
 
-    def take(self, limit: int) -> list[Publish]:
-        batch, self.pending = self.pending[:limit], self.pending[limit:]
+    def take(self, limit: int, max_bytes: int) -> list[Publish]:
+        """Up to `limit` messages and about `max_bytes` of payload (at least one message)."""
+        count, size = 0, 0
+        for message in self.pending[:limit]:
+            if count and size + len(message.payload) > max_bytes:
+                break
+            count += 1
+            size += len(message.payload)
+        batch, self.pending = self.pending[:count], self.pending[count:]
         if not self.pending:
             self.arrived.clear()
         return batch

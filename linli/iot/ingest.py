@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import struct
 import time
 from collections import defaultdict
@@ -26,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import catalog
 from linli.iot.catalog import (
-    MetricSpec,
     Override,
     RuleSpec,
     TypeRegistry,
@@ -40,6 +40,7 @@ from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.security import sha256_hex
 
 MAX_FUTURE = timedelta(minutes=10)
+FLAG = (0.0, 1.0)
 PAYLOAD_KEEP = 4000
 CACHE_TTL_S = 30.0
 MISS_TTL_S = 3.0
@@ -55,15 +56,16 @@ COPY_TRAILER = b"\xff\xff"
 COPY_ROW = struct.Struct("!hiqiiiqihid")
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
+HOUR_US = 3_600_000_000
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def copy_payload(rows: Sequence[Row]) -> bytes:
+def copy_payload(rows: Sequence[Row]) -> tuple[bytes, list[datetime]]:
     """Rows in PostgreSQL's binary COPY format, built in one pass (a coroutine per row cost more than
-    the database's own work). Readings of one message share their timestamp object."""
+    the database's own work), and the UTC hours they fall in (dirty for the rollups)."""
     micros: dict[datetime, int] = {}
     pack = COPY_ROW.pack
     parts = [COPY_SIGNATURE]
@@ -73,7 +75,8 @@ def copy_payload(rows: Sequence[Row]) -> bytes:
             us = micros[ts] = (ts - PG_EPOCH) // MICROSECOND
         parts.append(pack(5, 8, us, 4, tenant_id, 8, device_id, 2, metric_id, 8, value))
     parts.append(COPY_TRAILER)
-    return b"".join(parts)
+    hours = sorted({us // HOUR_US for us in micros.values()})
+    return b"".join(parts), [PG_EPOCH + timedelta(hours=h) for h in hours]
 
 
 @dataclass
@@ -109,6 +112,45 @@ class _State:
     last_ts: datetime
     last_value: float | None
     alarm_id: int | None
+
+
+class RuleSet:
+    """A device's effective rules, indexed for the stream: which readings they must see, and which
+    readings could change something (only those devices take the rule-state lock)."""
+
+    def __init__(self, rules: tuple[RuleSpec, ...]) -> None:
+        self.rules = rules
+        # Absence rules watch every reading (any reading ends a silence).
+        self.watch_all = any(r.kind == "absence" for r in rules)
+        self.watched = frozenset(r.metric for r in rules if r.kind != "absence")
+        # Rate rules and activity counters keep state from every reading.
+        self.stateful = any(r.kind == "rate" for r in rules)
+        self.activity = frozenset(r.metric for r in rules if r.kind == "absence" and r.activity is not None)
+        self.by_metric: dict[str | None, tuple[RuleSpec, ...]] = {}
+        for r in rules:
+            if r.kind in ("threshold", "state"):
+                self.by_metric[r.metric] = (*self.by_metric.get(r.metric, ()), r)
+
+    def may_act(self, readings: Sequence[tuple[datetime, str, float]]) -> bool:
+        """Could these readings open, advance or clear anything (given no state kept yet)?"""
+        if self.stateful:
+            return True
+        by_metric, activity = self.by_metric, self.activity
+        return any(
+            metric in activity or any(r.abnormal(value) for r in by_metric.get(metric, ()))
+            for _, metric, value in readings
+        )
+
+
+@dataclass(slots=True)
+class _Target:
+    """A device of the batch being written."""
+
+    device: DeviceContext
+    accepts: dict[str, tuple[int, float, float, bool]]
+    rules: RuleSet
+    candidates: list[tuple[datetime, str, float]] = field(default_factory=list)
+    last_ts: datetime | None = None
 
 
 class IngestError(Exception):
@@ -218,8 +260,8 @@ class IngestWriter:
         self.metric_ids: dict[str, int] = {}
         self.overrides: list[Override] = []
         self.loaded_at = -1e9
-        self.rules_cache: dict[tuple[str, str], tuple[RuleSpec, ...]] = {}
-        self.metrics_cache: dict[tuple[str, str], frozenset[str | None]] = {}
+        self.rules_cache: dict[tuple[str, str], RuleSet] = {}
+        self.accepts_cache: dict[int, dict[str, tuple[int, float, float, bool]]] = {}
         self.last_seen_written: dict[int, datetime] = {}
         self.generation = catalog.generation
 
@@ -230,44 +272,58 @@ class IngestWriter:
             self.metric_ids = await load_metric_ids(session)
             self.overrides = await load_overrides(session)
             self.rules_cache = {}
-            self.metrics_cache = {}
+            self.accepts_cache = {}
             self.loaded_at = time.monotonic()
 
-    def rules_for(self, device: DeviceContext) -> tuple[RuleSpec, ...]:
+    def rules_for(self, device: DeviceContext) -> RuleSet:
         key = (device.type_code, device.node_path)
-        rules = self.rules_cache.get(key)
-        if rules is None:
-            spec = self.types.get(device.type_code, device.node_path)
-            rules = effective_rules(spec, device.node_path, self.overrides) if spec else ()
-            self.rules_cache[key] = rules
-        return rules
-
-    def rule_metrics(self, device: DeviceContext) -> frozenset[str | None]:
-        """Metrics whose readings the rules must see ("*": every reading, for absence rules)."""
-        key = (device.type_code, device.node_path)
-        found = self.metrics_cache.get(key)
+        found = self.rules_cache.get(key)
         if found is None:
-            rules = self.rules_for(device)
-            found = frozenset(
-                {r.metric for r in rules if r.kind != "absence"}
-                | ({"*"} if any(r.kind == "absence" for r in rules) else set())
-            )
-            self.metrics_cache[key] = found
+            spec = self.types.get(device.type_code, device.node_path)
+            found = RuleSet(effective_rules(spec, device.node_path, self.overrides) if spec else ())
+            self.rules_cache[key] = found
         return found
 
-    async def _metric_after_reload(
-        self, session: AsyncSession, device: DeviceContext, metric: str
-    ) -> tuple[MetricSpec, int]:
-        """A metric the loaded types do not know: a tenant may just have defined or changed the type, so
-        look again (at most every MISS_TTL_S) before refusing the reading."""
-        if time.monotonic() - self.loaded_at > MISS_TTL_S:
-            await self.refresh(session, force=True)
+    def _sender(self, msg: Message) -> DeviceContext | None:
+        return msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
+
+    def _target(self, device: DeviceContext) -> _Target:
+        """What a batch needs of a device: the metrics its type accepts (id, range, flag) and those its
+        rules watch."""
         spec = self.types.get(device.type_code, device.node_path)
+        accepts = self.accepts_cache.get(id(spec)) if spec is not None else {}
+        if accepts is None and spec is not None:
+            accepts = self.accepts_cache[id(spec)] = {
+                m.code: (
+                    self.metric_ids[m.code],
+                    -math.inf if m.low is None else m.low,
+                    math.inf if m.high is None else m.high,
+                    m.kind == "flag",
+                )
+                for m in spec.metrics.values()
+                if m.code in self.metric_ids
+            }
+        return _Target(device, accepts or {}, self.rules_for(device))
+
+    async def _checked(self, session: AsyncSession, device: DeviceContext, metric: str, raw: Any) -> tuple[int, float]:
+        """A reading the fast path did not accept: its metric id and value, or IngestError with the
+        reason. A metric the loaded types do not know may belong to a type a tenant just defined or
+        changed, so look again (at most every MISS_TTL_S) before refusing it."""
+        spec = self.types.get(device.type_code, device.node_path)
+        if (spec is None or metric not in spec.metrics or metric not in self.metric_ids) and (
+            time.monotonic() - self.loaded_at > MISS_TTL_S
+        ):
+            await self.refresh(session, force=True)
+            spec = self.types.get(device.type_code, device.node_path)
         mspec = spec.metrics.get(metric) if spec else None
         metric_id = self.metric_ids.get(metric)
         if mspec is None or metric_id is None:
             raise IngestError("unknown_metric", f"{device.type_code} devices do not report {metric!r}")
-        return mspec, metric_id
+        value = to_value(raw)
+        problem = mspec.check(value)
+        if problem:
+            raise IngestError("out_of_range", problem)
+        return metric_id, value
 
     async def authenticate(self, token: str) -> DeviceContext | None:
         async with scoped_session(SYSTEM_SCOPE) as session:
@@ -305,11 +361,12 @@ class IngestWriter:
         )
         keys: set[tuple[str, str]] = set()
         for msg in messages:
-            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
             try:
                 body = orjson.loads(msg.payload)
             except orjson.JSONDecodeError as exc:
-                dead.append(await self._dead(session, msg, sender, "malformed_json", f"not JSON: {exc}", msg.payload))
+                dead.append(
+                    await self._dead(session, msg, self._sender(msg), "malformed_json", f"not JSON: {exc}", msg.payload)
+                )
                 continue
             if not isinstance(body, dict) or not (
                 isinstance(body.get("metrics"), dict) or isinstance(body.get("readings"), list)
@@ -318,7 +375,7 @@ class IngestWriter:
                     await self._dead(
                         session,
                         msg,
-                        sender,
+                        self._sender(msg),
                         "malformed_payload",
                         "expected {metrics: {...}} or {readings: [...]}",
                         msg.payload,
@@ -336,9 +393,7 @@ class IngestWriter:
 
         rows: list[Row] = []
         parsed_ts: dict[str, datetime] = {}
-        candidates: dict[int, list[tuple[datetime, str, float]]] = defaultdict(list)
-        contexts: dict[int, DeviceContext] = {}
-        seen: dict[int, datetime] = {}
+        targets: dict[int, _Target] = {}
         for msg, body in parsed:
             sender = msg.device
             if sender is None:
@@ -360,6 +415,7 @@ class IngestWriter:
                 readings = body["readings"]
             else:
                 readings = [{"serial": None, "ts": body.get("ts"), "metrics": body.get("metrics")}]
+            arrived = first_seen.get(id(msg), msg.received_at)
             for reading in readings:
                 device = sender
                 try:
@@ -376,40 +432,47 @@ class IngestWriter:
                                 f"no active device {serial!r} in tenant {sender.tenant_slug!r}",
                             )
                         device = found
-                    ts = parse_ts(reading.get("ts"), first_seen.get(id(msg), msg.received_at), parsed_ts)
+                    ts = parse_ts(reading.get("ts"), arrived, parsed_ts)
                 except IngestError as exc:
                     dead.append(await self._dead(session, msg, sender, exc.reason, exc.detail, orjson.dumps(reading)))
                     continue
-                spec = self.types.get(device.type_code, device.node_path)
-                rule_metrics = self.rule_metrics(device)
+                target = targets.get(device.id)
+                if target is None:
+                    target = targets[device.id] = self._target(device)
+                accepts, watched, watch_all = target.accepts, target.rules.watched, target.rules.watch_all
                 for metric, raw in reading["metrics"].items():
-                    try:
-                        mspec = spec.metrics.get(metric) if spec else None
-                        metric_id = self.metric_ids.get(metric)
-                        if mspec is None or metric_id is None:
-                            mspec, metric_id = await self._metric_after_reload(session, device, metric)
-                        value = raw if type(raw) is float else to_value(raw)
-                        problem = mspec.check(value)
-                        if problem:
-                            raise IngestError("out_of_range", problem)
-                    except IngestError as exc:
-                        dead.append(
-                            await self._dead(
-                                session,
-                                msg,
-                                device,
-                                exc.reason,
-                                exc.detail,
-                                orjson.dumps({"serial": device.serial, "ts": reading.get("ts"), metric: raw}),
+                    # The common case inline (a few million times a second matters); anything unusual
+                    # takes the checked path, which also says why a reading is refused.
+                    accept = accepts.get(metric)
+                    kind = type(raw)
+                    if accept is not None and (kind is float or kind is int):
+                        metric_id, low, high, flag = accept
+                        value = float(raw)
+                        if not (low <= value <= high and value - value == 0.0 and (not flag or value in FLAG)):
+                            accept = None
+                    if accept is None:
+                        try:
+                            metric_id, value = await self._checked(session, device, metric, raw)
+                        except IngestError as exc:
+                            dead.append(
+                                await self._dead(
+                                    session,
+                                    msg,
+                                    device,
+                                    exc.reason,
+                                    exc.detail,
+                                    orjson.dumps({"serial": device.serial, "ts": reading.get("ts"), metric: raw}),
+                                )
                             )
-                        )
-                        continue
+                            continue
                     rows.append((ts, device.tenant_id, device.id, metric_id, value))
-                    contexts[device.id] = device
-                    if metric in rule_metrics or "*" in rule_metrics:
-                        candidates[device.id].append((ts, metric, value))
-                    if device.id not in seen or ts > seen[device.id]:
-                        seen[device.id] = ts
+                    if watch_all or metric in watched:
+                        target.candidates.append((ts, metric, value))
+                if target.last_ts is None or ts > target.last_ts:
+                    target.last_ts = ts
+        candidates = {d: t.candidates for d, t in targets.items() if t.candidates}
+        contexts = {d: t.device for d, t in targets.items()}
+        seen = {d: t.last_ts for d, t in targets.items() if t.last_ts is not None}
         result.accepted = len(rows)
         result.dead = len(dead)
         result.errors = [{"reason": d["reason"], "detail": d["detail"]} for d in dead[:50]]
@@ -446,7 +509,7 @@ class IngestWriter:
             message_id = body.get("id")
             if body.get("ts") is not None or "metrics" not in body or not isinstance(message_id, str | int):
                 continue
-            sender = msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
+            sender = self._sender(msg)
             if sender is not None and len(str(message_id)) <= 128:
                 wanted[(sender.id, str(message_id))].append(msg)
         if not wanted:
@@ -504,7 +567,7 @@ class IngestWriter:
         """Binary COPY straight into the hypertable. A replayed or redelivered reading makes it fail on
         the unique index: then, rarely, the batch goes through a staging table and ON CONFLICT DO
         NOTHING, which stores only what is new."""
-        payload = copy_payload(rows)
+        payload, hours = copy_payload(rows)
         conn = await session.connection()
         raw = await conn.get_raw_connection()
         pg: Any = raw.driver_connection
@@ -529,7 +592,6 @@ class IngestWriter:
                 )
                 stored = int(cur.rowcount)
                 await cur.execute("truncate telemetry_stage")
-        hours = sorted({ts.replace(minute=0, second=0, microsecond=0) for ts in {r[0] for r in rows}})
         # Appended, never upserted: ingest workers writing the same hour do not wait for each other.
         await session.execute(
             text("insert into rollup_dirty (bucket) select unnest(cast(:hours as timestamptz[]))"), {"hours": hours}
@@ -604,13 +666,8 @@ class IngestWriter:
         states = await self._load_states(session, list(candidates))
         interesting: list[int] = []
         for device_id, readings in candidates.items():
-            rules = self.rules_for(contexts[device_id])
-            if any((device_id, r.code) in states for r in rules) or any(
-                r.kind == "rate"
-                or (r.metric == metric and (r.abnormal(value) or (r.kind == "absence" and r.activity is not None)))
-                for _, metric, value in readings
-                for r in rules
-            ):
+            rule_set = self.rules_for(contexts[device_id])
+            if any((device_id, r.code) in states for r in rule_set.rules) or rule_set.may_act(readings):
                 interesting.append(device_id)
         if not interesting:
             return
@@ -625,7 +682,7 @@ class IngestWriter:
         deletes: set[tuple[int, str]] = set()
         for device_id in interesting:
             device = contexts[device_id]
-            rules = self.rules_for(device)
+            rules = self.rules_for(device).rules
             for ts, metric, value in sorted(candidates[device_id]):
                 for rule in rules:
                     key = (device_id, rule.code)

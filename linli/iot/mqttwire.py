@@ -56,6 +56,24 @@ def _read_varint(buf: bytes | bytearray | memoryview, pos: int) -> tuple[int, in
     raise MqttError("malformed remaining length")
 
 
+def connect_packet(
+    *, client_id: str, username: str, password: str, keepalive_s: int, session_expiry_s: int, clean: bool
+) -> bytes:
+    """MQTT 5 CONNECT with a session expiry and the largest receive maximum."""
+    props = b"\x11" + struct.pack("!I", session_expiry_s) + b"\x21" + struct.pack("!H", 65535)
+    flags = 0x80 | 0x40 | (0x02 if clean else 0)
+    variable = _str("MQTT") + bytes([5, flags]) + struct.pack("!H", keepalive_s)
+    variable += _varint(len(props)) + props
+    body = variable + _str(client_id) + _str(username) + _str(password)
+    return b"\x10" + _varint(len(body)) + body
+
+
+def publish_packet(topic: str, payload: bytes, packet_id: int) -> bytes:
+    """MQTT 5 PUBLISH at QoS 1, without properties."""
+    body = _str(topic) + struct.pack("!H", packet_id) + b"\x00" + payload
+    return b"\x32" + _varint(len(body)) + body
+
+
 class WireSubscriber:
     def __init__(
         self,
@@ -89,13 +107,16 @@ class WireSubscriber:
         self.generation += 1
         self.buffer.clear()
         self.closed.clear()
-        props = b"\x11" + struct.pack("!I", self.session_expiry_s) + b"\x21" + struct.pack("!H", 65535)
-        flags = 0x80 | 0x40 | (0x02 if first_connect_clean else 0)
-        variable = _str("MQTT") + bytes([5, flags]) + struct.pack("!H", self.keepalive_s)
-        variable += _varint(len(props)) + props
-        payload = _str(self.client_id) + _str(self.username) + _str(self.password)
-        body = variable + payload
-        self.writer.write(b"\x10" + _varint(len(body)) + body)
+        self.writer.write(
+            connect_packet(
+                client_id=self.client_id,
+                username=self.username,
+                password=self.password,
+                keepalive_s=self.keepalive_s,
+                session_expiry_s=self.session_expiry_s,
+                clean=first_connect_clean,
+            )
+        )
         await self.writer.drain()
         kind, packet = await self._read_packet()
         if kind != 0x20:

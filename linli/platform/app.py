@@ -8,6 +8,7 @@ from importlib import import_module
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linli.platform import health
 from linli.platform.db import dispose_engines
@@ -66,4 +67,7 @@ def create_app() -> FastAPI:
             router = getattr(module, attr)
             if isinstance(router, APIRouter) and attr.endswith("router"):
                 app.include_router(router)
+    if settings.forwarded_allow_ips:
+        # Outermost, so that everything inside sees the client the trusted proxy reports.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

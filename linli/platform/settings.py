@@ -41,6 +41,10 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the client.
+    # Empty: the direct peer is the client. Sign-in rate limits key on that address, so behind an
+    # ingress without this every client would share (and lock out) the ingress's address.
+    forwarded_allow_ips: str = ""
     public_url: str = "http://127.0.0.1:8000"
     access_token_minutes: int = 15
     refresh_token_days: int = 30

@@ -221,3 +221,48 @@ async def test_a_deactivated_account_loses_access_at_once(
     assert (await client.get("/api/v1/me", headers=headers)).status_code == 401
     await db.execute(deactivate)  # the refused request rolled the test's savepoint back
     assert (await sign_in(client, "property@yuefeng.demo")).status_code == 401
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_and_others_not(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LINLI_FORWARDED_ALLOW_IPS: only the named proxy may say who the client is."""
+    from linli.platform.app import create_app
+    from linli.platform.settings import get_settings
+
+    monkeypatch.setenv("LINLI_FORWARDED_ALLOW_IPS", "198.51.100.0/24")
+    get_settings.cache_clear()
+    try:
+        application = create_app()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    application.state.session_override = lambda: db
+
+    async def guess(peer: str, forwarded: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=application, client=(peer, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://linli.test") as http:
+            return await http.post(
+                TOKEN_URL,
+                data={"username": f"probe-{forwarded}@example.org", "password": "x"},
+                headers={"X-Forwarded-For": forwarded},
+            )
+
+    assert (await guess("198.51.100.7", "203.0.113.50")).status_code == 401  # through the proxy
+    assert (await guess("192.0.2.9", "203.0.113.51")).status_code == 401  # a forged header, not believed
+    recorded = await db.execute(
+        text("select login, address from login_attempts where login like 'probe-%' order by id")
+    )
+    assert recorded.all() == [
+        ("probe-203.0.113.50@example.org", "203.0.113.50"),
+        ("probe-203.0.113.51@example.org", "192.0.2.9"),
+    ]
+    await db.execute(
+        text(
+            "insert into login_attempts (login, address, succeeded) "
+            "select 'guess' || g || '@example.org', '203.0.113.50', false from generate_series(1, 29) g"
+        )
+    )
+    limited = await guess("198.51.100.7", "203.0.113.50")
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "login_rate_limited"
+    assert (await guess("198.51.100.7", "203.0.113.52")).status_code == 401  # another client of the proxy

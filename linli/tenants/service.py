@@ -139,12 +139,21 @@ async def use_user_token(
     return user
 
 
-async def invitation_for(repo: UserRepository, user: User) -> tuple[str | None, datetime | None]:
+async def invitation_for(
+    session: AsyncSession, user: User, *, actor: Principal | None
+) -> tuple[str | None, datetime | None]:
     """An invitation token for an account that has no password yet; an existing account signs in with
-    its own password (and simply gains the new grant)."""
+    its own password (and simply gains the new grant). The token sets the password, so it goes to the
+    inviter only if the inviter's grants cover every grant the account holds: a pending account another
+    tenant invited first would otherwise be handed over with that tenant's access. Such an account
+    accepts its first invitation or resets its password; the new grant waits for it."""
     if user.password_hash is not None:
         return None, None
-    return await create_user_token(repo, user, "invitation")
+    if actor is not None:
+        held = await load_user_principal(session, user.id)
+        if any(not actor.grants_covering(g.node_path) for g in held.grants):
+            return None, None
+    return await create_user_token(UserRepository(session), user, "invitation")
 
 
 async def request_password_reset(session: AsyncSession, *, login: str) -> str | None:
@@ -260,7 +269,7 @@ async def invite_user(
     await access.assert_writable(session, node.node_path)
     user = await ensure_user(session, email=email, display_name=display_name, home_node_path=node.node_path)
     grant = await grant_role(session, actor=actor, user=user, role=role, node=node, permission=("users", "invite"))
-    token, expires = await invitation_for(UserRepository(session), user)
+    token, expires = await invitation_for(session, user, actor=actor)
     await audit.record(
         session,
         actor=actor,
@@ -358,7 +367,7 @@ async def onboard(
             session, email=admin_email, display_name=admin_email.split("@")[0], home_node_path=node.node_path
         )
         await grant_role(session, actor=None, user=admin, role=TENANT_ADMIN_ROLE[node.level], node=node)
-        token, expires = await invitation_for(UserRepository(session), admin)
+        token, expires = await invitation_for(session, admin, actor=actor)
         for hook in ONBOARDING_HOOKS:
             await hook(session, tenant)
     await audit.record(

@@ -236,6 +236,35 @@ async def test_an_existing_account_is_never_handed_an_invitation(client: httpx.A
     assert ("community_admin", path) in [(g["role"], g["node_path"]) for g in me["grants"]]
 
 
+async def test_a_pending_account_another_tenant_invited_is_not_handed_to_a_second_inviter(
+    client: httpx.AsyncClient, login: CachedLogin
+) -> None:
+    """The invitation token sets the password: whoever receives it owns the account and every grant."""
+    wuhou, luohu = await login("admin@wuhou.demo"), await login("admin@luohu.demo")
+    nanhong, _ = node_by_name("南虹村社区")
+    mumianling, mumianling_path = node_by_name("木棉岭社区")
+
+    async def invite(headers: dict[str, str], node: int) -> httpx.Response:
+        body = {"email": "pending.person@example.org", "display_name": "待激活", "role": "community_staff"}
+        response = await client.post("/api/v1/users/invitations", json=body | {"node_id": node}, headers=headers)
+        assert response.status_code == 201, response.text
+        return response
+
+    first = (await invite(wuhou, nanhong)).json()["invitation_token"]
+    assert first  # a new account: the inviter covers all it holds
+    assert (await invite(wuhou, nanhong)).json()["invitation_token"]  # re-sent by the same tenant
+    assert (await invite(luohu, mumianling)).json()["invitation_token"] is None
+    # Now that two tenants hold grants, neither inviter gets a token; the first invitation still works.
+    assert (await invite(wuhou, nanhong)).json()["invitation_token"] is None
+    accept = {"token": first, "password": "pending-person-2026"}
+    assert (await client.post("/api/v1/auth/invitations/accept", json=accept)).status_code == 200
+    signed_in = await client.post(
+        "/api/v1/auth/token", data={"username": "pending.person@example.org", "password": "pending-person-2026"}
+    )
+    me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {signed_in.json()['access_token']}"})
+    assert ("community_staff", mumianling_path) in [(g["role"], g["node_path"]) for g in me.json()["grants"]]
+
+
 async def test_a_suspended_tenant_is_read_only(client: httpx.AsyncClient, login: CachedLogin) -> None:
     admin = await login("admin@wuhou.demo")
     nanhong_id, nanhong_path = node_by_name("南虹村社区")

@@ -36,6 +36,7 @@ from linli.events.schemas import (
     TimelineOut,
     TransitionIn,
     WebhookCreate,
+    WebhookCreated,
     WebhookOut,
 )
 from linli.platform.access import DbSession, Principal, _principal_from_api_key, require
@@ -379,10 +380,36 @@ async def delete_routing_rule(
 @router.post("/webhooks", status_code=201, operation_id="create_webhook")
 async def create_webhook(
     body: WebhookCreate, session: DbSession, principal: Annotated[Principal, require("handlers", "create")]
-) -> WebhookOut:
+) -> WebhookCreated:
     """Register a webhook for events under a node; the secret (shown once) signs every delivery."""
     endpoint = await service.create_webhook(session, actor=principal, node_id=body.node_id, url=body.url)
-    return WebhookOut(id=endpoint.id, node_id=endpoint.node_id, url=endpoint.url, secret=endpoint.secret)
+    return WebhookCreated.model_validate(endpoint)
+
+
+@router.get("/webhooks", operation_id="list_webhooks")
+async def list_webhooks(
+    session: DbSession,
+    principal: Annotated[Principal, require("handlers", "read")],
+    node_id: int | None = None,
+    active: bool | None = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> Page[WebhookOut]:
+    """Webhook endpoints in scope (never their secrets)."""
+    within = await NodeService(session).path_filter(node_id)
+    rows = await EventRepository(session).webhooks(
+        within_path=within, active=active, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    return Page(items=[WebhookOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="retire_webhook")
+async def retire_webhook(
+    webhook_id: int, session: DbSession, principal: Annotated[Principal, require("handlers", "delete")]
+) -> Response:
+    """Stop deliveries to an endpoint; it stays listed as inactive, with its history."""
+    await service.retire_webhook(session, actor=principal, webhook_id=webhook_id)
+    return Response(status_code=204)
 
 
 # Notifications --------------------------------------------------------------------------------

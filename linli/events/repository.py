@@ -373,6 +373,18 @@ class EventRepository:
     async def webhook(self, endpoint_id: int) -> WebhookEndpoint | None:
         return await self.session.get(WebhookEndpoint, endpoint_id)
 
+    async def webhooks(
+        self, *, within_path: str | None, active: bool | None, after_id: int | None, limit: int
+    ) -> Sequence[WebhookEndpoint]:
+        stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.id).limit(limit)
+        if within_path is not None:
+            stmt = stmt.where(WebhookEndpoint.node_path.op("<@")(func.text2ltree(within_path)))
+        if active is not None:
+            stmt = stmt.where(WebhookEndpoint.active.is_(active))
+        if after_id is not None:
+            stmt = stmt.where(WebhookEndpoint.id > after_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
     # KPIs ---------------------------------------------------------------------------------------
     async def kpis(self, *, path: str, since: datetime, until: datetime) -> dict[str, Any]:
         row = (

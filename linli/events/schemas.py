@@ -314,7 +314,14 @@ class WebhookCreate(Strict):
 
 
 class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: int
     node_id: int
+    node_path: str
     url: str
-    secret: str | None = None
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="signs every delivery; shown only in this answer")

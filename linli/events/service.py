@@ -351,6 +351,30 @@ async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: in
     return endpoint
 
 
+async def retire_webhook(session: AsyncSession, *, actor: Principal, webhook_id: int) -> WebhookEndpoint:
+    """Stop delivering to an endpoint (deliveries still pending fail as "endpoint is gone"); the row
+    stays so the notifications sent to it keep their meaning."""
+    endpoint = await EventRepository(session).webhook(webhook_id)
+    if endpoint is None:
+        raise NotFound("webhook")
+    actor.authorize("handlers", "delete", endpoint.node_path, what="webhook")
+    await assert_writable(session, endpoint.node_path)
+    if endpoint.active:
+        endpoint.active = False
+        await session.flush()
+        await audit.record(
+            session,
+            actor=actor,
+            action="webhook.retire",
+            object_type="webhook_endpoint",
+            object_id=endpoint.id,
+            node_path=endpoint.node_path,
+            before={"url": endpoint.url, "active": True},
+            after={"active": False},
+        )
+    return endpoint
+
+
 # ---------------------------------------------------------------------------------------------
 # Dispatch and deadlines
 # ---------------------------------------------------------------------------------------------

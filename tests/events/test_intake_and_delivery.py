@@ -332,6 +332,38 @@ async def test_webhooks_are_signed(client: httpx.AsyncClient, login: Login, plac
         server.shutdown()
 
 
+async def test_webhooks_are_listed_without_secrets_and_retired_endpoints_get_nothing(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    admin = await login("admin@luohu.demo")
+    url = "http://127.0.0.1:9/retired"
+    created = await client.post("/api/v1/webhooks", json={"node_id": places.mumianling, "url": url}, headers=admin)
+    hook = created.json()["id"]
+    listed = await client.get("/api/v1/webhooks", params={"node_id": places.mumianling}, headers=admin)
+    assert [(w["id"], w["url"], w["active"]) for w in listed.json()["items"]] == [(hook, url, True)]
+    assert "secret" not in listed.json()["items"][0]
+    assert (await client.delete(f"/api/v1/webhooks/{hook}", headers=await login("admin@wuhou.demo"))).status_code == 404
+    assert (await client.delete(f"/api/v1/webhooks/{hook}", headers=admin)).status_code == 204
+    assert (await client.delete(f"/api/v1/webhooks/{hook}", headers=admin)).status_code == 204  # already retired
+    active = await client.get("/api/v1/webhooks", params={"node_id": places.mumianling, "active": True}, headers=admin)
+    assert active.json()["items"] == []
+    await client.post(
+        "/api/v1/events",
+        json={"item": "ph_power_outage", "node_id": places.yuefeng, "location": {"building": "8栋"}},
+        headers=await login(RESIDENT),
+    )
+    await system(db)
+    pending = await db.execute(
+        text("select count(*) from notifications where channel = 'webhook' and address = :u"), {"u": url}
+    )
+    assert pending.scalar_one() == 0
+    actions = await db.execute(
+        text("select action from audit_log where object_type = 'webhook_endpoint' and object_id = :i order by id"),
+        {"i": str(hook)},
+    )
+    assert actions.scalars().all() == ["webhook.create", "webhook.retire"]
+
+
 async def test_onboarding_a_tenant_creates_its_default_units(client: httpx.AsyncClient, login: Login) -> None:
     admin = await login("admin@wuhou.demo")
     communities = await client.get("/api/v1/nodes", params={"level": "community", "limit": 100}, headers=admin)

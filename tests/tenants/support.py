@@ -190,6 +190,15 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
             item_code="ph_repair_request", node_id=estate.id, source="staff_patrol", location={"room": "matrix"}
         ),
     )
+    webhook = (
+        await db.execute(
+            text(
+                "insert into webhook_endpoints (node_id, node_path, url, secret) values (:n, text2ltree(:p), "
+                "'http://127.0.0.1:9/matrix', 'matrix') returning id"
+            ),
+            {"n": estate.id, "p": estate.node_path},
+        )
+    ).scalar_one()
     attachment = (
         await db.execute(
             text(
@@ -208,5 +217,6 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
         "rule_id": rule.id,
         "event_id": str(event.id),
         "attachment_id": str(attachment),
+        "webhook_id": webhook,
         "code": "prop_fees",
     }

@@ -155,7 +155,12 @@ def test_every_endpoint_declares_a_permission(endpoint: Endpoint) -> None:
 
 
 # Tables whose name is not the plural of the id parameter.
-TABLE_ALIASES = {"person": ["people"], "rule": [], "device_type": ["tenant_device_types"]}
+TABLE_ALIASES = {
+    "person": ["people"],
+    "rule": [],
+    "device_type": ["tenant_device_types"],
+    "webhook": ["webhook_endpoints"],
+}
 
 
 def candidate_tables(param: str, path: str) -> list[str]:

@@ -11,6 +11,9 @@ $$
 """
 
 POLICY_NAME = "tenant_scope"
+# The caller's scopes as policies use them: a scalar subquery, so PostgreSQL reads and parses the setting
+# once per query (an InitPlan) instead of once per row (about 2 µs a row: 3 s to scan 1.2 M people).
+SCOPES = "(select linli_scopes())::ltree[]"
 
 
 def enable_rls(table: str, column: str = "node_path") -> list[str]:
@@ -19,5 +22,5 @@ def enable_rls(table: str, column: str = "node_path") -> list[str]:
         f"alter table {table} enable row level security",
         f"alter table {table} force row level security",
         f"create policy {POLICY_NAME} on {table} for all "
-        f"using ({column} <@ any (linli_scopes())) with check ({column} <@ any (linli_scopes()))",
+        f"using ({column} <@ any ({SCOPES})) with check ({column} <@ any ({SCOPES}))",
     ]

@@ -11,7 +11,7 @@ defined for the device's place (the nearest definition wins, then the catalog).
 
 from alembic import op
 
-from linli.platform.rls import enable_rls
+from linli.platform.rls import SCOPES, enable_rls
 
 revision = "0009"
 down_revision = "0008"
@@ -47,7 +47,7 @@ def upgrade() -> None:
     for stmt in enable_rls("tenant_device_types"):
         op.execute(stmt)
     # Inherited downwards: whoever works below the defining node reads the type (writes stay in scope).
-    op.execute("create policy inherited_read on tenant_device_types for select using (node_path @> linli_scopes())")
+    op.execute(f"create policy inherited_read on tenant_device_types for select using (node_path @> {SCOPES})")
 
     op.execute("alter table devices drop constraint fk_devices_type_code_device_types")
     op.execute(

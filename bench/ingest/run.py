@@ -36,7 +36,7 @@ import psycopg  # noqa: E402
 from paho.mqtt.reasoncodes import ReasonCode  # noqa: E402
 
 from linli.iot import broker  # noqa: E402
-from linli.iot.ingest import COPY_TELEMETRY, copy_payload  # noqa: E402
+from linli.iot.ingest import copy_payload, copy_statement  # noqa: E402
 from linli.iot.mqttwire import connect_packet, publish_packet  # noqa: E402
 from linli.platform.broker import broker_address, new_client  # noqa: E402
 
@@ -104,7 +104,7 @@ def copy_baseline(runs: int = 3) -> float:
     with psycopg.connect(f"postgresql://linli_worker:linli_worker@{PG}/{DB}") as conn:
         for _ in range(runs):
             started = time.perf_counter()
-            with conn.cursor().copy(COPY_TELEMETRY) as copy:
+            with conn.cursor().copy(copy_statement("telemetry")) as copy:
                 copy.write(payload)
             conn.commit()
             best = max(best, COPY_ROWS / (time.perf_counter() - started))

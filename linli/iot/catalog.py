@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.platform.access import path_within
+
 # Bumped after a commit that changed types or rule overrides: every ingest writer of this process
 # reloads them on its next batch (other processes within the writer's cache time).
 generation = 0
@@ -176,11 +178,6 @@ def apply_override(rule: RuleSpec, params: dict[str, Any], enabled: bool) -> Rul
     return replace(rule, **changes)
 
 
-def covers(root: str, path: str) -> bool:
-    """Is `path` the node `root` or below it (ltree paths as text)?"""
-    return path == root or path.startswith(root + ".")
-
-
 class TypeRegistry:
     """The catalog's device types and the tenants' own. A tenant's type applies at and below the node
     that defines it; the nearest definition wins, then the catalog's."""
@@ -193,7 +190,7 @@ class TypeRegistry:
 
     def get(self, code: str, node_path: str) -> TypeSpec | None:
         for root, spec in self.custom.get(code, ()):
-            if covers(root, node_path):
+            if path_within(node_path, root):
                 return spec
         return self.catalog.get(code)
 
@@ -246,7 +243,7 @@ def effective_rules(spec: TypeSpec, node_path: str, overrides: list[Override]) -
     rules = []
     for rule in spec.rules:
         for o in overrides:
-            if o.type_code == spec.code and o.rule_code == rule.code and covers(o.node_path, node_path):
+            if o.type_code == spec.code and o.rule_code == rule.code and path_within(node_path, o.node_path):
                 rule = apply_override(rule, o.params, o.enabled)
         if rule.enabled:
             rules.append(rule)

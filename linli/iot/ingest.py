@@ -49,7 +49,6 @@ LAST_SEEN_EVERY = timedelta(seconds=60)
 
 # One telemetry row: ts, tenant_id, device_id, metric_id, value.
 Row = tuple[datetime, int, int, int, float]
-COPY_TELEMETRY = "copy telemetry (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
 # Field count, then (length, value) for timestamptz, int4, int8, int2, float8.
@@ -61,6 +60,10 @@ HOUR_US = 3_600_000_000
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def copy_statement(table: str) -> str:
+    return f"copy {table} (ts, tenant_id, device_id, metric_id, value) from stdin (format binary)"
 
 
 def copy_payload(rows: Sequence[Row]) -> tuple[bytes, list[datetime]]:
@@ -441,8 +444,8 @@ class IngestWriter:
                     target = targets[device.id] = self._target(device)
                 accepts, watched, watch_all = target.accepts, target.rules.watched, target.rules.watch_all
                 for metric, raw in reading["metrics"].items():
-                    # The common case inline (a few million times a second matters); anything unusual
-                    # takes the checked path, which also says why a reading is refused.
+                    # The common case inline (this runs for every reading); anything unusual takes the
+                    # checked path, which also says why a reading is refused.
                     accept = accepts.get(metric)
                     kind = type(raw)
                     if accept is not None and (kind is float or kind is int):
@@ -468,8 +471,8 @@ class IngestWriter:
                     rows.append((ts, device.tenant_id, device.id, metric_id, value))
                     if watch_all or metric in watched:
                         target.candidates.append((ts, metric, value))
-                if target.last_ts is None or ts > target.last_ts:
-                    target.last_ts = ts
+                    if target.last_ts is None or ts > target.last_ts:
+                        target.last_ts = ts
         candidates = {d: t.candidates for d, t in targets.items() if t.candidates}
         contexts = {d: t.device for d, t in targets.items()}
         seen = {d: t.last_ts for d, t in targets.items() if t.last_ts is not None}
@@ -574,7 +577,7 @@ class IngestWriter:
         try:
             # The driver's own savepoint: SQLAlchemy's does not roll back after an error raised by the
             # driver's COPY.
-            async with pg.transaction(), pg.cursor() as cur, cur.copy(COPY_TELEMETRY) as copy:
+            async with pg.transaction(), pg.cursor() as cur, cur.copy(copy_statement("telemetry")) as copy:
                 await copy.write(payload)
             stored = len(rows)
         except psycopg.errors.UniqueViolation:
@@ -584,7 +587,7 @@ class IngestWriter:
                     "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
                     "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
                 )
-                async with cur.copy(COPY_TELEMETRY.replace("telemetry", "telemetry_stage", 1)) as copy:
+                async with cur.copy(copy_statement("telemetry_stage")) as copy:
                     await copy.write(payload)
                 await cur.execute(
                     "insert into telemetry (ts, tenant_id, device_id, metric_id, value) "

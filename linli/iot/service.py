@@ -767,7 +767,7 @@ async def _checked_spec(session: AsyncSession, *, code: str, node_path: str, bod
             extra = sorted(set(link.args) - set(commands[link.command].get("args", {})))
             if extra:
                 raise refuse(f"linkage: {link.command} takes no argument {', '.join(extra)}", "bad_linkage")
-    return {"code": code} | body.model_dump(mode="json", exclude_none=True)
+    return {"code": code} | body.model_dump(mode="json", exclude_none=True, exclude={"node_id", "code"})
 
 
 def _rule_problem(rule: RuleDef, metrics: dict[str, MetricDef]) -> str | None:
@@ -811,8 +811,7 @@ async def create_device_type(session: AsyncSession, *, actor: Principal, body: D
         node.node_path, body.code
     ):
         raise taken
-    definition = DeviceTypeBody.model_validate(body.model_dump(exclude={"node_id", "code"}))
-    spec = await _checked_spec(session, code=body.code, node_path=node.node_path, body=definition)
+    spec = await _checked_spec(session, code=body.code, node_path=node.node_path, body=body)
     await repo.register_metrics([m.code for m in body.metrics])
     try:
         async with session.begin_nested():

@@ -170,3 +170,77 @@ async def test_portal_routes_are_public_hidden_from_openapi_and_locked_down(clie
     paths = (await client.get("/openapi.json")).json()["paths"]
     assert not set(PUBLIC_PATHS) & set(paths)
     assert {getattr(r, "path", None) for r in portal_router.routes} == set(PUBLIC_PATHS)
+
+
+@pytest.fixture
+def two_alarms() -> Iterator[dict[str, int]]:
+    """Committed: an open alarm at 悦峰尚府 (grid 1 of 木棉岭) and an acknowledged one in grid 2."""
+    import uuid
+
+    from tests.tenants.support import superuser
+
+    made: dict[str, int] = {}
+    with superuser() as conn:
+        tenant = conn.execute("select id from tenants where slug = 'mumianling'").fetchone()
+        assert tenant is not None
+        for key, place, state in (("grid1", "悦峰尚府", "open"), ("grid2", "g02", "acknowledged")):
+            estate = conn.execute(
+                "select n.id, n.node_path from nodes n join nodes c on n.node_path <@ c.node_path "
+                "where c.name = '木棉岭社区' and n.level = 'estate' and (n.name = %s or subpath(n.node_path, "
+                "nlevel(c.node_path), 1)::text = %s) order by n.id limit 1",
+                (place, place),
+            ).fetchone()
+            assert estate is not None, place
+            serial = f"PORTAL-{uuid.uuid4().hex[:8]}"
+            device = conn.execute(
+                "insert into devices (tenant_id, node_id, node_path, type_code, serial, token_hash, mqtt_username) "
+                "values (%s, %s, %s, 'smoke_detector', %s, %s, %s) returning id",
+                (tenant[0], estate[0], estate[1], serial, uuid.uuid4().hex * 2, f"mumianling.{serial}"),
+            ).fetchone()
+            assert device is not None
+            alarm = conn.execute(
+                "insert into alarms (tenant_id, device_id, node_id, node_path, rule_code, kind, severity, state, "
+                "opened_at) values (%s, %s, %s, %s, 'smoke', 'state', 'critical', %s, now()) returning id",
+                (tenant[0], device[0], estate[0], estate[1], state),
+            ).fetchone()
+            assert alarm is not None
+            made[key], made[f"{key}_device"] = alarm[0], device[0]
+    yield made
+    with superuser() as conn:
+        conn.execute("delete from alarms where id = any(%s)", ([made["grid1"], made["grid2"]],))
+        conn.execute("delete from devices where id = any(%s)", ([made["grid1_device"], made["grid2_device"]],))
+
+
+async def test_active_alarms_follow_the_node_being_looked_at(page: object, two_alarms: dict[str, int]) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.goto("/")
+    await page.fill("#username", "staff@mumianling.demo")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    ours = f"#alarms li[data-alarm-id='{two_alarms['grid1']}']"
+    theirs = f"#alarms li[data-alarm-id='{two_alarms['grid2']}']"
+    await expect(page.locator("#alarms-panel h2")).to_have_text("未处置告警")
+    await expect(page.locator(ours)).to_contain_text("紧急")
+    await expect(page.locator(theirs)).to_contain_text("已确认")
+    await page.locator("#tree li.node a.name").first.click()  # 木棉岭社区: both grids below
+    await expect(page.locator(theirs)).to_have_count(1)
+    await page.locator("#tree li.node[data-level=grid] a.name").first.click()  # 第1网格
+    await expect(page.locator(ours)).to_contain_text("smoke")
+    await expect(page.locator(theirs)).to_have_count(0)
+    await page.click("#lang-toggle")
+    await expect(page.locator(ours)).to_contain_text("Critical")
+
+
+async def test_roles_without_alarm_access_see_no_alarm_panel(page: object, two_alarms: dict[str, int]) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    await page.goto("/")
+    await page.fill("#username", "13800000001")
+    await page.fill("#password", DEMO_PASSWORD)
+    await page.click("#login-submit")
+    await expect(page.locator("#tree li.node")).to_have_count(1)
+    await expect(page.locator("#alarms-panel")).to_be_hidden()
+    await expect(page.locator("#tree-error")).to_be_hidden()

@@ -9,6 +9,9 @@ const MESSAGES = {
     title: "邻里 · 智慧社区治理", switch_language: "English", logout: "退出", sign_in: "登录",
     username: "账号（邮箱或手机号）", password: "密码", tree: "辖区", more: "加载更多",
     all: "全部", empty: "没有下级节点", failed: "请求失败",
+    active_alarms: "未处置告警", no_alarms: "此范围内没有未处置的告警", more_alarms: "还有更多告警",
+    device: "设备", state: { open: "未确认", acknowledged: "已确认" },
+    severity: { low: "低", medium: "中", high: "高", critical: "紧急" },
     level: { district: "区", street: "街道", community: "社区", grid: "网格", estate: "小区" },
     role: {
       district_admin: "区管理员", street_admin: "街道管理员", community_admin: "社区管理员",
@@ -20,6 +23,9 @@ const MESSAGES = {
     title: "Linli · Smart community governance", switch_language: "中文", logout: "Sign out", sign_in: "Sign in",
     username: "Account (e-mail or phone)", password: "Password", tree: "Area", more: "Load more",
     all: "All", empty: "No child nodes", failed: "Request failed",
+    active_alarms: "Active alarms", no_alarms: "No active alarms here", more_alarms: "More alarms follow",
+    device: "Device", state: { open: "Open", acknowledged: "Acknowledged" },
+    severity: { low: "Low", medium: "Medium", high: "High", critical: "Critical" },
     level: { district: "District", street: "Street", community: "Community", grid: "Grid", estate: "Estate" },
     role: {
       district_admin: "District admin", street_admin: "Street admin", community_admin: "Community admin",
@@ -29,7 +35,9 @@ const MESSAGES = {
   },
 };
 
-const state = { lang: localStorage.getItem(LANG_KEY) || "zh-CN", me: null, trail: [], cursor: null, nodes: [] };
+const state = {
+  lang: localStorage.getItem(LANG_KEY) || "zh-CN", me: null, trail: [], cursor: null, nodes: [], alarms: null,
+};
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => MESSAGES[state.lang][key] ?? key;
@@ -70,6 +78,7 @@ function applyLanguage() {
   if (state.me) renderMe();
   renderBreadcrumb();
   renderTree();
+  renderAlarms();
 }
 
 function showError(id, message) {
@@ -101,6 +110,7 @@ function signOut() {
   state.me = null;
   state.trail = [];
   state.nodes = [];
+  state.alarms = null;
   $("app").hidden = true;
   $("logout").hidden = true;
   $("login").hidden = false;
@@ -146,6 +156,41 @@ function renderTree() {
   $("more").hidden = !state.cursor;
 }
 
+function renderAlarms() {
+  // Hidden for roles that may not read alarms (the API answered 403) and before the first answer.
+  const panel = $("alarms-panel");
+  panel.hidden = !state.me || !state.alarms;
+  if (panel.hidden) return;
+  const list = $("alarms");
+  list.replaceChildren();
+  if (!state.alarms.items.length) list.append(el("li", { class: "empty" }, t("no_alarms")));
+  for (const alarm of state.alarms.items) {
+    const item = el("li", { class: "alarm", "data-alarm-id": String(alarm.id), "data-severity": alarm.severity });
+    item.append(
+      el("span", { class: "severity" }, t("severity")[alarm.severity] || alarm.severity),
+      el("span", { class: "rule" }, alarm.rule_code),
+      el("span", { class: "device" }, `${t("device")} #${alarm.device_id}`),
+      el("span", { class: "state" }, t("state")[alarm.state] || alarm.state),
+      el("time", { datetime: alarm.opened_at }, new Date(alarm.opened_at).toLocaleString(state.lang)),
+    );
+    list.append(item);
+  }
+  if (state.alarms.next_cursor) list.append(el("li", { class: "more" }, t("more_alarms")));
+}
+
+async function loadAlarms() {
+  // Open and acknowledged alarms under the node being looked at (everywhere the user sees at the top).
+  const query = new URLSearchParams({ state: "active", limit: "20" });
+  const node = state.trail.at(-1);
+  if (node) query.set("node_id", String(node.id));
+  try {
+    state.alarms = await api(`/api/v1/alarms?${query}`);
+  } catch (error) {
+    state.alarms = null;
+    if (error.status !== 403) throw error;
+  }
+}
+
 async function loadRoots() {
   // The top of what this user sees: the nodes of their grants (without those inside another grant).
   const paths = state.me.grants.map((g) => g.node_path);
@@ -168,11 +213,13 @@ async function show(loader) {
   showError("tree-error", "");
   try {
     await loader();
+    await loadAlarms();
   } catch (error) {
     showError("tree-error", error.message);
   }
   renderBreadcrumb();
   renderTree();
+  renderAlarms();
 }
 
 function drillInto(node) {

@@ -95,6 +95,16 @@ async def page(server: str, chromium: str) -> AsyncIterator[object]:
             await browser.close()
 
 
+async def sign_in(page: object, login: str, password: str = DEMO_PASSWORD) -> None:
+    from playwright.async_api import Page
+
+    assert isinstance(page, Page)
+    await page.goto("/")
+    await page.fill("#username", login)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+
+
 async def test_staff_signs_in_and_drills_from_community_to_grid_to_estate(page: object, server: str) -> None:
     from playwright.async_api import Page, expect
 
@@ -103,9 +113,7 @@ async def test_staff_signs_in_and_drills_from_community_to_grid_to_estate(page: 
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     await page.goto("/")
     await expect(page.locator("#login-form")).to_be_visible()
-    await page.fill("#username", "staff@mumianling.demo")
-    await page.fill("#password", DEMO_PASSWORD)
-    await page.click("#login-submit")
+    await sign_in(page, "staff@mumianling.demo")
 
     await expect(page.locator("#me-name")).to_have_text("木棉岭社区工作人员")
     await expect(page.locator("#me-grants li")).to_contain_text(["社区工作人员 · d440303.s005.c001"])
@@ -149,10 +157,7 @@ async def test_wrong_password_shows_the_api_message(page: object) -> None:
     from playwright.async_api import Page, expect
 
     assert isinstance(page, Page)
-    await page.goto("/")
-    await page.fill("#username", "staff@mumianling.demo")
-    await page.fill("#password", "not-the-password")
-    await page.click("#login-submit")
+    await sign_in(page, "staff@mumianling.demo", "not-the-password")
     await expect(page.locator("#login-error")).to_be_visible()
     await expect(page.locator("#app")).to_be_hidden()
 
@@ -215,10 +220,7 @@ async def test_active_alarms_follow_the_node_being_looked_at(page: object, two_a
     from playwright.async_api import Page, expect
 
     assert isinstance(page, Page)
-    await page.goto("/")
-    await page.fill("#username", "staff@mumianling.demo")
-    await page.fill("#password", DEMO_PASSWORD)
-    await page.click("#login-submit")
+    await sign_in(page, "staff@mumianling.demo")
     ours = f"#alarms li[data-alarm-id='{two_alarms['grid1']}']"
     theirs = f"#alarms li[data-alarm-id='{two_alarms['grid2']}']"
     await expect(page.locator("#alarms-panel h2")).to_have_text("未处置告警")
@@ -237,10 +239,7 @@ async def test_roles_without_alarm_access_see_no_alarm_panel(page: object, two_a
     from playwright.async_api import Page, expect
 
     assert isinstance(page, Page)
-    await page.goto("/")
-    await page.fill("#username", "13800000001")
-    await page.fill("#password", DEMO_PASSWORD)
-    await page.click("#login-submit")
+    await sign_in(page, "13800000001")
     await expect(page.locator("#tree li.node")).to_have_count(1)
     await expect(page.locator("#alarms-panel")).to_be_hidden()
     await expect(page.locator("#tree-error")).to_be_hidden()

@@ -1,9 +1,17 @@
-"""Ingest benchmark: raw binary COPY into the telemetry hypertable (baseline) versus end to end
-MQTT publish -> committed rows, with the stream rules on, for gateway batches and single-reading
-messages (median of ROUNDS rounds); zero-loss accounting (readings PUBACKed by the broker = rows stored).
+"""Ingest benchmark: end to end MQTT publish -> committed rows, with the stream rules on, for gateway
+batches and single-reading messages, against raw binary COPY into the telemetry hypertable (the
+database's own rate) measured right before each round; zero-loss accounting (readings PUBACKed by the
+broker = rows stored).
+
+A warm-up round (cold caches, first chunks) is run and discarded, then ROUNDS measured rounds. Each
+round is `COPY baseline, gateway batches, single messages`, each in a day (a chunk) of its own; the
+gateway figure is also taken as a ratio to that round's COPY, so a machine that slows down for a
+while moves both and the ratio less. Every median is printed with the min–max of its rounds.
 
 Runs against a database of its own (dropped and re-created), so it never touches demo data.
-Ends with: RESULT ingest readings_per_s=<n> single_msgs_per_s=<n> copy_ratio=<r> lost=<n>
+Ends with: RESULT ingest readings_per_s=<n> readings_per_s_range=<lo>-<hi> single_msgs_per_s=<n>
+single_msgs_per_s_range=<lo>-<hi> copy_rows_per_s=<n> copy_rows_per_s_range=<lo>-<hi> copy_ratio=<r>
+copy_ratio_range=<lo>-<hi> lost=<n>
 """
 
 from __future__ import annotations
@@ -11,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,34 +42,29 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 import psycopg  # noqa: E402
 
+from bench.harness import Spread, recreate_database  # noqa: E402
 from linli.iot import broker  # noqa: E402
 from linli.iot.ingest import copy_payload, copy_statement  # noqa: E402
 from linli.iot.mqttwire import connect_packet, publish_packet  # noqa: E402
 from linli.platform.broker import broker_address  # noqa: E402
 
 DEVICES = int(os.environ.get("BENCH_DEVICES", "2000"))
-GATEWAY_READINGS = int(os.environ.get("BENCH_GATEWAY_READINGS", "1200000"))
+GATEWAY_READINGS = int(os.environ.get("BENCH_GATEWAY_READINGS", "900000"))
 BATCH_DEVICES = 100  # readings per gateway message (devices), 3 metrics each
-SINGLE_MSGS = int(os.environ.get("BENCH_SINGLE_MSGS", "150000"))
-COPY_ROWS = int(os.environ.get("BENCH_COPY_ROWS", "1000000"))
+SINGLE_MSGS = int(os.environ.get("BENCH_SINGLE_MSGS", "100000"))
+COPY_ROWS = int(os.environ.get("BENCH_COPY_ROWS", "600000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-# The machine is shared: each round measures both paths again, and the median is reported.
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+# Measured rounds after the warm-up; five give a median that one slow round does not move.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SINGLE_PUBLISHERS = 10
 SLUG = "bench"
 METRICS = ("h2s_ppm", "ch4_lel_pct", "level_pct")  # septic_tank_monitor: three threshold rules
+COPY_DEVICE = 10_000_000  # device ids of the COPY baseline's rows: no device has them
+DAY = timedelta(days=1)
 
 
 def setup_database() -> None:
-    with psycopg.connect(f"postgresql://postgres@{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{DB}" with (force)')
-        conn.execute(f'create database "{DB}"')
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(ROOT / "alembic.ini"))
-    config.attributes["url"] = ENV["LINLI_MIGRATE_DATABASE_URL"]
-    command.upgrade(config, "head")
+    recreate_database(PG, DB)
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
     from linli.platform.catalogs.seed import seed_catalogs
@@ -92,29 +95,29 @@ def setup_database() -> None:
             copy.write_row((tenant_id, node_id, "bench", "energy_meter", "GW-1", "{}", "hgw", "bench.GW-1"))
 
 
-def copy_baseline(runs: int = 3) -> float:
+def copy_baseline(day: datetime) -> float:
     """Raw binary COPY of COPY_ROWS rows straight into the hypertable, as the worker role, from a buffer
-    encoded before the clock starts (by the ingest's own encoder): the database's rate alone. The best
-    of `runs`: a checkpoint or a neighbour on this shared machine only ever slows a run down."""
-    base = datetime.now(UTC) - timedelta(days=3)
-    rows = [(base + timedelta(seconds=i // 1000), 1, 10_000_000 + i % 1000, 1, float(i % 97)) for i in range(COPY_ROWS)]
+    encoded before the clock starts (by the ingest's own encoder): the database's rate alone. The rows
+    go into a day (chunk) of their own, like each round's readings, and the chunk is dropped afterwards
+    (a delete would leave dead rows for the autovacuum to clean up during the next round)."""
+    rows = [(day + timedelta(seconds=i // 1000), 1, COPY_DEVICE + i % 1000, 1, float(i % 97)) for i in range(COPY_ROWS)]
     payload, _ = copy_payload(rows)
-    best = 0.0
     with psycopg.connect(f"postgresql://linli_worker:linli_worker@{PG}/{DB}") as conn:
-        for _ in range(runs):
-            started = time.perf_counter()
-            with conn.cursor().copy(copy_statement("telemetry")) as copy:
-                copy.write(payload)
-            conn.commit()
-            best = max(best, COPY_ROWS / (time.perf_counter() - started))
-            conn.execute("delete from telemetry where device_id >= 10000000")
-            conn.commit()
-    return best
+        started = time.perf_counter()
+        with conn.cursor().copy(copy_statement("telemetry")) as copy:
+            copy.write(payload)
+        conn.commit()
+        rate = COPY_ROWS / (time.perf_counter() - started)
+    with psycopg.connect(f"postgresql://postgres@{PG}/{DB}", autocommit=True) as conn:
+        conn.execute("select drop_chunks('telemetry', older_than => %s, newer_than => %s)", (day + DAY, day - DAY / 2))
+    return rate
 
 
-def stored_rows() -> int:
-    with psycopg.connect(f"postgresql://postgres@{PG}/{DB}") as conn:
-        return int(conn.execute("select count(*) from telemetry where device_id < 10000000").fetchone()[0])  # type: ignore[index]
+def stored_rows(conn: psycopg.Connection[tuple[int]], since: datetime) -> int:
+    """Readings stored in the half day from `since`: each path of each round writes into a half day of
+    its own, so this reads one chunk, not the hypertable."""
+    row = conn.execute("select count(*) from telemetry where ts >= %s and ts < %s", (since, since + DAY / 2))
+    return int(row.fetchone()[0])  # type: ignore[index]
 
 
 def device_ids() -> dict[str, int]:
@@ -123,12 +126,13 @@ def device_ids() -> dict[str, int]:
 
 
 def wait_stored(
-    target: int, started: float, tail: list[tuple[int, datetime]], per_reading: int, limit_s: float = 90
+    target: int, since: datetime, started: float, tail: list[tuple[int, datetime]], per_reading: int
 ) -> tuple[int, float]:
     """Wait until the last messages' readings are stored, by index probes on (device, ts) that cost the
     database next to nothing (counting the hypertable every 0.1 s took most of a core from the run it
     measured), then count once. The time ends where that count's snapshot began: every row it saw was
     committed by then."""
+    limit_s = 90
     probe = (
         "select count(*) from telemetry t join unnest(%s::bigint[], %s::timestamptz[]) as p(d, ts) "
         "on t.device_id = p.d and t.ts = p.ts"
@@ -139,13 +143,26 @@ def wait_stored(
             now = time.perf_counter()
             done = conn.execute(probe, ([d for d, _ in tail], [t for _, t in tail])).fetchone()[0] >= tail_rows  # type: ignore[index]
             if done or now - started > limit_s:
-                n = int(conn.execute("select count(*) from telemetry where device_id < 10000000").fetchone()[0])  # type: ignore[index]
+                n = stored_rows(conn, since)
                 if n >= target or now - started > limit_s:
                     return n, now - started
             time.sleep(0.5 if done else 0.05)
 
 
-def run_gateway(t0: datetime, ids: dict[str, int]) -> tuple[int, int, float]:
+@dataclass(frozen=True)
+class PathRun:
+    """One path (gateway batches or single messages) in one round."""
+
+    published: int  # readings the broker acknowledged
+    stored: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.stored / self.seconds
+
+
+def run_gateway(t0: datetime, ids: dict[str, int]) -> PathRun:
     """Payloads are built before the clock starts: the benchmark measures ingest, not its own JSON."""
     messages = GATEWAY_READINGS // (BATCH_DEVICES * len(METRICS))
     topic = broker.topic(SLUG, "GW-1", "telemetry")
@@ -165,13 +182,11 @@ def run_gateway(t0: datetime, ids: dict[str, int]) -> tuple[int, int, float]:
         payloads.append(orjson.dumps({"readings": readings}))
         if m >= messages - 20:
             tail += [(ids[serial], at) for serial in serials]
-    before = stored_rows()
     started = time.perf_counter()
     acked = asyncio.run(pipelined_publish(f"bench-gateway-{uuid.uuid4().hex[:6]}", topic, payloads))
-    print(f"  gateway messages published in {time.perf_counter() - started:.1f}s", flush=True)
     published = acked * BATCH_DEVICES * len(METRICS)
-    stored, elapsed = wait_stored(before + published, started, tail, len(METRICS))
-    return published, stored - before, elapsed
+    stored, elapsed = wait_stored(published, t0, started, tail, len(METRICS))
+    return PathRun(published, stored, elapsed)
 
 
 async def pipelined_publish(client_id: str, topic: str, payloads: list[bytes], window: int = 500) -> int:
@@ -235,7 +250,7 @@ async def pipelined_publish(client_id: str, topic: str, payloads: list[bytes], w
     return acked
 
 
-def run_single(t0: datetime, ids: dict[str, int]) -> tuple[int, int, float]:
+def run_single(t0: datetime, ids: dict[str, int]) -> PathRun:
     """SINGLE_PUBLISHERS connections, one device each, single-reading messages (built before the clock)."""
     per = SINGLE_MSGS // SINGLE_PUBLISHERS
     batches = [
@@ -258,39 +273,57 @@ def run_single(t0: datetime, ids: dict[str, int]) -> tuple[int, int, float]:
         )
         return sum(counts)
 
-    before = stored_rows()
     started = time.perf_counter()
     published = asyncio.run(publish_all())
-    print(f"  single messages published in {time.perf_counter() - started:.1f}s", flush=True)
     tail = [
         (ids[f"D{k}"], t0 + timedelta(milliseconds=m)) for k in range(SINGLE_PUBLISHERS) for m in range(per - 20, per)
     ]
-    stored, elapsed = wait_stored(before + published, started, tail, 1)
-    return published, stored - before, elapsed
+    stored, elapsed = wait_stored(published, t0, started, tail, 1)
+    return PathRun(published, stored, elapsed)
 
 
 def wait_ready() -> None:
-    """A shared subscription without members drops messages: probe until the workers store one."""
-    before = stored_rows()
-    for n in range(100):
-        ts = (datetime.now(UTC) - timedelta(days=1, seconds=n)).isoformat()
-        probe = [orjson.dumps({"ts": ts, "metrics": {"h2s_ppm": 1}})]
-        asyncio.run(pipelined_publish(f"bench-probe-{n}", broker.topic(SLUG, "D0", "telemetry"), probe))
-        time.sleep(0.3)
-        if stored_rows() > before:
-            return
+    """A shared subscription without members drops messages: probe until the workers store one (in a day
+    that no round uses)."""
+    since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - DAY
+    with psycopg.connect(f"postgresql://postgres@{PG}/{DB}", autocommit=True) as conn:
+        for n in range(100):
+            probe = [orjson.dumps({"ts": (since + timedelta(seconds=n)).isoformat(), "metrics": {"h2s_ppm": 1}})]
+            asyncio.run(pipelined_publish(f"bench-probe-{n}", broker.topic(SLUG, "D0", "telemetry"), probe))
+            time.sleep(0.3)
+            if stored_rows(conn, since):
+                return
     raise SystemExit("ingest workers did not start")
 
 
-def main() -> None:
-    print(f"ingest bench: database {DB}, {DEVICES} devices, {WORKERS} ingest workers", flush=True)
-    setup_database()
-    copy_rate = copy_baseline()
-    print(f"raw binary COPY into telemetry: {copy_rate:,.0f} rows/s (best of 3 x {COPY_ROWS:,} rows)", flush=True)
-    asyncio.run(broker.ensure_service_client())
+@dataclass(frozen=True)
+class Round:
+    copy_rate: float  # rows/s of raw COPY measured right before the round
+    gateway: PathRun
+    single: PathRun
+
+    @property
+    def copy_ratio(self) -> float:
+        return self.gateway.rate / self.copy_rate
+
+
+def run_round(day: datetime, ids: dict[str, int]) -> Round:
+    """COPY baseline in the day before `day`, gateway batches in its first half, single messages in its second."""
+    return Round(copy_baseline(day - DAY), run_gateway(day, ids), run_single(day + DAY / 2, ids))
+
+
+def describe(label: str, r: Round) -> str:
+    return (
+        f"{label}: COPY {r.copy_rate:,.0f} rows/s | gateway {r.gateway.stored:,} readings in {r.gateway.seconds:.1f}s "
+        f"= {r.gateway.rate:,.0f}/s = {r.copy_ratio:.2f} x COPY | single {r.single.stored:,} msgs in "
+        f"{r.single.seconds:.1f}s = {r.single.rate:,.0f}/s"
+    )
+
+
+def start_workers() -> list[subprocess.Popen[bytes]]:
     group = f"bench-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, **ENV}
-    workers = [
+    return [
         subprocess.Popen(
             [
                 sys.executable,
@@ -306,45 +339,48 @@ def main() -> None:
             ],
             env=env,
             start_new_session=True,
-            stderr=open(f"/tmp/linli-bench-ingest-worker-{i}.log", "wb"),  # noqa: SIM115
+            stderr=open(f"/tmp/linli-bench-ingest-worker-{i}.log", "wb"),
         )
         for i in range(WORKERS)
     ]
+
+
+def main() -> None:
+    begun = time.perf_counter()
+    print(
+        f"ingest bench: database {DB}, {DEVICES} devices, {WORKERS} ingest workers; a warm-up round and {ROUNDS} "
+        f"measured rounds of COPY {COPY_ROWS:,} rows, {GATEWAY_READINGS:,} readings in gateway batches "
+        f"({BATCH_DEVICES} devices x {len(METRICS)} metrics per message), {SINGLE_MSGS:,} single-reading messages "
+        f"({SINGLE_PUBLISHERS} connections)",
+        flush=True,
+    )
+    setup_database()
+    asyncio.run(broker.ensure_service_client())
+    workers = start_workers()
     try:
         wait_ready()
         ids = device_ids()
-        gateway: list[float] = []
-        single: list[float] = []
-        published = stored = 0
-        for n in range(ROUNDS):
-            t0 = datetime.now(UTC) - timedelta(hours=2 + n)
-            g_pub, g_stored, g_time = run_gateway(t0, ids)
-            gateway.append(g_stored / g_time)
-            print(
-                f"round {n + 1}: gateway batches ({BATCH_DEVICES} devices x {len(METRICS)} metrics per message): "
-                f"published {g_pub:,}, stored {g_stored:,} in {g_time:.1f}s = {gateway[-1]:,.0f} readings/s",
-                flush=True,
-            )
-            s_pub, s_stored, s_time = run_single(t0 + timedelta(minutes=30), ids)
-            single.append(s_stored / s_time)
-            print(
-                f"round {n + 1}: single-reading messages: published {s_pub:,}, stored {s_stored:,} in {s_time:.1f}s "
-                f"= {single[-1]:,.0f} msgs/s",
-                flush=True,
-            )
-            published += g_pub + s_pub
-            stored += g_stored + s_stored
-        time.sleep(0.5)
-        g_rate, s_rate = statistics.median(gateway), statistics.median(single)
-        sent = ROUNDS * (
-            GATEWAY_READINGS // (BATCH_DEVICES * len(METRICS)) * BATCH_DEVICES * len(METRICS)
-            + SINGLE_MSGS // SINGLE_PUBLISHERS * SINGLE_PUBLISHERS
-        )
-        print(f"sent {sent:,} readings, {published:,} acknowledged by the broker; stored {stored:,}")
-        print(f"median of {ROUNDS} rounds: {g_rate:,.0f} readings/s via gateways, {s_rate:,.0f} single msgs/s")
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        rounds: list[Round] = []
+        for n in range(ROUNDS + 1):
+            rounds.append(run_round(midnight - (2 + 2 * n) * DAY, ids))
+            print(describe(f"round {n}/{ROUNDS}" if n else "warm-up (discarded)", rounds[-1]), flush=True)
+        published = sum(r.gateway.published + r.single.published for r in rounds)
+        stored = sum(r.gateway.stored + r.single.stored for r in rounds)
+        measured = rounds[1:]
+        copy = Spread.of([r.copy_rate for r in measured])
+        gateway = Spread.of([r.gateway.rate for r in measured])
+        ratio = Spread.of([r.copy_ratio for r in measured])
+        single = Spread.of([r.single.rate for r in measured])
+        print(f"{published:,} readings acknowledged by the broker in all rounds, {stored:,} stored")
+        print(f"medians of {ROUNDS} rounds (min–max of the rounds), after {time.perf_counter() - begun:.0f}s:")
+        print(f"  raw binary COPY          {copy.text(',.0f')} rows/s")
+        print(f"  gateway batches          {gateway.text(',.0f')} readings/s")
+        print(f"  gateway / COPY per round {ratio.text('.2f')}")
+        print(f"  single-reading messages  {single.text(',.0f')} msgs/s")
         print(
-            f"RESULT ingest readings_per_s={g_rate:.0f} single_msgs_per_s={s_rate:.0f} "
-            f"copy_ratio={g_rate / copy_rate:.2f} lost={published - stored}",
+            f"RESULT ingest {gateway.fields('readings_per_s', '.0f')} {single.fields('single_msgs_per_s', '.0f')} "
+            f"{copy.fields('copy_rows_per_s', '.0f')} {ratio.fields('copy_ratio', '.2f')} lost={published - stored}",
             flush=True,
         )
     finally:

@@ -76,8 +76,8 @@ class Spread:
         """Half the interval as a share of the value: a change larger than this stands out of the noise."""
         return 50 * (self.high - self.low) / self.value if self.value else 0.0
 
-    def text(self, fmt: str) -> str:
-        return f"{self.value:{fmt}} ({self.low:{fmt}}–{self.high:{fmt}}, ±{self.half_width_pct:.0f} % of the value)"
+    def text(self, fmt: str, unit: str) -> str:
+        return f"{self.value:{fmt}} {unit} ({self.low:{fmt}}–{self.high:{fmt}}, ±{self.half_width_pct:.0f} %)"
 
     def fields(self, name: str, fmt: str, interval: str = "range") -> str:
         """`name=value name_range=low-high`, for RESULT lines."""

@@ -373,11 +373,14 @@ def main() -> None:
         ratio = Spread.of([r.copy_ratio for r in measured])
         single = Spread.of([r.single.rate for r in measured])
         print(f"{published:,} readings acknowledged by the broker in all rounds, {stored:,} stored")
-        print(f"medians of {ROUNDS} rounds (min–max of the rounds), after {time.perf_counter() - begun:.0f}s:")
-        print(f"  raw binary COPY          {copy.text(',.0f')} rows/s")
-        print(f"  gateway batches          {gateway.text(',.0f')} readings/s")
-        print(f"  gateway / COPY per round {ratio.text('.2f')}")
-        print(f"  single-reading messages  {single.text(',.0f')} msgs/s")
+        print(
+            f"after {time.perf_counter() - begun:.0f}s, medians of {ROUNDS} rounds "
+            "(min–max of the rounds, ± half of that as a share of the median):"
+        )
+        print(f"  raw binary COPY          {copy.text(',.0f', 'rows/s')}")
+        print(f"  gateway batches          {gateway.text(',.0f', 'readings/s')}")
+        print(f"  gateway / COPY per round {ratio.text('.2f', 'x COPY')}")
+        print(f"  single-reading messages  {single.text(',.0f', 'msgs/s')}")
         print(
             f"RESULT ingest {gateway.fields('readings_per_s', '.0f')} {single.fields('single_msgs_per_s', '.0f')} "
             f"{copy.fields('copy_rows_per_s', '.0f')} {ratio.fields('copy_ratio', '.2f')} lost={published - stored}",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     any_,
@@ -71,6 +72,8 @@ class Node(IdMixin, TimestampMixin, Base):
     node_path: Mapped[str] = mapped_column(Ltree, unique=True)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The highest label number ever handed to a child: labels are never reused under a parent.
+    last_child_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_nodes_node_path_gist", "node_path", postgresql_using="gist"),)
 

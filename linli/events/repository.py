@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import false, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import (
@@ -26,6 +26,7 @@ from linli.events.models import (
     TimelineEntry,
     WebhookEndpoint,
 )
+from linli.platform.hierarchy.models import under_any
 
 
 @dataclass(frozen=True)
@@ -255,6 +256,7 @@ class EventRepository:
         status: str | None,
         item_code: str | None,
         source: str | None,
+        reporter_unless_within: Sequence[str] = (),
         handler_unit_id: int | None = None,
         created_from: datetime | None = None,
         created_to: datetime | None = None,
@@ -266,9 +268,14 @@ class EventRepository:
         if within_path is not None:
             stmt = stmt.where(Event.node_path.op("<@")(func.text2ltree(within_path)))
         if reporter_id is not None:
-            # The reporter, or someone whose report was merged into the event.
+            # The reporter, or someone whose report was merged into the event; anything under
+            # `reporter_unless_within` whoever reported it.
             stmt = stmt.where(
-                or_(Event.reporter_id == reporter_id, Event.attrs["co_reporters"].contains([str(reporter_id)]))
+                or_(
+                    Event.reporter_id == reporter_id,
+                    Event.attrs["co_reporters"].contains([str(reporter_id)]),
+                    under_any(Event.node_path, reporter_unless_within) if reporter_unless_within else false(),
+                )
             )
         if status:
             stmt = stmt.where(Event.status.in_(status.split(",")))

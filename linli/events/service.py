@@ -749,12 +749,14 @@ async def list_events(
     within = None
     if node_id is not None:
         within = (await NodeService(session).get_visible(node_id)).node_path
-    # A resident sees only their own reports; anyone may ask for just theirs.
-    resident_only = all(g.role == "resident" for g in actor.grants)
-    reporter = actor.id if (mine or resident_only) else None
+    # Under a resident grant only one's own reports, under the caller's other grants every event (RLS
+    # already limits rows to grants that may read events); anyone may ask for just theirs.
+    staff_paths = () if mine else actor.full_scopes_for("events", "read")
+    own_only = mine or staff_paths != actor.scopes_for("events", "read")
     return await EventRepository(session).search(
         within_path=within,
-        reporter_id=reporter,
+        reporter_id=actor.id if own_only else None,
+        reporter_unless_within=staff_paths,
         status=status,
         item_code=item,
         source=source,

@@ -2,8 +2,8 @@
 
 A principal (a user or an API key) holds grants: a role at a node, valid for the node's whole subtree.
 Role permissions live in `policies/` and are evaluated by casbin. Every endpoint declares its
-permission with `require(resource, action)`, which also puts the principal's scopes on the request's
-database session so that row-level security shows only rows inside them.
+permission with `require(resource, action)`, which also puts on the request's database session the
+scopes of the grants that carry that permission, so that row-level security shows only rows under them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ GRANTABLE_ROLES: dict[str, frozenset[str]] = {
     "street_admin": frozenset(ROLES) - {"district_admin"},
     "community_admin": frozenset(ROLES) - {"district_admin", "street_admin"},
 }
+# Roles that see only their own records (their reports, their household) where they are granted, even
+# when their role may read the resource; the domains narrow rows under such grants to the caller's own.
+OWN_RECORDS_ROLES = frozenset({"resident"})
 
 
 @cache
@@ -95,6 +98,22 @@ class Principal:
     def scopes_for(self, resource: str, action: str) -> tuple[str, ...]:
         """The paths where this principal may do `action` on `resource`."""
         return tuple(sorted({g.node_path for g in self.grants if role_permits(g.role, resource, action)}))
+
+    def full_scopes_for(self, resource: str, action: str) -> tuple[str, ...]:
+        """Like `scopes_for`, without the grants of roles that see only their own records there."""
+        return tuple(
+            sorted(
+                {
+                    g.node_path
+                    for g in self.grants
+                    if g.role not in OWN_RECORDS_ROLES and role_permits(g.role, resource, action)
+                }
+            )
+        )
+
+    def grants_above(self, node_path: str) -> list[Grant]:
+        """The grants at a strict ancestor of `node_path` (a grant at the node itself is not one)."""
+        return [g for g in self.grants_covering(node_path) if g.node_path != node_path]
 
     def is_only(self, role: str) -> bool:
         return self.roles == {role}
@@ -236,11 +255,19 @@ PERMISSION_DEPENDENCIES: dict[Callable[..., Awaitable[Principal]], tuple[str, st
 
 def require(resource: str, action: str) -> Any:
     """Dependency: the caller must hold a role permitting `resource:action` somewhere; the object's own
-    node is checked by the service with `principal.authorize(...)`, and RLS limits the rows."""
+    node is checked by the service with `principal.authorize(...)`, and RLS limits the rows.
 
-    async def dependency(principal: CurrentPrincipal) -> Principal:
+    For the rest of the request RLS shows only rows under the grants whose role carries this
+    permission (not under every grant the caller holds): a resident of one estate who is a grid worker
+    elsewhere lists users, devices and alarms of the grid only. A service that must read wider does
+    so explicitly with `apply_scopes`. The nodes of the grants lacking the permission are only taken
+    out of the scope the session already holds, so a mistake in this lock can never widen the other."""
+
+    async def dependency(principal: CurrentPrincipal, session: DbSession) -> Principal:
         if not principal.can_anywhere(resource, action):
             raise Forbidden(f"your roles do not allow {resource}:{action}")
+        lacking = set(principal.scopes) - set(principal.scopes_for(resource, action))
+        await apply_scopes(session, [s for s in session.info.get("scopes", ()) if s not in lacking])
         return principal
 
     dependency.__name__ = f"require_{resource}_{action}"

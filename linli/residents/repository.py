@@ -7,20 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, and_, any_, cast, false, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Row, and_, false, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import UserDefinedType
 
 from linli.platform.access import path_within
-from linli.platform.db import scopes_literal
+from linli.platform.hierarchy.models import under_any
 from linli.residents.models import Household, Person
-
-
-class LtreeArray(UserDefinedType[str]):
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        return "ltree[]"
 
 
 @dataclass(frozen=True)
@@ -33,8 +25,7 @@ class Visibility:
     def clause(self, path: Any = Person.node_path, household_id: Any = Person.household_id) -> ColumnElement[bool]:
         parts: list[ColumnElement[bool]] = []
         if self.paths:
-            scopes = cast(literal(scopes_literal(self.paths)), LtreeArray)
-            parts.append(path.op("<@")(any_(scopes)))
+            parts.append(under_any(path, self.paths))
         if self.household_ids:
             parts.append(household_id.in_(self.household_ids))
         return or_(*parts) if parts else false()

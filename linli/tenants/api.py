@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from sqlalchemy import text
 
 from linli.platform.access import CurrentPrincipal, DbSession, Principal, require
+from linli.platform.audit import mask_value
 from linli.platform.db import scopes_literal
 from linli.platform.errors import NotFound
 from linli.platform.hierarchy.service import NodeService
@@ -23,6 +24,7 @@ from linli.platform.pagination import (
     encode_cursor,
     next_cursor,
 )
+from linli.residents.masking import mask_phone
 from linli.tenants import service
 from linli.tenants.repository import TenantRepository, UserRepository
 from linli.tenants.schemas import (
@@ -224,19 +226,22 @@ async def list_users(
     repo = UserRepository(session)
     grants = await repo.list_with_grants(within_path=within, after_id=decode_int_cursor(cursor), limit=limit)
     users = await repo.users_by_ids(list({g.user_id for g in grants}))
-    items = [
-        UserGrantOut(
-            grant_id=g.id,
-            user_id=g.user_id,
-            display_name=users[g.user_id].display_name,
-            email=users[g.user_id].email,
-            phone=users[g.user_id].phone,
-            role=g.role,
-            node_id=g.node_id,
-            node_path=g.node_path,
+    items = []
+    for g in grants:
+        user, full = users[g.user_id], service.sees_contacts(principal, g.node_path)
+        items.append(
+            UserGrantOut(
+                grant_id=g.id,
+                user_id=g.user_id,
+                display_name=user.display_name,
+                email=user.email if full else mask_value("email", user.email),
+                phone=user.phone if full else mask_phone(user.phone),
+                masked=not full,
+                role=g.role,
+                node_id=g.node_id,
+                node_path=g.node_path,
+            )
         )
-        for g in grants
-    ]
     return Page(items=items, next_cursor=next_cursor(grants, limit))
 
 

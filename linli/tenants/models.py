@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, String, Text, func
+from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +22,8 @@ class Tenant(IdMixin, TimestampMixin, Base):
     branding: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     suspended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Depth in the tree (1 = district) of the grant that suspended the tenant: reactivating needs as high a one.
+    suspended_by_depth: Mapped[int | None] = mapped_column(SmallInteger)
     delete_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -126,6 +126,17 @@ class UserRepository:
             stmt = stmt.where(RoleGrant.id > after_id)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def lock_active_grants(self, *, role: str, node_id: int) -> Sequence[RoleGrant]:
+        """The grants of `role` at the node held by active accounts, locked until the transaction ends."""
+        stmt = (
+            select(RoleGrant)
+            .join(User, User.id == RoleGrant.user_id)
+            .where(RoleGrant.role == role, RoleGrant.node_id == node_id, User.is_active.is_(True))
+            .order_by(RoleGrant.id)
+            .with_for_update(of=RoleGrant)
+        )
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def users_by_ids(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
         if not ids:
             return {}

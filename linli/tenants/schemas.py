@@ -118,6 +118,7 @@ class UserGrantOut(BaseModel):
     display_name: str
     email: str | None
     phone: str | None
+    masked: bool = Field(description="e-mail and phone are masked: no full-view role over the grant's node")
     role: str
     node_id: int
     node_path: str

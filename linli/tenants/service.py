@@ -24,6 +24,7 @@ from linli.platform.security import (
     verify_password,
 )
 from linli.platform.settings import get_settings
+from linli.residents.masking import sees_full
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
 from linli.tenants.repository import TenantRepository, UserRepository
 
@@ -34,6 +35,8 @@ INVITATION_TTL = timedelta(days=7)
 RESET_TTL = timedelta(hours=1)
 # Which role administers a tenant, by the level of its node.
 TENANT_ADMIN_ROLE = {"street": "street_admin", "community": "community_admin"}
+# ... and the district, by the same rule: a node at these levels keeps at least one such grant.
+ADMIN_ROLE = {"district": "district_admin"} | TENANT_ADMIN_ROLE
 
 ResetNotifier = Callable[[User, str], Awaitable[None]]
 # Channels that deliver a password-reset token to its owner (the notification domain registers one).
@@ -194,6 +197,12 @@ async def ensure_user(
     return user
 
 
+def sees_contacts(actor: Principal, node_path: str) -> bool:
+    """Full e-mail and phone of the holder of a grant at `node_path` only for a full-view role over it
+    (as in the residents registry); grid workers, property managers and auditors see them masked."""
+    return sees_full(g.role for g in actor.grants_covering(node_path))
+
+
 def check_grantable(actor: Principal, roles: list[str], node_path: str) -> None:
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
@@ -238,6 +247,23 @@ async def grant_role(
     return grant
 
 
+async def refuse_last_administrator(session: AsyncSession, grant: RoleGrant) -> None:
+    """The district and every tenant keep an administrator of their own level: removing the last
+    such grant (the caller's own included) would lock them out of themselves. The other holders'
+    grants are locked, so two administrators revoking each other at once cannot both succeed."""
+    node = await NodeService(session).get_visible(grant.node_id)
+    if ADMIN_ROLE.get(node.level) != grant.role:
+        return
+    if node.level in TENANT_ADMIN_ROLE and await TenantRepository(session).by_node(node.id) is None:
+        return
+    holders = await UserRepository(session).lock_active_grants(role=grant.role, node_id=node.id)
+    if not any(g.id != grant.id for g in holders):
+        raise Conflict(
+            f"this is the last {grant.role} grant of {node.name}; grant another administrator first",
+            code="last_administrator",
+        )
+
+
 async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int) -> None:
     repo = UserRepository(session)
     grant = await repo.grant(grant_id)
@@ -247,6 +273,7 @@ async def revoke_grant(session: AsyncSession, *, actor: Principal, grant_id: int
     # Only what the actor could have granted may be revoked. Revoking (like revoking an API key) stays
     # possible in a suspended tenant: it only ever reduces access.
     check_grantable(actor, [grant.role], grant.node_path)
+    await refuse_last_administrator(session, grant)
     await audit.record(
         session,
         actor=actor,
@@ -398,6 +425,30 @@ async def effective_settings(session: AsyncSession, *, tenant: Tenant) -> dict[s
     return merged | tenant.settings
 
 
+def depth(node_path: str) -> int:
+    return node_path.count(".") + 1
+
+
+async def status_grant(session: AsyncSession, *, actor: Principal, tenant: Tenant) -> access.Grant:
+    """The caller's highest grant that may suspend, reactivate or offboard `tenant`. Those are decisions
+    of the levels above: a grant at the tenant's own node (its administrators hold `*` there) or below
+    does not count (403; 404 if the caller cannot see the tenant at all). Inside a suspended street
+    nothing changes, its communities' status included; what a level suspended, only that level or a
+    higher one reactivates or offboards."""
+    actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
+    above = [g for g in actor.grants_above(tenant.node_path) if access.role_permits(g.role, "tenants", "offboard")]
+    if not above:
+        raise Forbidden("only a grant above the tenant may change its status", code="status_change_from_above")
+    await access.assert_writable(session, tenant.node_path.rpartition(".")[0])
+    highest = min(above, key=lambda g: depth(g.node_path))
+    # What the district suspended, a street does not lift.
+    if tenant.status == "suspended" and depth(highest.node_path) > (
+        tenant.suspended_by_depth or depth(highest.node_path)
+    ):
+        raise Forbidden("the tenant was suspended from higher up the tree", code="suspended_from_above")
+    return highest
+
+
 async def update_tenant(
     session: AsyncSession,
     *,
@@ -412,11 +463,12 @@ async def update_tenant(
     tenant = await get_tenant(session, tenant_id=tenant_id)
     before = tenant_snapshot(tenant)
     if status is not None and status != tenant.status:
-        actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
+        deciding = await status_grant(session, actor=actor, tenant=tenant)
         if tenant.status == "offboarded":
             raise Conflict("an offboarded tenant cannot change status", code="tenant_offboarded")
         tenant.status = status
         tenant.suspended_at = now() if status == "suspended" else None
+        tenant.suspended_by_depth = depth(deciding.node_path) if status == "suspended" else None
         await session.flush()
     if branding is not None or settings is not None:
         actor.authorize("tenants", "update", tenant.node_path, what="tenant")
@@ -445,7 +497,7 @@ async def offboard(session: AsyncSession, *, actor: Principal, tenant_id: int) -
     """Offboarding suspends the tenant for good (read-only, its data exportable) and schedules its
     data for deletion after a grace period (`purge_offboarded`)."""
     tenant = await get_tenant(session, tenant_id=tenant_id)
-    actor.authorize("tenants", "offboard", tenant.node_path, what="tenant")
+    await status_grant(session, actor=actor, tenant=tenant)
     if tenant.status == "offboarded":
         raise Conflict("tenant is already offboarded", code="tenant_offboarded")
     before = tenant_snapshot(tenant)

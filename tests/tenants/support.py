@@ -220,3 +220,22 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
         "webhook_id": webhook,
         "code": "prop_fees",
     }
+
+
+async def person(db: AsyncSession, login: str, password: str, grants: list[tuple[str, str]]) -> str:
+    """An account (created, or an existing one given `password`) holding `grants` (role, node path),
+    written in the test's own transaction; sign in with `login` and `password` afterwards. Its id."""
+    from linli.platform.hierarchy.repository import NodeRepository
+    from linli.platform.security import hash_password
+    from linli.tenants import service as tenants
+
+    await apply_scopes(db, SYSTEM_SCOPE)
+    user = await tenants.ensure_user(db, email=login, display_name=login.split("@")[0])
+    user.password_hash = hash_password(password)
+    for role, path in grants:
+        node = await NodeRepository(db).get_by_path(path)
+        assert node is not None, path
+        await tenants.grant_role(db, actor=None, user=user, role=role, node=node)
+    await db.flush()
+    await apply_scopes(db, ())
+    return str(user.id)

@@ -1,15 +1,28 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    any_,
+    cast,
+    literal,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from linli.platform.db import Base, IdMixin, TimestampMixin
+from linli.platform.db import Base, IdMixin, TimestampMixin, scopes_literal
 
 
 class Ltree(UserDefinedType[str]):
@@ -17,6 +30,19 @@ class Ltree(UserDefinedType[str]):
 
     def get_col_spec(self, **kw: Any) -> str:
         return "ltree"
+
+
+class LtreeArray(UserDefinedType[str]):
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "ltree[]"
+
+
+def under_any(path: Any, paths: Sequence[str]) -> ColumnElement[bool]:
+    """`path <@ any(paths)`: inside one of the subtrees (the form that uses the GiST index)."""
+    clause: ColumnElement[bool] = path.op("<@")(any_(cast(literal(scopes_literal(paths)), LtreeArray)))
+    return clause
 
 
 class NodeLevel(enum.StrEnum):
@@ -46,6 +72,8 @@ class Node(IdMixin, TimestampMixin, Base):
     node_path: Mapped[str] = mapped_column(Ltree, unique=True)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The highest label number ever handed to a child: labels are never reused under a parent.
+    last_child_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_nodes_node_path_gist", "node_path", postgresql_using="gist"),)
 

@@ -70,10 +70,16 @@ class NodeService:
         )
 
     async def _next_label(self, parent: Node, level: NodeLevel) -> tuple[str, str]:
+        """A label never used under `parent` before, not even by a child that has moved away: a new node
+        at a moved node's old path would inherit its audit entries and dead letters. The parent's row
+        counts the labels handed out (locked, so concurrent creations wait); the seed labels nodes
+        itself, so the children present count too."""
+        await self.session.refresh(parent, with_for_update=True)
         siblings = await self.repo.search(parent_id=parent.id, limit=10_000, include_archived=True)
         width = 2 if level in (NodeLevel.grid, NodeLevel.estate) else 3
         used = {int(s.node_path.rsplit(".", 1)[-1][1:]) for s in siblings}
-        n = max(used, default=0) + 1
+        n = max(used | {parent.last_child_number}) + 1
+        parent.last_child_number = n
         return f"{level.prefix}{n:0{width}d}", f"{n:0{width}d}"
 
     async def create(

@@ -1,6 +1,6 @@
 """Node labels are never reused under a parent; a tenant remembers how high up it was suspended.
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 
 `nodes.last_child_number` is the highest label number ever handed to a child of the node, so a node
@@ -14,7 +14,7 @@ only a grant at that depth or higher reactivates it.
 
 from alembic import op
 
-revision = "0014"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None

@@ -1,4 +1,5 @@
-"""Passwords (argon2id), signed access tokens, and random secrets stored only as hashes."""
+"""Passwords (argon2id), signed access tokens, random secrets stored only as hashes, and keys derived
+from a configured secret for one purpose each (HKDF with a context of their own)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from linli.platform.settings import get_settings
 
@@ -29,6 +32,11 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+def derive_key(secret: str, context: bytes) -> bytes:
+    """A 32-byte key for one purpose: keys of different contexts tell nothing about each other."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(secret.encode())
 
 
 def new_secret(nbytes: int = 32) -> str:

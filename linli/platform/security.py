@@ -51,11 +51,19 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def issue_access_token(user_id: uuid.UUID, *, now: datetime | None = None) -> tuple[str, int]:
+def issue_access_token(user_id: uuid.UUID, *, session_id: uuid.UUID, now: datetime | None = None) -> tuple[str, int]:
+    """`sid` names the sign-in (the refresh-token family) that logging out ends."""
     settings = get_settings()
     now = now or datetime.now(UTC)
     ttl = timedelta(minutes=settings.access_token_minutes)
-    claims = {"sub": str(user_id), "typ": "access", "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "typ": "access",
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, settings.secret_key, algorithm="HS256"), int(ttl.total_seconds())
 
 

@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import access, audit
 from linli.platform.access import API_KEY_PREFIX, ROLES, Principal, load_user_principal
-from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
+from linli.platform.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+)
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import (
@@ -221,7 +229,15 @@ async def request_password_reset(session: AsyncSession, *, login: str) -> None:
     (and as fast) whether or not the account exists, and the token never passes through the API."""
     from linli.platform import jobs  # imported here: the jobs registry imports this module
 
-    jobs.enqueue(session, "tenants_send_password_reset", normalise_login(login))
+    async def _send() -> None:
+        try:
+            await jobs.enqueue_now("tenants_send_password_reset", normalise_login(login))
+        except Exception as exc:  # Redis away: say so, the same for every login
+            raise ServiceUnavailable(
+                "password reset is unavailable; try again later", code="reset_unavailable"
+            ) from exc
+
+    access.after_commit(session, _send)
 
 
 async def send_password_reset(session: AsyncSession, *, login: str) -> bool:

@@ -41,7 +41,7 @@ FOREGROUND_PROCESSES = ("serve", "worker", "ingest")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]linli: {message}[/red]")
+    console.print(f"[red]linli: {message}[/red]", soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -71,8 +71,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 @app.callback()
 def main() -> None:
     """Every command runs with all domains loaded, so cross-domain hooks (alarm → event) are registered."""
+    from pydantic import ValidationError
+
     from linli.platform.app import load_domains
 
+    try:
+        get_settings()
+    except ValidationError as exc:  # e.g. production with a development secret: one line naming it
+        raise fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     load_domains()
 
 

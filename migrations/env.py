@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, text
 
+from linli.platform.db import store_scope_key
 from linli.platform.settings import get_settings
 
 config = context.config
@@ -27,6 +28,8 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
+        store_scope_key(connection)
+        connection.commit()
     engine.dispose()
 
 

@@ -18,6 +18,8 @@ import httpx
 from linli.events.config import get_events_settings
 from linli.events.models import Notification
 from linli.platform.security import hmac_sha256_hex
+from linli.platform.settings import get_settings
+from linli.tenants.models import User
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -143,3 +145,18 @@ def record_failure(notification: Notification, error: str, now: datetime) -> Non
         notification.state = "failed"
     else:
         notification.next_attempt_at = now + BASE_BACKOFF * (2 ** (notification.attempts - 1))
+
+
+async def email_password_reset(user: User, token: str) -> None:
+    """The e-mail channel for password-reset links (registered in `tenants.service.RESET_NOTIFIERS`).
+    Outside production there is no mail server: the message goes to the log, the development outbox."""
+    if not user.email:
+        log.warning("password reset for an account without e-mail address (%s): not sent", user.id)
+        return
+    settings = get_settings()
+    subject = "Linli: reset your password / 重置密码"
+    body = f"{settings.public_url}/#/reset-password?token={token}\n(valid for one hour / 一小时内有效)"
+    if settings.env != "production":
+        log.warning("outbox: e-mail to %s: %s\n%s", user.email, subject, body)
+        return
+    await default_senders().email.send(to=user.email, subject=subject, body=body)

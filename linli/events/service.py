@@ -29,7 +29,14 @@ from linli.events.models import (
     TimelineEntry,
     WebhookEndpoint,
 )
-from linli.events.notify import DeliveryError, Senders, default_senders, record_failure, send_one
+from linli.events.notify import (
+    DeliveryError,
+    Senders,
+    default_senders,
+    email_password_reset,
+    record_failure,
+    send_one,
+)
 from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.iot import service as iot
@@ -50,7 +57,7 @@ from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS
+from linli.tenants.service import ONBOARDING_HOOKS, RESET_NOTIFIERS
 
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -1449,3 +1456,5 @@ if ensure_default_units not in ONBOARDING_HOOKS:
 
 
 iot.ALARM_OPENED_HANDLERS.append(on_alarm_opened)
+if email_password_reset not in RESET_NOTIFIERS:
+    RESET_NOTIFIERS.append(email_password_reset)

@@ -2,14 +2,20 @@
 
 Every session carries the caller's scopes (node paths) in `session.info["scopes"]`; an `after_begin`
 hook writes them into the transaction with `set_config('linli.scopes', ..., true)`, which the
-row-level-security policies read. A session without scopes sees no tenant rows at all.
+row-level-security policies read through `linli_scopes()`. A session without scopes sees no tenant rows
+at all. Beside the scopes goes `linli.scopes_sig`, an HMAC of the login role and the scopes under a key
+only the application and the database owner hold: `linli_scopes()` returns no scope when it does not
+match, so SQL run as the API role (an injection) cannot widen its own scope with `set_config`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import BigInteger, DateTime, MetaData, event, func, text
 from sqlalchemy.engine import Connection
@@ -23,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 from sqlalchemy.pool import NullPool
 
+from linli.platform.security import derive_key
 from linli.platform.settings import get_settings
 
 NAMING_CONVENTION = {
@@ -54,21 +61,55 @@ def scopes_literal(scopes: Iterable[str]) -> str:
     return "{" + ",".join(f'"{p}"' for p in scopes) + "}"
 
 
-@event.listens_for(Session, "after_begin")
-def _set_scopes(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    scopes: Sequence[str] = session.info.get("scopes", ())
+SCOPE_KEY_CONTEXT = b"linli/rls-scopes/v1"
+SET_SCOPES = text("select set_config('linli.scopes', :v, true), set_config('linli.scopes_sig', :s, true)")
+
+
+@lru_cache(maxsize=2)
+def _scope_key(secret: str) -> bytes:
+    return derive_key(secret, SCOPE_KEY_CONTEXT)
+
+
+def scope_signature(role: str, value: str) -> str:
+    """What `linli_scopes()` recomputes: HMAC-SHA256 of `<login role>|<scopes setting>`. The role is in
+    it so that a signature the worker role uses (the system scope) is worthless to the API role."""
+    key = _scope_key(get_settings().secret_key)
+    return hmac.new(key, f"{role}|{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def _scope_parameters(connection: Connection, scopes: Sequence[str]) -> dict[str, str]:
     # Always set it, also to '' when unscoped: the policies treat '' as "no rows" (NULLIF), and a
     # pooled connection must never keep a previous transaction's scope.
     value = scopes_literal(scopes) if scopes else ""
-    connection.execute(text("select set_config('linli.scopes', :v, true)"), {"v": value})
+    driver = connection.connection.driver_connection
+    assert driver is not None  # an open transaction has its connection
+    role = driver.info.user  # the login role, as `session_user` sees it
+    return {"v": value, "s": scope_signature(role, value)}
+
+
+def store_scope_key(connection: Connection) -> None:
+    """Give the database the key `linli_scopes()` checks signatures with (readable only by the owner).
+    The migrations call it on every run, so a new LINLI_SECRET_KEY arrives with the next `linli migrate`."""
+    if connection.execute(text("select to_regclass('linli_scope_key')")).scalar() is None:
+        return  # migrated to a revision before the table
+    connection.execute(
+        text("insert into linli_scope_key (id, key) values (1, :k) on conflict (id) do update set key = excluded.key"),
+        {"k": _scope_key(get_settings().secret_key)},
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _set_scopes(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
+    connection.execute(SET_SCOPES, _scope_parameters(connection, session.info.get("scopes", ())))
 
 
 async def apply_scopes(session: AsyncSession, scopes: Sequence[str]) -> None:
     """Put `scopes` on the session: for its open transaction now, and for every later one."""
     session.info["scopes"] = tuple(scopes)
     if session.in_transaction():
-        value = scopes_literal(scopes) if scopes else ""
-        await session.execute(text("select set_config('linli.scopes', :v, true)"), {"v": value})
+        connection = (await session.connection()).sync_connection
+        assert connection is not None
+        await session.execute(SET_SCOPES, _scope_parameters(connection, scopes))
 
 
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:

@@ -72,6 +72,10 @@ class TooManyRequests(LinliError):
     status_code = 429
     code = "too_many_requests"
 
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after  # seconds, sent as Retry-After
+
 
 class ServiceUnavailable(LinliError):
     status_code = 503

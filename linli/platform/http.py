@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from linli.platform.errors import LinliError
+from linli.platform.errors import LinliError, TooManyRequests
 from linli.platform.logging import request_id_var
 
 log = logging.getLogger("linli.http")
@@ -45,6 +45,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LinliError)
     async def _linli_error(request: Request, exc: LinliError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -1,8 +1,13 @@
 """Background jobs on arq/Redis. Jobs are enqueued only after the transaction that asked for them
-commits, and every job is idempotent (arq may run a job again when a worker dies mid-job)."""
+commits, and every job is idempotent (arq may run a job again when a worker dies mid-job).
+
+Jobs and results travel as JSON, never pickle: whoever can write to Redis could otherwise run code in
+the worker. Job arguments must already be JSON values (ids, strings; datetimes and UUIDs converted to
+text by the caller): anything else fails when it is enqueued, not in the worker."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from importlib import import_module
@@ -26,10 +31,26 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(get_settings().redis_url)
 
 
+def _exception_text(value: object) -> str:
+    # A failed job's result is its exception: stored as text. Nothing else is converted implicitly.
+    if isinstance(value, BaseException):
+        return repr(value)
+    raise TypeError(f"{type(value).__name__} is not a JSON value; convert it before enqueueing")
+
+
+def serialize(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, default=_exception_text, ensure_ascii=False).encode()
+
+
+def deserialize(raw: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(raw)
+    return data
+
+
 async def pool() -> ArqRedis:
     global _pool
     if _pool is None:
-        _pool = await create_pool(redis_settings())
+        _pool = await create_pool(redis_settings(), job_serializer=serialize, job_deserializer=deserialize)
     return _pool
 
 
@@ -79,5 +100,7 @@ class WorkerSettings:
     functions: ClassVar[list[Callable[..., Awaitable[Any]]]] = [*_functions, _noop]
     cron_jobs: ClassVar[list[CronJob]] = _crons
     redis_settings = redis_settings()
+    job_serializer = serialize
+    job_deserializer = deserialize
     max_tries = 5
     job_timeout = 300

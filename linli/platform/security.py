@@ -1,4 +1,5 @@
-"""Passwords (argon2id), signed access tokens, and random secrets stored only as hashes."""
+"""Passwords (argon2id), signed access tokens, random secrets stored only as hashes, and keys derived
+from a configured secret for one purpose each (HKDF with a context of their own)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from linli.platform.settings import get_settings
 
@@ -31,6 +34,11 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         return False
 
 
+def derive_key(secret: str, context: bytes) -> bytes:
+    """A 32-byte key for one purpose: keys of different contexts tell nothing about each other."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=context).derive(secret.encode())
+
+
 def new_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
 
@@ -43,11 +51,19 @@ def constant_time_equals(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def issue_access_token(user_id: uuid.UUID, *, now: datetime | None = None) -> tuple[str, int]:
+def issue_access_token(user_id: uuid.UUID, *, session_id: uuid.UUID, now: datetime | None = None) -> tuple[str, int]:
+    """`sid` names the sign-in (the refresh-token family) that logging out ends."""
     settings = get_settings()
     now = now or datetime.now(UTC)
     ttl = timedelta(minutes=settings.access_token_minutes)
-    claims = {"sub": str(user_id), "typ": "access", "iat": now, "exp": now + ttl, "jti": uuid.uuid4().hex}
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "typ": "access",
+        "iat": now,
+        "exp": now + ttl,
+        "jti": uuid.uuid4().hex,
+    }
     return jwt.encode(claims, settings.secret_key, algorithm="HS256"), int(ttl.total_seconds())
 
 

@@ -2,12 +2,27 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "linli-development-secret-change-me"
 LOCAL_PG = "127.0.0.1:55432"
+# Settings that hold a secret (URLs included). In production none may keep its development value.
+SECRET_SETTINGS = (
+    "data_keys",
+    "search_key",
+    "database_url",
+    "worker_database_url",
+    "migrate_database_url",
+    "api_role_password",
+    "worker_role_password",
+    "redis_url",
+    "mqtt_admin_password",
+    "grafana_password",
+)
+DATABASE_URL_SETTINGS = ("database_url", "worker_database_url", "migrate_database_url")
 
 
 class Settings(BaseSettings):
@@ -16,7 +31,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
 
     env: Literal["development", "test", "production"] = "development"
+    # Signs access tokens; the row-level-security scope key is derived from it (HKDF, its own context).
     secret_key: str = DEFAULT_SECRET_KEY
+    # Identity-number encryption keys, `<key id>:<secret>` comma-separated: the first encrypts, every one
+    # decrypts (a ciphertext carries its key id), so a new key can be put first and old ones kept.
+    data_keys: str = "1:linli-development-data-key-change-me"
+    # Keys the identity-number search hash (HMAC); changing it needs every stored hash recomputed.
+    search_key: str = "linli-development-search-key-change-me"
 
     # The API connects as a role under row-level security; migrations as a superuser of the cluster;
     # ingest and jobs as the worker role.
@@ -52,9 +73,33 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> Settings:
-        if self.env == "production" and (self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32):
-            raise ValueError("LINLI_SECRET_KEY must be set to a random value of 32+ characters in production")
+    def _refuse_development_secrets_in_production(self) -> Settings:
+        """Production never runs with a development secret. LINLI_SECRET_KEY is needed everywhere; every
+        other secret is needed only by some workloads (each pod gets only its own): where a workload was
+        not given one it is blanked, not left at the development value, and set to a development value
+        (or a URL with a development password) it is refused."""
+        if self.env != "production":
+            return self
+        problems: list[str] = []
+        if self.secret_key == DEFAULT_SECRET_KEY or len(self.secret_key) < 32:
+            problems.append("LINLI_SECRET_KEY must be a random value of 32+ characters")
+        for name in SECRET_SETTINGS:
+            if getattr(self, name) != type(self).model_fields[name].default:
+                continue
+            if name in self.model_fields_set:
+                problems.append(f"LINLI_{name.upper()} is the development default")
+            else:
+                setattr(self, name, "")
+        development_passwords = {
+            type(self).model_fields[n].default for n in ("api_role_password", "worker_role_password")
+        }
+        for name in DATABASE_URL_SETTINGS:
+            if urlsplit(getattr(self, name)).password in development_passwords:
+                problems.append(f"LINLI_{name.upper()} carries a development role password")
+        if self.redis_url and not urlsplit(self.redis_url).password:
+            problems.append("LINLI_REDIS_URL has no password")
+        if problems:
+            raise ValueError(f"LINLI_ENV=production refuses to start: {'; '.join(problems)}")
         return self
 
 

@@ -24,6 +24,7 @@ from linli.platform.pagination import (
     encode_cursor,
     next_cursor,
 )
+from linli.platform.security import decode_access_token
 from linli.residents.masking import mask_phone
 from linli.tenants import service
 from linli.tenants.repository import TenantRepository, UserRepository
@@ -78,6 +79,16 @@ async def refresh_token(body: RefreshIn, session: DbSession) -> TokenOut:
     return _tokens(await service.refresh(session, refresh_token=body.refresh_token))
 
 
+@auth_router.post("/logout", status_code=204, operation_id="logout")
+async def logout(request: Request, session: DbSession, body: RefreshIn | None = None) -> Response:
+    """End a session: its whole refresh-token family, named by the refresh token in the body or else by
+    the bearer access token's session."""
+    auth = request.headers.get("authorization", "")
+    claims = decode_access_token(auth[7:].strip()) if auth.lower().startswith("bearer ") else None
+    await service.logout(session, refresh_token=body.refresh_token if body else None, access_claims=claims)
+    return Response(status_code=204)
+
+
 @auth_router.post("/invitations/accept", operation_id="accept_invitation")
 async def accept_invitation(body: InvitationAccept, session: DbSession) -> TokenOut:
     user = await service.use_user_token(
@@ -93,7 +104,7 @@ async def accept_invitation(body: InvitationAccept, session: DbSession) -> Token
 @auth_router.post("/password-reset", status_code=202, operation_id="request_password_reset")
 async def request_password_reset(body: PasswordResetRequest, session: DbSession) -> dict[str, str]:
     await service.request_password_reset(session, login=body.login)
-    return {"status": "if the account exists, a reset link has been sent"}
+    return {"status": "if the account exists, a reset link is on its way"}
 
 
 @auth_router.post("/password-reset/confirm", operation_id="confirm_password_reset")

@@ -1,4 +1,5 @@
-"""Tenant jobs: deleting the data of offboarded tenants once their grace period has ended."""
+"""Tenant and identity jobs: deleting the data of offboarded tenants once their grace period has ended,
+pruning old sign-in attempts, sending password-reset links."""
 
 from __future__ import annotations
 
@@ -17,5 +18,23 @@ async def purge_offboarded_tenants(ctx: dict[str, Any] | None = None) -> list[st
         return await service.purge_offboarded(session)
 
 
-JOBS: list[Callable[..., Awaitable[Any]]] = [purge_offboarded_tenants]
-CRON: list[CronJob] = [cron(purge_offboarded_tenants, hour={3}, minute={17}, run_at_startup=False)]
+async def prune_login_attempts(ctx: dict[str, Any] | None = None) -> int:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.prune_login_attempts(session)
+
+
+async def tenants_send_password_reset(ctx: dict[str, Any], login: str) -> bool:
+    """Run again after a crash, it sends a second link; both work until they expire."""
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        return await service.send_password_reset(session, login=login)
+
+
+JOBS: list[Callable[..., Awaitable[Any]]] = [
+    purge_offboarded_tenants,
+    prune_login_attempts,
+    tenants_send_password_reset,
+]
+CRON: list[CronJob] = [
+    cron(purge_offboarded_tenants, hour={3}, minute={17}, run_at_startup=False),
+    cron(prune_login_attempts, hour={3}, minute={41}, run_at_startup=False),
+]

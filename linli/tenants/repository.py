@@ -5,13 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
+
+
+class FailedLogins(NamedTuple):
+    failures: int
+    first_at: datetime | None
+    last_at: datetime | None
 
 
 class TenantRepository:
@@ -146,19 +152,27 @@ class UserRepository:
     async def delete_grant(self, grant: RoleGrant) -> None:
         await self.session.delete(grant)
 
-    async def failed_logins_since(
+    async def failed_logins(
         self, *, login: str | None = None, address: str | None = None, since: datetime
-    ) -> int:
-        stmt = (
-            select(func.count())
-            .select_from(LoginAttempt)
-            .where(LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since)
+    ) -> FailedLogins:
+        stmt = select(func.count(), func.min(LoginAttempt.at), func.max(LoginAttempt.at)).where(
+            LoginAttempt.succeeded.is_(False), LoginAttempt.at >= since
         )
         if login is not None:
             stmt = stmt.where(LoginAttempt.login == login)
         if address is not None:
             stmt = stmt.where(LoginAttempt.address == address)
-        return int((await self.session.execute(stmt)).scalar_one())
+        count, first_at, last_at = (await self.session.execute(stmt)).one()
+        return FailedLogins(int(count), first_at, last_at)
+
+    async def last_successful_login(self, login: str) -> datetime | None:
+        stmt = select(func.max(LoginAttempt.at)).where(LoginAttempt.login == login, LoginAttempt.succeeded.is_(True))
+        result: datetime | None = (await self.session.execute(stmt)).scalar_one()
+        return result
+
+    async def delete_login_attempts(self, *, before: datetime) -> int:
+        result = await self.session.execute(delete(LoginAttempt).where(LoginAttempt.at < before))
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def refresh_token(self, token_hash: str) -> RefreshToken | None:
         stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
@@ -171,10 +185,11 @@ class UserRepository:
             .values(used_at=at)
         )
 
-    async def revoke_refresh_family(self, family: uuid.UUID, at: datetime) -> None:
-        await self.session.execute(
-            update(RefreshToken).where(RefreshToken.family == family, RefreshToken.used_at.is_(None)).values(used_at=at)
-        )
+    async def revoke_refresh_family(self, family: uuid.UUID, at: datetime, *, user_id: uuid.UUID | None = None) -> None:
+        stmt = update(RefreshToken).where(RefreshToken.family == family, RefreshToken.used_at.is_(None))
+        if user_id is not None:
+            stmt = stmt.where(RefreshToken.user_id == user_id)
+        await self.session.execute(stmt.values(used_at=at))
 
     async def user_token(self, token_hash: str, purpose: str) -> UserToken | None:
         stmt = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import access, audit
 from linli.platform.access import API_KEY_PREFIX, ROLES, Principal, load_user_principal
-from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthenticated
+from linli.platform.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+)
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import (
@@ -28,9 +37,19 @@ from linli.residents.masking import sees_full
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
 from linli.tenants.repository import TenantRepository, UserRepository
 
+# Sign-in limits. None locks an account: one client guessing one account is stopped per (address,
+# account); one address guessing many accounts by a looser per-address limit (a community office behind
+# one NAT stays far below it); and an account guessed from everywhere answers ever later (the wait doubles
+# with each failure past the free ones, up to a cap), its owner still signs in once the wait is over.
 LOGIN_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_LOGIN = 5
-MAX_FAILURES_PER_ADDRESS = 30
+MAX_FAILURES_PER_ADDRESS_AND_LOGIN = 5
+MAX_FAILURES_PER_ADDRESS = 100
+FREE_FAILURES_PER_LOGIN = 5
+FIRST_LOGIN_DELAY = timedelta(seconds=2)
+MAX_LOGIN_DELAY = timedelta(minutes=5)
+# An account's failures count until it signs in successfully, at most this long.
+LOGIN_FAILURE_MEMORY = timedelta(days=1)
+LOGIN_ATTEMPT_RETENTION = timedelta(days=30)
 INVITATION_TTL = timedelta(days=7)
 RESET_TTL = timedelta(hours=1)
 # Which role administers a tenant, by the level of its node.
@@ -63,28 +82,57 @@ def normalise_login(login: str) -> str:
 
 
 async def _issue_tokens(repo: UserRepository, user: User, *, family: uuid.UUID | None = None) -> IssuedTokens:
-    access, ttl = issue_access_token(user.id)
+    family = family or uuid.uuid4()  # the session: every rotation of one sign-in
+    access, ttl = issue_access_token(user.id, session_id=family)
     refresh = new_secret()
     repo.add(
         RefreshToken(
             user_id=user.id,
             token_hash=sha256_hex(refresh),
-            family=family or uuid.uuid4(),
+            family=family,
             expires_at=now() + timedelta(days=get_settings().refresh_token_days),
         )
     )
     return IssuedTokens(access, ttl, refresh)
 
 
+def login_delay(failures: int) -> timedelta:
+    """How long an account answers nothing after `failures` failed sign-ins in a row."""
+    if failures < FREE_FAILURES_PER_LOGIN:
+        return timedelta(0)
+    delay: timedelta = FIRST_LOGIN_DELAY * 2 ** min(failures - FREE_FAILURES_PER_LOGIN, 20)
+    return min(delay, MAX_LOGIN_DELAY)
+
+
+async def _sign_in_wait(repo: UserRepository, *, login: str, address: str, at: datetime) -> timedelta | None:
+    """How long this address must wait before it may try this account again, or None."""
+    since = at - LOGIN_WINDOW
+    until: list[datetime] = []
+    pair = await repo.failed_logins(login=login, address=address, since=since)
+    if pair.failures >= MAX_FAILURES_PER_ADDRESS_AND_LOGIN and pair.first_at is not None:
+        until.append(pair.first_at + LOGIN_WINDOW)
+    from_address = await repo.failed_logins(address=address, since=since)
+    if from_address.failures >= MAX_FAILURES_PER_ADDRESS and from_address.first_at is not None:
+        until.append(from_address.first_at + LOGIN_WINDOW)
+    last_success = await repo.last_successful_login(login)
+    memory = max(at - LOGIN_FAILURE_MEMORY, last_success or at - LOGIN_FAILURE_MEMORY)
+    account = await repo.failed_logins(login=login, since=memory)
+    if account.last_at is not None:
+        until.append(account.last_at + login_delay(account.failures))
+    wait = max(until, default=at) - at
+    return wait if wait > timedelta(0) else None
+
+
 async def login(session: AsyncSession, *, login: str, password: str, address: str) -> IssuedTokens:
     repo = UserRepository(session)
     login = normalise_login(login)
-    since = now() - LOGIN_WINDOW
-    if (
-        await repo.failed_logins_since(login=login, since=since) >= MAX_FAILURES_PER_LOGIN
-        or await repo.failed_logins_since(address=address, since=since) >= MAX_FAILURES_PER_ADDRESS
-    ):
-        raise TooManyRequests("too many failed logins; try again in 15 minutes", code="login_rate_limited")
+    wait = await _sign_in_wait(repo, login=login, address=address, at=now())
+    if wait is not None:
+        # Not even checked (nor recorded): guessing during the wait neither helps nor prolongs it.
+        seconds = math.ceil(wait.total_seconds())
+        raise TooManyRequests(
+            f"too many failed sign-ins; try again in {seconds} s", code="login_rate_limited", retry_after=seconds
+        )
     user = await repo.by_login(login)
     ok = verify_password(password, user.password_hash if user else None) and user is not None and user.is_active
     repo.add(LoginAttempt(login=login, address=address, succeeded=ok))
@@ -93,6 +141,26 @@ async def login(session: AsyncSession, *, login: str, password: str, address: st
         session.info["commit_on_error"] = True
         raise Unauthenticated("wrong login or password", code="invalid_credentials")
     return await _issue_tokens(repo, user)
+
+
+async def prune_login_attempts(session: AsyncSession, *, at: datetime | None = None) -> int:
+    """Sign-in attempts are kept for LOGIN_ATTEMPT_RETENTION (longer than any limit looks back)."""
+    return await UserRepository(session).delete_login_attempts(before=(at or now()) - LOGIN_ATTEMPT_RETENTION)
+
+
+async def logout(session: AsyncSession, *, refresh_token: str | None, access_claims: dict[str, Any] | None) -> None:
+    """End a session: every refresh token of its family, named by a refresh token or by the access
+    token's session id. The access token itself lapses within LINLI_ACCESS_TOKEN_MINUTES."""
+    repo = UserRepository(session)
+    if refresh_token is not None:
+        row = await repo.refresh_token(sha256_hex(refresh_token))
+        if row is None:
+            raise Unauthenticated("refresh token is invalid or expired", code="invalid_refresh_token")
+        await repo.revoke_refresh_family(row.family, now())
+        return
+    if access_claims is None or "sid" not in access_claims:
+        raise Unauthenticated("give the refresh token or sign in", code="unauthenticated")
+    await repo.revoke_refresh_family(uuid.UUID(access_claims["sid"]), now(), user_id=uuid.UUID(access_claims["sub"]))
 
 
 async def refresh(session: AsyncSession, *, refresh_token: str) -> IssuedTokens:
@@ -159,17 +227,33 @@ async def invitation_for(
     return await create_user_token(UserRepository(session), user, "invitation")
 
 
-async def request_password_reset(session: AsyncSession, *, login: str) -> str | None:
-    """Returns the token for the notification channel; the HTTP answer is the same whether or not the
-    account exists."""
+async def request_password_reset(session: AsyncSession, *, login: str) -> None:
+    """Hand the request to the worker, which makes the token and sends it: the HTTP answer is the same
+    (and as fast) whether or not the account exists, and the token never passes through the API."""
+    from linli.platform import jobs  # imported here: the jobs registry imports this module
+
+    async def _send() -> None:
+        try:
+            await jobs.enqueue_now("tenants_send_password_reset", normalise_login(login))
+        except Exception as exc:  # Redis away: say so, the same for every login
+            raise ServiceUnavailable(
+                "password reset is unavailable; try again later", code="reset_unavailable"
+            ) from exc
+
+    access.after_commit(session, _send)
+
+
+async def send_password_reset(session: AsyncSession, *, login: str) -> bool:
+    """Make a reset token and give it to the channels in RESET_NOTIFIERS (the e-mail channel); False when
+    there is no such active account."""
     repo = UserRepository(session)
     user = await repo.by_login(normalise_login(login))
     if user is None or not user.is_active:
-        return None
+        return False
     token, _ = await create_user_token(repo, user, "reset")
     for notify in RESET_NOTIFIERS:
         await notify(user, token)
-    return token
+    return True
 
 
 async def ensure_user(

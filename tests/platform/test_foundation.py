@@ -3,6 +3,7 @@ OpenAPI, safe production settings, and an idempotent demo seed."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from linli.platform.db import dispose_engines
-from linli.platform.settings import DEFAULT_SECRET_KEY, Settings
+from linli.platform.settings import DEFAULT_SECRET_KEY, SECRET_SETTINGS, Settings
 from tests.tenants.support import CachedLogin, superuser
 
 
@@ -139,15 +140,68 @@ def test_every_list_endpoint_returns_a_page() -> None:
     assert lists >= 5
 
 
-def test_production_refuses_the_default_secret() -> None:
-    with pytest.raises(ValidationError):
-        Settings(env="production")
-    with pytest.raises(ValidationError):
-        Settings(env="production", secret_key=DEFAULT_SECRET_KEY)
-    with pytest.raises(ValidationError):
-        Settings(env="production", secret_key="short")
-    assert Settings(env="production", secret_key="x" * 40).env == "production"
+@pytest.fixture
+def bare_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No LINLI_* variables (the test harness sets some with development passwords) and no .env file."""
+    for name in [n for n in os.environ if n.startswith("LINLI_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir("/")
+    return monkeypatch
+
+
+def refusal(**values: str) -> str:
+    with pytest.raises(ValidationError) as info:
+        Settings(env="production", **values)  # type: ignore[arg-type]
+    message = str(info.value.errors()[0]["msg"])
+    assert "\n" not in message
+    return message
+
+
+PRODUCTION_KEY = "k" * 40
+DEVELOPMENT_SECRETS = {name: Settings.model_fields[name].default for name in SECRET_SETTINGS}
+
+
+def test_production_refuses_every_development_secret(bare_environment: pytest.MonkeyPatch) -> None:
+    assert "LINLI_SECRET_KEY" in refusal()
+    assert "LINLI_SECRET_KEY" in refusal(secret_key=DEFAULT_SECRET_KEY)
+    assert "LINLI_SECRET_KEY" in refusal(secret_key="short")
+    # Each other secret set to its development value is refused by name ...
+    for name, value in DEVELOPMENT_SECRETS.items():
+        assert f"LINLI_{name.upper()}" in refusal(secret_key=PRODUCTION_KEY, **{name: value}), name
+    # ... so are the development role passwords inside any database URL, and a Redis without a password.
+    for name in ("database_url", "worker_database_url", "migrate_database_url"):
+        for password in ("linli_api", "linli_worker"):
+            url = f"postgresql+psycopg://someone:{password}@db.internal/linli"
+            assert f"LINLI_{name.upper()}" in refusal(secret_key=PRODUCTION_KEY, **{name: url})
+    assert "LINLI_REDIS_URL" in refusal(secret_key=PRODUCTION_KEY, redis_url="redis://redis.internal:6379/0")
+    # A workload that was not given a secret does not fall back to the development value: it has none.
+    settings = Settings(
+        env="production",
+        secret_key=PRODUCTION_KEY,
+        database_url="postgresql+psycopg://linli_api:s3cret-api@db.internal/linli",
+        redis_url="redis://:s3cret-redis@redis.internal:6379/0",
+    )
+    assert settings.database_url.endswith("@db.internal/linli")
+    assert {name: getattr(settings, name) for name in SECRET_SETTINGS if name not in ("database_url", "redis_url")} == {
+        name: "" for name in SECRET_SETTINGS if name not in ("database_url", "redis_url")
+    }
     assert Settings(env="development").secret_key == DEFAULT_SECRET_KEY
+
+
+def test_the_command_names_the_refused_setting_in_one_line(bare_environment: pytest.MonkeyPatch) -> None:
+    from linli.cli import app
+    from linli.platform.settings import get_settings
+
+    bare_environment.setenv("LINLI_ENV", "production")
+    bare_environment.setenv("LINLI_SECRET_KEY", PRODUCTION_KEY)
+    bare_environment.setenv("LINLI_MQTT_ADMIN_PASSWORD", DEVELOPMENT_SECRETS["mqtt_admin_password"])
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["migrate"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert result.output.strip().count("\n") == 0 and "LINLI_MQTT_ADMIN_PASSWORD" in result.output, result.output
 
 
 COUNT_TABLES = """

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
 from linli.platform.access import DbSession, Grant, Principal, current_principal
-from linli.platform.db import apply_scopes, scopes_literal
+from linli.platform.db import SET_SCOPES, apply_scopes, scope_signature, scopes_literal
 from linli.platform.rls import POLICY_NAME
 from tests.tenants.support import LUOHU, WUHOU, api_role_dsn, node_id, superuser, tenant_id, within
 
@@ -52,7 +52,17 @@ def tenant_tables() -> list[str]:
 
 
 async def set_scopes(conn: AsyncConnection, *scopes: str) -> None:
-    await conn.execute(text("select set_config('linli.scopes', :v, true)"), {"v": scopes_literal(scopes)})
+    """What the application does: the scopes and their signature for the API role."""
+    value = scopes_literal(scopes)
+    await conn.execute(SET_SCOPES, {"v": value, "s": scope_signature(API_ROLE, value)})
+
+
+def set_scopes_raw(conn: psycopg.Connection[Any], scopes: list[str], role: str = API_ROLE) -> None:
+    value = scopes_literal(scopes)
+    conn.execute(
+        "select set_config('linli.scopes', %s, true), set_config('linli.scopes_sig', %s, true)",
+        (value, scope_signature(role, value)),
+    )
 
 
 async def test_foreign_scope_sees_no_other_tenant_rows(api_connection: AsyncConnection) -> None:
@@ -118,7 +128,7 @@ def test_pooled_connection_reused_after_a_scoped_transaction_sees_nothing() -> N
     with psycopg.connect(api_role_dsn()) as conn:
         pid = conn.info.backend_pid
         with conn.transaction():
-            conn.execute("select set_config('linli.scopes', %s, true)", (scopes_literal([WUHOU]),))
+            set_scopes_raw(conn, [WUHOU])
             row = conn.execute("select count(*) from nodes").fetchone()
             assert row is not None and row[0] > 100
         conn.commit()
@@ -129,6 +139,58 @@ def test_pooled_connection_reused_after_a_scoped_transaction_sees_nothing() -> N
             for table in tables:
                 row = conn.execute(f"select count(*) from {table}").fetchone()
                 assert row is not None and row[0] == 0, table
+
+
+def test_a_role_that_can_run_sql_cannot_forge_a_wider_scope() -> None:
+    """SQL as the API role (an injection) sets the scope itself: without the application's signature, or
+    with a wrong one, or with the worker role's signature of the system scope, it sees nothing."""
+    wider = scopes_literal([""])  # the system scope: every tenant
+    forged_signatures = (
+        None,
+        "0" * 64,
+        scope_signature("linli_worker", wider),  # valid, but for another role
+        scope_signature(API_ROLE, scopes_literal([LUOHU])),  # valid, but for another scope
+    )
+    with psycopg.connect(api_role_dsn()) as conn:
+        for signature in forged_signatures:
+            with conn.transaction():
+                conn.execute(
+                    "select set_config('linli.scopes', %s, true), set_config('linli.scopes_sig', %s, true)",
+                    (wider, signature),
+                )
+                for table in ("nodes", "tenants", "role_grants", "audit_log"):
+                    row = conn.execute(f"select count(*) from {table}").fetchone()
+                    assert row is not None and row[0] == 0, (table, signature)
+                row = conn.execute("select linli_scopes()").fetchone()
+                assert row is not None and row[0] is None
+                # Nor can it read the key the signatures are checked with.
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute("select key from linli_scope_key")
+        with conn.transaction():
+            set_scopes_raw(conn, [LUOHU])
+            row = conn.execute("select count(*), count(*) filter (where not node_path <@ %s) from nodes", (LUOHU,))
+            assert row.fetchone() == (row_count_of("nodes", LUOHU), 0)
+
+
+def test_the_worker_role_states_the_system_scope_through_the_same_check() -> None:
+    import os
+
+    dsn = os.environ["LINLI_WORKER_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    everything = row_count_of("nodes", "")
+    with psycopg.connect(dsn) as conn:
+        with conn.transaction():
+            set_scopes_raw(conn, [""], role="linli_worker")
+            assert conn.execute("select count(*) from nodes").fetchone() == (everything,)
+        with conn.transaction():
+            set_scopes_raw(conn, [""], role=API_ROLE)  # a signature made for another role
+            assert conn.execute("select count(*) from nodes").fetchone() == (0,)
+
+
+def row_count_of(table: str, path: str) -> int:
+    with superuser() as conn:
+        row = conn.execute(f"select count(*) from {table} where node_path <@ %s::ltree", (path,)).fetchone()
+    assert row is not None and row[0] > 0
+    return int(row[0])
 
 
 async def test_pooled_sqlalchemy_session_without_scopes_sees_nothing(migrated_database: str) -> None:
@@ -308,7 +370,7 @@ def test_relations_readable_by_the_api_role_show_no_foreign_rows() -> None:
         for r in relations:
             name = sql.Identifier(r["nspname"], r["relname"])
             with conn.transaction():
-                conn.execute("select set_config('linli.scopes', %s, true)", (scopes_literal([LUOHU]),))
+                set_scopes_raw(conn, [LUOHU])
                 row = conn.execute(
                     sql.SQL("select count(*) from {} where not node_path <@ %s::ltree").format(name), (LUOHU,)
                 ).fetchone()

@@ -7,6 +7,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from linli.residents.schemas import id_check_character
 from tests.conftest import Login
 
@@ -36,7 +37,7 @@ async def node_id(client: httpx.AsyncClient, headers: dict[str, str], name: str)
 
 
 async def a_unit(db: AsyncSession, estate_id: int) -> int:
-    await db.execute(text("select set_config('linli.scopes', '{\"\"}', true)"))
+    await apply_scopes(db, SYSTEM_SCOPE)
     row = await db.execute(
         text("select id from locations where node_id = :e and kind = 'unit' order by id limit 1"), {"e": estate_id}
     )

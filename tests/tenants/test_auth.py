@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -11,9 +15,19 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.demo import DEMO_PASSWORD
+from linli.platform.jobs import pool
 from linli.tenants import service
 from linli.tenants.models import User
-from tests.tenants.support import LUOHU, WUHOU, CachedLogin, all_items, node_by_name, node_id, within
+from tests.tenants.support import (
+    LUOHU,
+    WUHOU,
+    CachedLogin,
+    all_items,
+    node_by_name,
+    node_id,
+    system_scope,
+    within,
+)
 
 TOKEN_URL = "/api/v1/auth/token"
 
@@ -39,16 +53,57 @@ async def test_sign_in_returns_a_short_access_token_and_a_refresh_token(client: 
     assert unknown.headers["www-authenticate"] == "Bearer"
 
 
-async def test_failed_sign_ins_are_rate_limited_per_account(client: httpx.AsyncClient, db: AsyncSession) -> None:
+async def record_failures(db: AsyncSession, login: str, addresses: list[str], at: datetime) -> None:
+    """Failed sign-ins as the endpoint records them, at a given time."""
+    for address in addresses:
+        await db.execute(
+            text("insert into login_attempts (login, address, succeeded, at) values (:l, :a, false, :at)"),
+            {"l": login, "a": address, "at": at},
+        )
+    await db.commit()  # a savepoint: a refused request's rollback must not take them along
+
+
+async def test_an_account_guessed_from_everywhere_answers_later_but_is_never_locked(
+    client: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    account = "staff@mumianling.demo"
     # Other tests (the portal's, against a live server) commit failed sign-ins of demo accounts too.
-    await db.execute(text("delete from login_attempts where login = 'staff@mumianling.demo'"))
-    for _ in range(5):
-        response = await sign_in(client, "staff@mumianling.demo", "wrong-password")
-        assert response.status_code == 401
-    limited = await sign_in(client, "staff@mumianling.demo")  # even the right password now
-    assert limited.status_code == 429
-    assert limited.json()["error"]["code"] == "login_rate_limited"
-    assert (await sign_in(client, "grid@mumianling.demo")).status_code == 200  # other accounts are fine
+    await db.execute(text("delete from login_attempts where login = :l"), {"l": account})
+    # Seven failures from seven addresses (a distributed guess), the last one just now.
+    failures = 7
+    await record_failures(db, account, [f"198.18.0.{n}" for n in range(failures)], datetime.now(UTC))
+    delayed = await sign_in(client, account)  # even the right password waits
+    assert delayed.status_code == 429 and delayed.json()["error"]["code"] == "login_rate_limited"
+    wait = service.login_delay(failures)
+    assert wait == service.FIRST_LOGIN_DELAY * 4
+    assert 0 < int(delayed.headers["retry-after"]) <= wait.total_seconds()
+    # Refused while waiting, and not recorded: guessing during the wait does not prolong it.
+    assert (await sign_in(client, account, "wrong-password")).status_code == 429
+    count = await db.execute(text("select count(*) from login_attempts where login = :l"), {"l": account})
+    assert count.scalar_one() == failures
+    # The wait grows with every failure, up to a cap: never a lock.
+    assert service.login_delay(service.FREE_FAILURES_PER_LOGIN - 1) == timedelta(0)
+    assert service.login_delay(10_000) == service.MAX_LOGIN_DELAY
+    # Once the wait is over, the owner signs in, and that success clears the account's record.
+    await db.execute(
+        text("update login_attempts set at = at - :d where login = :l"),
+        {"d": wait + timedelta(seconds=1), "l": account},
+    )
+    await db.commit()
+    assert (await sign_in(client, account)).status_code == 200
+    assert (await sign_in(client, account, "one-typo")).status_code == 401
+
+
+async def test_a_client_guessing_one_account_does_not_lock_the_others_behind_its_address(
+    client_at: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    """A community office behind one NAT: one person mistyping (or guessing) does not stop colleagues."""
+    for _ in range(service.MAX_FAILURES_PER_ADDRESS_AND_LOGIN):
+        assert (await sign_in(client_at, "grid@mumianling.demo", "wrong-password")).status_code == 401
+    limited = await sign_in(client_at, "grid@mumianling.demo")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert (await sign_in(client_at, "staff@nanhong.demo")).status_code == 200
+    assert (await sign_in(client_at, "admin@wuhou.demo")).status_code == 200
 
 
 @pytest.fixture
@@ -67,12 +122,13 @@ async def test_failed_sign_ins_are_rate_limited_per_address(
         text("select login, succeeded from login_attempts where address = '203.0.113.7' order by id")
     )
     assert recorded.all() == [("guess0@example.org", False)]
-    # 29 more guesses at different accounts from the same address (recorded as the request above was).
+    # More guesses at different accounts from the same address (recorded as the request above was).
     await db.execute(
         text(
             "insert into login_attempts (login, address, succeeded) "
-            "select 'guess' || g || '@example.org', '203.0.113.7', false from generate_series(1, 29) g"
-        )
+            "select 'guess' || g || '@example.org', '203.0.113.7', false from generate_series(1, :n) g"
+        ),
+        {"n": service.MAX_FAILURES_PER_ADDRESS - 1},
     )
     limited = await sign_in(client_at, "admin@wuhou.demo")
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "login_rate_limited"
@@ -98,6 +154,66 @@ async def test_refresh_tokens_rotate_and_a_reused_one_revokes_the_family(client:
     assert (await sign_in(client, "staff@nanhong.demo")).status_code == 200
 
 
+async def queued_jobs(function: str) -> list[tuple[str, dict[str, Any]]]:
+    """The queued arq jobs of `function`, read as the worker reads them (JSON)."""
+    from linli.platform.jobs import pool
+
+    redis = await pool()
+    found = []
+    async for key in redis.scan_iter(match="arq:job:*"):
+        job = json.loads(await redis.get(key))
+        if job["f"] == function:
+            found.append((key.decode(), job))
+    return found
+
+
+async def test_password_reset_is_sent_by_the_worker_never_returned(
+    client: httpx.AsyncClient, db: AsyncSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    for key, _ in await queued_jobs("tenants_send_password_reset"):
+        await (await pool()).delete(key)
+    known = await client.post("/api/v1/auth/password-reset", json={"login": "Grid@Mumianling.demo"})
+    unknown = await client.post("/api/v1/auth/password-reset", json={"login": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()  # no account enumeration, and no token
+    async with system_scope(db):
+        made = await db.execute(text("select count(*) from user_tokens where purpose = 'reset'"))
+        assert made.scalar_one() == 0  # the request only asked the worker
+    queued = await queued_jobs("tenants_send_password_reset")
+    assert sorted(job["a"] for _, job in queued) == [["grid@mumianling.demo"], ["nobody@example.org"]]
+    for key, _ in queued:
+        await (await pool()).delete(key)
+    # The job (here on the test's session): the registered e-mail channel delivers it; in development
+    # the message goes to the log (the outbox).
+    with caplog.at_level(logging.WARNING, logger="linli.events.notify"):
+        assert await service.send_password_reset(db, login="grid@mumianling.demo")
+        assert not await service.send_password_reset(db, login="nobody@example.org")
+    [message] = [r.getMessage() for r in caplog.records if "outbox" in r.getMessage()]
+    assert "to grid@mumianling.demo" in message
+    token = message.split("token=")[1].split()[0]
+    confirm = {"token": token, "password": "a-brand-new-password"}
+    assert (await client.post("/api/v1/auth/password-reset/confirm", json=confirm)).status_code == 200
+    assert (await sign_in(client, "grid@mumianling.demo", "a-brand-new-password")).status_code == 200
+
+
+async def test_in_production_the_reset_link_goes_out_by_e_mail(
+    db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linli.events import notify
+    from linli.platform.settings import get_settings
+
+    sent: list[dict[str, str]] = []
+
+    class Recorder:
+        async def send(self, *, to: str, subject: str, body: str) -> None:
+            sent.append({"to": to, "subject": subject, "body": body})
+
+    monkeypatch.setattr(get_settings(), "env", "production")
+    monkeypatch.setattr(notify, "default_senders", lambda: notify.Senders(email=Recorder()))
+    assert await service.send_password_reset(db, login="staff@nanhong.demo")
+    assert [m["to"] for m in sent] == ["staff@nanhong.demo"] and "token=" in sent[0]["body"]
+
+
 async def test_password_reset_is_single_use_and_expires(
     client: httpx.AsyncClient, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,10 +224,7 @@ async def test_password_reset_is_single_use_and_expires(
 
     monkeypatch.setattr(service, "RESET_NOTIFIERS", [capture])
     before = await sign_in(client, "grid@mumianling.demo")
-    known = await client.post("/api/v1/auth/password-reset", json={"login": "grid@mumianling.demo"})
-    unknown = await client.post("/api/v1/auth/password-reset", json={"login": "nobody@example.org"})
-    assert known.status_code == unknown.status_code == 202
-    assert known.json() == unknown.json()  # no account enumeration
+    await service.send_password_reset(db, login="grid@mumianling.demo")
     assert [login for login, _ in sent] == ["grid@mumianling.demo"]
     token = sent[0][1]
     confirm = {"token": token, "password": "a-brand-new-password"}
@@ -124,12 +237,46 @@ async def test_password_reset_is_single_use_and_expires(
     stale = await client.post("/api/v1/auth/refresh", json={"refresh_token": before.json()["refresh_token"]})
     assert stale.status_code == 401
     # An expired token is refused.
-    await client.post("/api/v1/auth/password-reset", json={"login": "grid@mumianling.demo"})
+    await service.send_password_reset(db, login="grid@mumianling.demo")
     await db.execute(text("update user_tokens set expires_at = now() - interval '1 second' where purpose = 'reset'"))
     expired = await client.post(
         "/api/v1/auth/password-reset/confirm", json={"token": sent[-1][1], "password": "too-late-password"}
     )
     assert expired.status_code == 400 and expired.json()["error"]["code"] == "invalid_reset_token"
+
+
+async def test_logout_ends_the_whole_session_by_refresh_token_or_by_access_token(client: httpx.AsyncClient) -> None:
+    first = await sign_in(client, "staff@nanhong.demo")
+    rotated = await client.post("/api/v1/auth/refresh", json={"refresh_token": first.json()["refresh_token"]})
+    other = await sign_in(client, "staff@nanhong.demo")  # another device
+    out = await client.post("/api/v1/auth/logout", json={"refresh_token": first.json()["refresh_token"]})
+    assert out.status_code == 204
+    # The newest token of that family is dead too, the other device's session is not.
+    dead = await client.post("/api/v1/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]})
+    assert dead.status_code == 401
+    alive = await client.post("/api/v1/auth/refresh", json={"refresh_token": other.json()["refresh_token"]})
+    assert alive.status_code == 200
+    # Logging out with the session's access token only.
+    assert (await client.post("/api/v1/auth/logout", headers=bearer(alive))).status_code == 204
+    ended = await client.post("/api/v1/auth/refresh", json={"refresh_token": alive.json()["refresh_token"]})
+    assert ended.status_code == 401
+    assert (await client.post("/api/v1/auth/logout")).status_code == 401
+    unknown = await client.post("/api/v1/auth/logout", json={"refresh_token": "x" * 43})
+    assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_refresh_token"
+
+
+async def test_old_sign_in_attempts_are_pruned_by_a_nightly_job(db: AsyncSession) -> None:
+    from linli.tenants import jobs
+
+    old = datetime.now(UTC) - service.LOGIN_ATTEMPT_RETENTION - timedelta(hours=1)
+    await record_failures(db, "pruned@example.org", ["192.0.2.1"], old)
+    await record_failures(db, "kept@example.org", ["192.0.2.1"], datetime.now(UTC))
+    assert await service.prune_login_attempts(db) >= 1
+    left = await db.execute(
+        text("select login from login_attempts where login in ('pruned@example.org', 'kept@example.org')")
+    )
+    assert left.scalars().all() == ["kept@example.org"]
+    assert any(c.coroutine is jobs.prune_login_attempts for c in jobs.CRON)
 
 
 async def test_api_keys_are_shown_once_scoped_and_revocable(client: httpx.AsyncClient, login: CachedLogin) -> None:
@@ -260,8 +407,9 @@ async def test_behind_a_trusted_proxy_the_forwarded_client_is_rate_limited_and_o
     await db.execute(
         text(
             "insert into login_attempts (login, address, succeeded) "
-            "select 'guess' || g || '@example.org', '203.0.113.50', false from generate_series(1, 29) g"
-        )
+            "select 'guess' || g || '@example.org', '203.0.113.50', false from generate_series(1, :n) g"
+        ),
+        {"n": service.MAX_FAILURES_PER_ADDRESS - 1},
     )
     limited = await guess("198.51.100.7", "203.0.113.50")
     assert limited.status_code == 429 and limited.json()["error"]["code"] == "login_rate_limited"

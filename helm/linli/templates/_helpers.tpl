@@ -29,12 +29,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.existingSecret | default (include "linli.fullname" .) -}}
 {{- end -}}
 
-{{/* Environment of every Linli container: the ConfigMap plus the Secret. */}}
+{{/*
+Environment of a Linli container: the ConfigMap, the Secret every workload shares (LINLI_SECRET_KEY,
+Redis, MQTT admin) and its workload's own Secret (`<secret>-api` or `<secret>-worker`: the database
+URLs and keys only that workload uses). Called with (dict "root" . "workload" "api").
+*/}}
 {{- define "linli.envFrom" -}}
 - configMapRef:
-    name: {{ include "linli.fullname" . }}
+    name: {{ include "linli.fullname" .root }}
 - secretRef:
-    name: {{ include "linli.secretName" . }}
+    name: {{ include "linli.secretName" .root }}
+- secretRef:
+    name: {{ include "linli.secretName" .root }}-{{ .workload }}
 {{- end -}}
 
 {{- define "linli.podSpecCommon" -}}

@@ -1,0 +1,78 @@
+"""The Helm chart hands each workload only its own secrets. `helm` is not available here, so the
+templates are read as text: which Secret documents exist with which keys, and which of them each
+workload's containers load."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from linli.platform.settings import Settings
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "linli"
+TEMPLATES = CHART / "templates"
+
+
+def secret_documents(template: str) -> dict[str, set[str]]:
+    """Secret name suffix ('' for the shared one, '-api', ...) -> the LINLI_* keys it holds."""
+    secrets: dict[str, set[str]] = {}
+    for document in (TEMPLATES / template).read_text().split("\n---\n"):
+        if "kind: Secret" not in document:
+            continue
+        name = re.search(r"^  name: \{\{ \$name \}\}(\S*)$", document, re.M)
+        assert name is not None, document
+        secrets[name.group(1)] = set(re.findall(r"^  (LINLI_[A-Z_]+):", document, re.M))
+    return secrets
+
+
+def workload_secrets(template: str) -> str:
+    """Which workload's Secret a container template loads (through the `linli.envFrom` helper)."""
+    found = re.findall(
+        r'include "linli\.envFrom" \(dict "root" \. "workload" "(\w+)"\)', (TEMPLATES / template).read_text()
+    )
+    assert len(found) == 1, template
+    return str(found[0])
+
+
+def test_each_workload_gets_only_its_own_database_role() -> None:
+    helpers = (TEMPLATES / "_helpers.tpl").read_text()
+    assert '{{ include "linli.secretName" .root }}-{{ .workload }}' in helpers
+    secrets = secret_documents("secret.yaml")
+    shared = secrets.pop("")
+    assert set(secrets) == {"-api", "-worker"}
+    environment = {
+        component: shared | secrets[f"-{workload_secrets(template)}"]
+        for component, template in (
+            ("api", "api-deployment.yaml"),
+            ("worker", "worker-deployment.yaml"),
+            ("ingest", "ingest-statefulset.yaml"),
+        )
+    }
+    assert "LINLI_DATABASE_URL" in environment["api"]
+    for component in ("worker", "ingest"):
+        assert "LINLI_WORKER_DATABASE_URL" in environment[component]
+        assert not {"LINLI_DATABASE_URL", "LINLI_DATA_KEYS", "LINLI_SEARCH_KEY"} & environment[component], component
+    administrative = {"LINLI_MIGRATE_DATABASE_URL", "LINLI_API_ROLE_PASSWORD", "LINLI_WORKER_ROLE_PASSWORD"}
+    for component, keys in environment.items():
+        assert not administrative & keys, component
+    # The administrative URL lives only in the migrate job's own Secret.
+    [migrate] = secret_documents("migrate-job.yaml").values()
+    assert administrative | {"LINLI_SECRET_KEY"} <= migrate
+    holders = [p.name for p in TEMPLATES.iterdir() if "LINLI_MIGRATE_DATABASE_URL" in p.read_text()]
+    assert holders == ["migrate-job.yaml"]
+    # Every key is a setting the application reads.
+    every_key = set().union(shared, *secrets.values(), migrate)
+    assert {k.removeprefix("LINLI_").lower() for k in every_key} <= set(Settings.model_fields)
+
+
+def test_redis_needs_a_password_given_as_a_secret() -> None:
+    shared = secret_documents("secret.yaml")[""]
+    assert "LINLI_REDIS_URL" in shared
+    assert "LINLI_REDIS_URL" not in (TEMPLATES / "configmap.yaml").read_text()
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert "redisUrl" not in values["settings"] and values["secrets"]["redisUrl"] == ""
+    assert re.search(
+        r'required "secrets\.redisUrl is required[^"]*" \$s\.redisUrl', (TEMPLATES / "secret.yaml").read_text()
+    )

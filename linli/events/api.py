@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -39,16 +40,17 @@ from linli.events.schemas import (
     WebhookCreated,
     WebhookOut,
 )
-from linli.platform.access import DbSession, Principal, _principal_from_api_key, require
+from linli.platform.access import DbSession, Principal, _principal_from_api_key, path_within, require
 from linli.platform.db import apply_scopes
 from linli.platform.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
+from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
-from linli.platform.security import constant_time_equals, hmac_sha256_hex
 from linli.platform.window import resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SIGNATURE_HEADER = "x-linli-signature"
+TIMESTAMP_HEADER = "x-linli-timestamp"
 
 
 def _event_cursor(rows: list[Event] | Any, limit: int) -> str | None:
@@ -67,18 +69,6 @@ def _decode_event_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | Non
         return datetime.fromisoformat(at), uuid.UUID(ident)
     except ValueError as exc:
         raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
-
-
-def _source_for(principal: Principal, requested: str | None) -> str:
-    if principal.kind == "api_key":
-        if requested in (None, "resident_report", "staff_patrol"):
-            return requested or "upstream"
-        return requested
-    if principal.is_only("resident"):
-        if requested not in (None, "resident_report"):
-            raise Forbidden("residents report events as resident_report", code="source_not_allowed")
-        return "resident_report"
-    return requested or "staff_patrol"
 
 
 @router.post(
@@ -101,7 +91,7 @@ async def create_event(
         intake=service.Intake(
             item_code=body.item,
             node_id=body.node_id,
-            source=_source_for(principal, body.source),
+            source=service.source_for(principal, body.source),
             description=body.description,
             location=body.location.model_dump(exclude_none=True),
             external_ref=body.external_ref,
@@ -123,17 +113,22 @@ async def ingest_ai_detection(
     session: DbSession,
     principal: Annotated[Principal, require("events", "create")],
 ) -> JSONResponse:
-    """An AI video platform reports a detection. The raw body is signed: header
-    `X-Linli-Signature: sha256=<hex HMAC-SHA256 of the body keyed by the API key's secret>`."""
-    secret = principal.extra.get("api_key_secret")
-    if principal.kind != "api_key" or not secret:
-        raise Forbidden("detections come from an integration's API key", code="api_key_required")
+    """An AI video platform reports a detection, with an API key created for source `ai_video`. The raw
+    body is signed with the key's signing secret (shown once at creation, not the key itself):
+    `X-Linli-Timestamp: <unix seconds>` and `X-Linli-Signature: sha256=<hex HMAC-SHA256 of
+    "<timestamp>.<body>">`. A timestamp more than 5 minutes off, or a signature already used, is refused."""
+    if principal.kind != "api_key" or principal.extra.get("api_key_source") != "ai_video":
+        raise Forbidden("detections come from an API key created for ai_video", code="api_key_required")
     raw = await request.body()
     if len(raw) > 12 * 1024 * 1024:
         raise PayloadTooLarge("detection body too large", code="body_too_large")
-    given = request.headers.get(SIGNATURE_HEADER, "").removeprefix("sha256=")
-    if not given or not constant_time_equals(given, hmac_sha256_hex(secret, raw)):
-        raise Unauthenticated("missing or wrong body signature", code="bad_signature")
+    await service.verify_detection_signature(
+        session,
+        key_id=principal.id,
+        timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
+        signature=request.headers.get(SIGNATURE_HEADER, ""),
+        body=raw,
+    )
     try:
         body = AiDetectionIn.model_validate_json(raw)
     except ValidationError as exc:
@@ -235,7 +230,7 @@ async def transition_event(
 async def upload_attachment(
     event_id: uuid.UUID,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: Annotated[Principal, require("events", "attach")],
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP photo")],
 ) -> AttachmentOut:
     limit = get_events_settings().events_max_attachment_bytes
@@ -494,31 +489,66 @@ def _service_out(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Public listings never show what residents wrote about people (care, child protection, disputes).
-PRIVATE_LINES = ("social_affairs", "public_order")
-
-
-def _request_out(event: Event) -> dict[str, Any]:
-    private = event.line_code in PRIVATE_LINES
-    loc = {} if private else event.location
+def _request_out(event: Event, *, place: str | None = None) -> dict[str, Any]:
+    """A GeoReport request: in full for an API key that may read events; for anyone else (`place` given)
+    without what residents wrote and located only at its estate (or the node above it)."""
+    public = place is not None
+    loc = {} if public else event.location
     return {
         "service_request_id": str(event.id),
         "status": "closed" if event.status in CLOSED else "open",
         "status_notes": event.status,
         "service_name": event.item_code,
         "service_code": event.item_code,
-        "description": None if private else event.description,
+        "description": None if public else event.description,
         "agency_responsible": event.handler_name,
         "service_notice": None,
         "requested_datetime": event.created_at.isoformat(),
         "updated_datetime": event.updated_at.isoformat(),
         "expected_datetime": event.resolve_by.isoformat() if event.resolve_by else None,
-        "address": loc.get("address") or " ".join(str(loc[k]) for k in ("building", "unit") if loc.get(k)) or None,
+        "address": place
+        if public
+        else loc.get("address") or " ".join(str(loc[k]) for k in ("building", "unit") if loc.get(k)) or None,
         "address_id": event.node_id,
         "lat": loc.get("lat"),
         "long": loc.get("lon"),
         "media_url": None,
     }
+
+
+async def _open311_out(session: DbSession, events: Sequence[Event], reader: Principal | None) -> list[dict[str, Any]]:
+    if reader is not None:
+        return [_request_out(e) for e in events]
+    nodes = NodeRepository(session)
+    places: dict[int, str] = {}
+    for event in events:
+        if event.node_id not in places:
+            node = await nodes.get(event.node_id)
+            places[event.node_id] = node.name if node is not None else ""
+    return [_request_out(e, place=places[e.node_id]) for e in events]
+
+
+async def _open311_reader(session: DbSession, request: Request, path: str, api_key: str | None) -> Principal | None:
+    """Who reads requests: an API key (`api_key` or `X-Api-Key`) that may read events in the tenant sees
+    them in full within its scopes; without a key, None (the public view)."""
+    key = request.headers.get("x-api-key") or api_key
+    if not key:
+        return None
+    principal = await _principal_from_api_key(session, key)
+    if principal is None:
+        raise Unauthenticated("the API key is not valid", code="bad_api_key")
+    if not any(path_within(g.node_path, path) or path_within(path, g.node_path) for g in principal.grants):
+        raise NotFound("tenant")
+    readable = [s for s in principal.scopes_for("events", "read") if path_within(s, path) or path_within(path, s)]
+    if not readable:
+        raise Forbidden("the key may not read events here", code="events_read_required")
+    await apply_scopes(session, readable)
+    return principal
+
+
+ApiKeyParam = Annotated[
+    str | None, Query(max_length=200, description="an API key with events:read: every request, in full")
+]
 
 
 @open311_router.get("/services.json", operation_id="open311_services")
@@ -538,7 +568,9 @@ async def open311_service(tenant_slug: str, service_code: str, session: DbSessio
 @open311_router.get("/requests.json", operation_id="open311_requests")
 async def open311_requests(
     tenant_slug: str,
+    request: Request,
     session: DbSession,
+    api_key: ApiKeyParam = None,
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=500)] = None,
     start_date: datetime | None = None,
@@ -546,13 +578,23 @@ async def open311_requests(
     status: Annotated[str | None, Query(pattern="^(open|closed)(,(open|closed))?$")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
 ) -> list[dict[str, Any]]:
+    """Requests of the tenant. Without an API key only the items the tenant shows publicly (setting
+    `open311_public`), without descriptions and located at their estate; with a key holding events:read,
+    everything in the key's scope."""
     path = await _tenant_scope(session, tenant_slug)
+    reader = await _open311_reader(session, request, path, api_key)
     ids = None
     if service_request_id:
         try:
             ids = [uuid.UUID(s) for s in service_request_id.split(",")]
         except ValueError as exc:
             raise BadRequest("service_request_id must be ids separated by commas", code="bad_request_id") from exc
+    codes = set(service_code.split(",")) if service_code else None
+    if reader is None:
+        public = await service.open311_public_items(session, tenant_path=path)
+        codes = public if codes is None else codes & public
+        if not codes:
+            return []
     statuses = None
     if status and "," not in status:
         statuses = ",".join(CLOSED) if status == "closed" else "new,dispatched,accepted,in_progress"
@@ -562,7 +604,7 @@ async def open311_requests(
         within_path=path,
         reporter_id=None,
         status=statuses,
-        item_code=service_code,
+        item_code=",".join(sorted(codes)) if codes is not None else None,
         source=None,
         created_from=start_date,
         created_to=end_date,
@@ -570,20 +612,25 @@ async def open311_requests(
         before=None,
         limit=limit,
     )
-    return [_request_out(e) for e in rows]
+    return await _open311_out(session, rows, reader)
 
 
 @open311_router.get("/requests/{request_id}.json", operation_id="open311_request")
-async def open311_request(tenant_slug: str, request_id: str, session: DbSession) -> list[dict[str, Any]]:
-    await _tenant_scope(session, tenant_slug)
+async def open311_request(
+    tenant_slug: str, request_id: str, request: Request, session: DbSession, api_key: ApiKeyParam = None
+) -> list[dict[str, Any]]:
+    path = await _tenant_scope(session, tenant_slug)
+    reader = await _open311_reader(session, request, path, api_key)
     try:
         event_id = uuid.UUID(request_id)
     except ValueError as exc:
         raise NotFound("request") from exc
     event = await EventRepository(session).get(event_id)
-    if event is None:
+    if event is None or not path_within(event.node_path, path):
         raise NotFound("request")
-    return [_request_out(event)]
+    if reader is None and event.item_code not in await service.open311_public_items(session, tenant_path=path):
+        raise NotFound("request")
+    return await _open311_out(session, [event], reader)
 
 
 @open311_router.post("/requests.json", status_code=201, operation_id="open311_create_request")
@@ -625,7 +672,7 @@ async def open311_create_request(tenant_slug: str, request: Request, session: Db
         intake=service.Intake(
             item_code=code,
             node_id=node,
-            source="upstream",
+            source=service.source_for(principal, None),
             description=str(fields.get("description") or "")[:2000],
             location=location,
             external_ref=str(fields["external_id"]) if fields.get("external_id") else None,

@@ -87,6 +87,8 @@ class Event(TimestampMixin, Base):
     duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     external_ref: Mapped[str | None] = mapped_column(Text)
+    # Who raised it (`system`, `api_key:<id>`, `user:<id>`): external references are unique per sender.
+    raised_by: Mapped[str] = mapped_column(Text)
     attrs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

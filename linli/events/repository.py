@@ -53,8 +53,8 @@ class Item:
     sources: list[str]
 
 
-def merged_ref(source: str, external_ref: str) -> str:
-    return f"{source}:{external_ref}"
+def merged_ref(source: str, raised_by: str, external_ref: str) -> str:
+    return f"{source}:{raised_by}:{external_ref}"
 
 
 ITEM_CACHE_SECONDS = 60.0
@@ -147,6 +147,13 @@ class EventRepository:
         ).one()
         return (int(row[0]) if row[0] is not None else None), bool(row[1])
 
+    async def claim_signature(self, *, key_id: uuid.UUID, signature: str, expires_at: datetime) -> bool:
+        """Record a signed request's signature; False if the key already used it (a replay)."""
+        claimed = await self.session.scalar(
+            text("select linli_claim_signature(:k, :s, :e)"), {"k": key_id, "s": signature, "e": expires_at}
+        )
+        return bool(claimed)
+
     async def unit_member_ids(self, unit_id: int) -> list[uuid.UUID]:
         rows = await self.session.execute(text("select user_id from linli_handler_unit_members(:u)"), {"u": unit_id})
         return [r[0] for r in rows]
@@ -214,11 +221,14 @@ class EventRepository:
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
-    async def by_external_ref(self, *, tenant_id: int | None, source: str, external_ref: str) -> Event | None:
-        """The event created for (source, external_ref), or the one such a report was merged into."""
+    async def by_external_ref(
+        self, *, tenant_id: int | None, source: str, raised_by: str, external_ref: str
+    ) -> Event | None:
+        """The event the sender created for (source, external_ref), or the one such a report was merged into."""
         stmt = select(Event).where(
             func.coalesce(Event.tenant_id, 0) == (tenant_id or 0),
             Event.source == source,
+            Event.raised_by == raised_by,
             Event.external_ref == external_ref,
         )
         found = (await self.session.execute(stmt)).scalar_one_or_none()
@@ -226,7 +236,7 @@ class EventRepository:
             return found
         merged = (
             select(Event)
-            .where(Event.attrs["merged_refs"].contains([merged_ref(source, external_ref)]))
+            .where(Event.attrs["merged_refs"].contains([merged_ref(source, raised_by, external_ref)]))
             .where(func.coalesce(Event.tenant_id, 0) == (tenant_id or 0))
             .limit(1)
         )

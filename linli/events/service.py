@@ -41,7 +41,7 @@ from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.iot import service as iot
 from linli.platform import audit
-from linli.platform.access import Principal, assert_writable
+from linli.platform.access import Principal, assert_writable, tenant_chain
 from linli.platform.errors import (
     BadRequest,
     Conflict,
@@ -49,15 +49,16 @@ from linli.platform.errors import (
     LinliError,
     NotFound,
     PayloadTooLarge,
+    Unauthenticated,
     UnsupportedMediaType,
 )
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
-from linli.platform.security import new_secret
+from linli.platform.security import constant_time_equals, hmac_sha256_hex, new_secret
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS, RESET_NOTIFIERS
+from linli.tenants.service import ONBOARDING_HOOKS, RESET_NOTIFIERS, signing_secret
 
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -81,8 +82,54 @@ DETECTION_TYPES = {
 }
 
 
+# Sources only the platform's own paths (the IoT alarm handler, the signed AI detection endpoint) or an
+# API key created for that source may claim.
+SYSTEM_SOURCES = ("iot_alarm", "ai_video", "robot")
+# Sources whose keys send signed requests to their own endpoint, never plain POST /events.
+SIGNED_SOURCES = ("ai_video",)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def raised_by(actor: Principal | None) -> str:
+    """Who sends an intake: external references are unique per sender, so nobody can pre-empt another's."""
+    return "system" if actor is None else f"{actor.kind}:{actor.id}"
+
+
+def source_for(actor: Principal, requested: str | None) -> str:
+    """The source of an intake through the API: an API key raises events as the source it was created
+    for; residents report as residents; staff and keys without a source may name any non-system source."""
+    if actor.kind == "api_key" and (key_source := actor.extra.get("api_key_source")):
+        if key_source in SIGNED_SOURCES:
+            raise Forbidden(f"{key_source} keys send signed requests to their own endpoint", code="source_not_allowed")
+        if requested not in (None, key_source):
+            raise Forbidden(f"this key raises events as {key_source}", code="source_not_allowed")
+        return str(key_source)
+    if actor.kind == "user" and actor.is_only("resident"):
+        if requested not in (None, "resident_report"):
+            raise Forbidden("residents report events as resident_report", code="source_not_allowed")
+        return "resident_report"
+    source = requested or ("upstream" if actor.kind == "api_key" else "staff_patrol")
+    if source in SYSTEM_SOURCES:
+        raise Forbidden(
+            f"{source} events come only from the platform or a key created for it", code="source_not_allowed"
+        )
+    return source
+
+
+def check_source(actor: Principal | None, source: str, item: Item) -> None:
+    """A system source only from the platform (no actor) or a key created for it; an item only from the
+    sources the taxonomy lists for it."""
+    if source in SYSTEM_SOURCES and actor is not None and actor.extra.get("api_key_source") != source:
+        raise Forbidden(
+            f"{source} events come only from the platform or a key created for it", code="source_not_allowed"
+        )
+    if source not in item.sources:
+        raise BadRequest(
+            f"{item.code} is raised only as {', '.join(item.sources)}, not {source}", code="item_not_allowed_for_source"
+        )
 
 
 def place_key(location: dict[str, Any]) -> str:
@@ -513,6 +560,8 @@ async def create_event(
         raise BadRequest(f"unknown event item {intake.item_code!r}", code="unknown_item")
     if actor is not None:
         actor.authorize("events", "create", node.node_path, what="node")
+    check_source(actor, intake.source, item)
+    sender = raised_by(actor)
     tenant_id, writable = await repo.tenancy(node.node_path)
     if not writable:
         raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
@@ -520,11 +569,11 @@ async def create_event(
     key = place_key(location)
     lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]
     if intake.external_ref:
-        lock_keys.insert(0, f"events:ref:{tenant_id}:{intake.source}:{intake.external_ref}")
+        lock_keys.insert(0, f"events:ref:{tenant_id}:{intake.source}:{sender}:{intake.external_ref}")
     await repo.lock_intake(*lock_keys)
     if intake.external_ref:
         existing = await repo.by_external_ref(
-            tenant_id=tenant_id, source=intake.source, external_ref=intake.external_ref
+            tenant_id=tenant_id, source=intake.source, raised_by=sender, external_ref=intake.external_ref
         )
         if existing is not None:
             return existing, True
@@ -542,7 +591,7 @@ async def create_event(
             refs = duplicate.attrs.get("merged_refs", [])
             duplicate.attrs = {
                 **duplicate.attrs,
-                "merged_refs": [*refs, merged_ref(intake.source, intake.external_ref)],
+                "merged_refs": [*refs, merged_ref(intake.source, sender, intake.external_ref)],
             }
         _bump(duplicate, at)
         _timeline(
@@ -582,6 +631,7 @@ async def create_event(
         reporter_id=actor.id if actor is not None and actor.kind == "user" else None,
         reporter_label=intake.reporter_label or (None if actor is not None and actor.kind == "user" else label),
         external_ref=intake.external_ref,
+        raised_by=sender,
         attrs=intake.attrs or {},
         created_at=at,
         updated_at=at,
@@ -670,6 +720,44 @@ def _parse_snapshot(raw: str) -> bytes:
         raise BadRequest("snapshot must be base64", code="bad_snapshot") from exc
 
 
+# How far a signed request's timestamp may be from the server's clock; a signature is accepted once.
+SIGNATURE_WINDOW = timedelta(minutes=5)
+
+
+def detection_signature(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
+
+
+async def verify_detection_signature(
+    session: AsyncSession,
+    *,
+    key_id: uuid.UUID,
+    timestamp: str,
+    signature: str,
+    body: bytes,
+    now: datetime | None = None,
+) -> None:
+    """The key's signing secret signed `<timestamp>.<body>`, the timestamp is within ±5 minutes, and the
+    signature was not used before (replays inside the window are refused)."""
+    now = now or utcnow()
+    try:
+        signed_at = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise Unauthenticated(
+            "X-Linli-Timestamp must be the signing time in Unix seconds", code="bad_timestamp"
+        ) from exc
+    if abs(now - signed_at) > SIGNATURE_WINDOW:
+        raise Unauthenticated("the request was signed more than 5 minutes from now", code="stale_timestamp")
+    secret = await signing_secret(session, key_id=key_id)
+    expected = detection_signature(secret, timestamp, body) if secret else None
+    if expected is None or not constant_time_equals(signature.removeprefix("sha256="), expected):
+        raise Unauthenticated("missing or wrong body signature", code="bad_signature")
+    if not await EventRepository(session).claim_signature(
+        key_id=key_id, signature=expected, expires_at=signed_at + SIGNATURE_WINDOW
+    ):
+        raise Unauthenticated("this signature was already used", code="replayed_signature")
+
+
 async def ingest_ai_detection(
     session: AsyncSession,
     *,
@@ -693,7 +781,9 @@ async def ingest_ai_detection(
     image = _parse_snapshot(snapshot_b64) if snapshot_b64 else None
     node = await NodeService(session).get_visible(node_id)
     tenant_id = await repo.tenant_for_path(node.node_path)
-    existing = await repo.by_external_ref(tenant_id=tenant_id, source="ai_video", external_ref=detection_id)
+    existing = await repo.by_external_ref(
+        tenant_id=tenant_id, source="ai_video", raised_by=raised_by(actor), external_ref=detection_id
+    )
     if existing is not None:
         return "existing", None, existing
     event, merged = await create_event(
@@ -711,13 +801,35 @@ async def ingest_ai_detection(
         ),
     )
     if image is not None:
-        await add_attachment(session, actor=actor, event_id=event.id, filename="snapshot", data=image)
+        await _store_attachment(session, actor=actor, event=event, filename="snapshot", data=image)
     return ("merged" if merged else "created"), None, event
 
 
 # ---------------------------------------------------------------------------------------------
 # Reading
 # ---------------------------------------------------------------------------------------------
+
+# Open311 without an API key shows only the items a tenant marks public (tenant setting `open311_public`:
+# line or item codes), never these lines: they are about people (care, disputes, personal requests).
+SENSITIVE_LINES = ("social_affairs", "public_order", "public_service")
+OPEN311_PUBLIC_SETTING = "open311_public"
+OPEN311_PUBLIC_DEFAULT = ("city_appearance", "property_housing")
+
+
+async def open311_public_items(session: AsyncSession, *, tenant_path: str) -> set[str]:
+    """The item codes anyone may list in the tenant (its own setting over those of the tenants around it)."""
+    settings: dict[str, Any] = {}
+    for tenant in await tenant_chain(session, tenant_path):
+        settings |= tenant.settings
+    marked = settings.get(OPEN311_PUBLIC_SETTING, OPEN311_PUBLIC_DEFAULT)
+    if not isinstance(marked, list | tuple):
+        marked = OPEN311_PUBLIC_DEFAULT
+    codes = {str(m) for m in marked}
+    return {
+        i["code"]
+        for i in await EventRepository(session).items()
+        if (i["line_code"] in codes or i["code"] in codes) and i["line_code"] not in SENSITIVE_LINES
+    }
 
 
 def _only_resident(actor: Principal, node_path: str) -> bool:
@@ -805,7 +917,7 @@ async def relations(session: AsyncSession, actor: Principal, event: Event) -> se
     rel: set[str] = set()
     if actor.can("events", "dispatch", event.node_path):
         rel.add("staff")
-    if actor.kind == "user" and event.reporter_id == actor.id:
+    if (actor.kind == "user" and event.reporter_id == actor.id) or event.raised_by == raised_by(actor):
         rel.add("reporter")
     if actor.kind == "user" and event.handler_unit_id is not None:
         covering = {g.role for g in actor.grants_covering(event.node_path)}
@@ -997,9 +1109,24 @@ async def add_attachment(
     data: bytes,
     storage: StorageBackend | None = None,
 ) -> EventAttachment:
+    """Evidence from the reporter, the handling unit or staff (people and API keys alike)."""
     event = await get_event(session, actor=actor, event_id=event_id)
-    if actor.kind == "user" and not await relations(session, actor, event):
+    actor.authorize("events", "attach", event.node_path, what="event")
+    await assert_writable(session, event.node_path)
+    if not await relations(session, actor, event):
         raise Forbidden("only the reporter, the handler or staff add photos", code="attachment_not_allowed")
+    return await _store_attachment(session, actor=actor, event=event, filename=filename, data=data, storage=storage)
+
+
+async def _store_attachment(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    event: Event,
+    filename: str,
+    data: bytes,
+    storage: StorageBackend | None = None,
+) -> EventAttachment:
     if len(data) > get_events_settings().events_max_attachment_bytes:
         raise PayloadTooLarge("the file is larger than the attachment limit", code="attachment_too_large")
     sniffed = sniff_image(data)

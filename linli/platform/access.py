@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.db import apply_scopes, session_factory
 from linli.platform.errors import BadRequest, Forbidden, LinliError, NotFound, Unauthenticated
-from linli.platform.security import constant_time_equals, decode_access_token, sha256_hex
+from linli.platform.security import decode_access_token, sha256_hex
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
 ROLES = (
@@ -179,20 +179,21 @@ async def load_user_principal(session: AsyncSession, user_id: uuid.UUID, display
 
 
 async def _principal_from_api_key(session: AsyncSession, raw: str) -> Principal | None:
-    # Format: lk_<prefix>_<secret>; only the prefix is looked up, the secret is compared by hash.
+    # Format: lk_<prefix>_<secret>; the lookup compares the secret's hash itself and returns the key
+    # (never the stored hash) only on a match.
     parts = raw.split("_", 2)
     if len(parts) != 3 or f"{parts[0]}_" != API_KEY_PREFIX:
         return None
     row = (
         await session.execute(
-            text("select id, secret_hash, roles, node_id, node_path::text, name from linli_api_key_lookup(:p)"),
-            {"p": parts[1]},
+            text("select id, roles, node_id, node_path::text, name, source from linli_api_key_lookup(:p, :h)"),
+            {"p": parts[1], "h": sha256_hex(parts[2])},
         )
     ).first()
-    if row is None or not constant_time_equals(row.secret_hash, sha256_hex(parts[2])):
+    if row is None:
         return None
     grants = tuple(Grant(role, row.node_id, row.node_path) for role in row.roles)
-    return Principal("api_key", row.id, grants, row.name, {"api_key_secret": parts[2]})
+    return Principal("api_key", row.id, grants, row.name, {"api_key_source": row.source})
 
 
 async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -307,10 +307,10 @@ async def list_api_keys(
 async def create_api_key(
     body: ApiKeyCreate, session: DbSession, principal: Annotated[Principal, require("api_keys", "create")]
 ) -> ApiKeyCreated:
-    key, raw = await service.create_api_key(
-        session, actor=principal, name=body.name, node_id=body.node_id, roles=body.roles
+    key, raw, signing = await service.create_api_key(
+        session, actor=principal, name=body.name, node_id=body.node_id, roles=body.roles, source=body.source
     )
-    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=raw)
+    return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=raw, signing_secret=signing)
 
 
 @router.post("/api-keys/{key_id}/revoke", operation_id="revoke_api_key")

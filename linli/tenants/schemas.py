@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
@@ -135,6 +135,10 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     node_id: int
     roles: list[str] = Field(min_length=1, max_length=5, examples=[["integration"]])
+    source: Literal["iot_alarm", "ai_video", "robot", "hotline", "upstream"] | None = Field(
+        default=None,
+        description="the event source the key raises events as; `ai_video` keys also get a signing secret",
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -145,6 +149,7 @@ class ApiKeyOut(BaseModel):
     roles: list[str]
     node_id: int
     node_path: str
+    source: str | None
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
@@ -152,6 +157,7 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str
+    signing_secret: str | None = Field(description="signs the key's requests (ai_video); shown only once")
 
 
 class AuditEntryOut(BaseModel):

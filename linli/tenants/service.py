@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,6 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -634,14 +638,37 @@ async def assert_writable(session: AsyncSession, node_path: str) -> None:
     await access.assert_writable(session, node_path)
 
 
+# Event sources an API key may be created for; `iot_alarm`, `ai_video` and `robot` are system sources
+# that nobody else may claim (`events.service.check_source`).
+API_KEY_SOURCES = ("iot_alarm", "ai_video", "robot", "hotline", "upstream")
+# Sources whose requests are signed with a per-key signing secret (not the key's own secret).
+SIGNED_SOURCES = ("ai_video",)
+SIGNING_SECRET_INFO = b"linli/api-keys/signing-secret/v1"
+
+
+def _signing_fernet() -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SIGNING_SECRET_INFO).derive(
+        get_settings().secret_key.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
 async def create_api_key(
-    session: AsyncSession, *, actor: Principal, name: str, node_id: int, roles: list[str]
-) -> tuple[ApiKey, str]:
+    session: AsyncSession, *, actor: Principal, name: str, node_id: int, roles: list[str], source: str | None = None
+) -> tuple[ApiKey, str, str | None]:
+    """Returns (key, the key as the client presents it, the signing secret of a signed source); both
+    secrets are shown once. The signing secret is stored encrypted: the server must read it to verify."""
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("api_keys", "create", node.node_path, what="node")
     check_grantable(actor, roles, node.node_path)
+    if source is not None:
+        if source not in API_KEY_SOURCES:
+            raise BadRequest(f"unknown event source {source!r}", code="unknown_source")
+        if not any(access.role_permits(role, "events", "create") for role in roles):
+            raise BadRequest("a key with an event source needs a role that creates events", code="source_needs_role")
     await access.assert_writable(session, node.node_path)
     prefix, secret = new_secret(6)[:8].replace("_", "x").replace("-", "y"), new_secret()
+    signing = new_secret() if source in SIGNED_SOURCES else None
     key = ApiKey(
         name=name,
         prefix=prefix,
@@ -650,6 +677,8 @@ async def create_api_key(
         node_id=node.id,
         node_path=node.node_path,
         created_by=actor.id if actor.kind == "user" else None,
+        source=source,
+        signing_secret=_signing_fernet().encrypt(signing.encode()).decode() if signing else None,
     )
     UserRepository(session).add(key)
     await session.flush()
@@ -660,9 +689,21 @@ async def create_api_key(
         object_type="api_key",
         object_id=key.id,
         node_path=node.node_path,
-        after={"name": name, "roles": roles},
+        after={"name": name, "roles": roles, "source": source},
     )
-    return key, f"{API_KEY_PREFIX}{prefix}_{secret}"
+    return key, f"{API_KEY_PREFIX}{prefix}_{secret}", signing
+
+
+async def signing_secret(session: AsyncSession, *, key_id: uuid.UUID) -> str | None:
+    """The signing secret of an active key in scope, or None (no such key, none issued, or written under
+    another `LINLI_SECRET_KEY`)."""
+    key = await UserRepository(session).api_key(key_id)
+    if key is None or key.revoked_at is not None or key.signing_secret is None:
+        return None
+    try:
+        return _signing_fernet().decrypt(key.signing_secret.encode()).decode()
+    except InvalidToken:
+        return None
 
 
 async def revoke_api_key(session: AsyncSession, *, actor: Principal, key_id: uuid.UUID) -> ApiKey:

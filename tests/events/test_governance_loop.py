@@ -62,16 +62,16 @@ async def test_same_item_at_the_same_place_merges_into_the_open_event(
     client: httpx.AsyncClient, login: Login, places: Places
 ) -> None:
     resident = await login(RESIDENT)
-    first = await report(client, resident, places.yuefeng, "ph_water_leak", building="2栋", unit="1单元")
+    first = await report(client, resident, places.yuefeng, "ph_public_facility", building="2栋", unit="1单元")
     assert first.status_code == 201
-    again = await report(client, await login(STAFF), places.yuefeng, "ph_water_leak", building="2栋", unit="1单元")
+    again = await report(client, await login(STAFF), places.yuefeng, "ph_public_facility", building="2栋", unit="1单元")
     assert again.status_code == 200, again.text
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["duplicate_count"] == 1 and again.json()["merged"] is True
     detail = (await client.get(f"/api/v1/events/{first.json()['id']}", headers=resident)).json()
     assert detail["timeline"][-1]["action"] == "duplicate"
     assert "also reported by 木棉岭社区工作人员" in detail["timeline"][-1]["note"]
-    elsewhere = await report(client, resident, places.yuefeng, "ph_water_leak", building="3栋", unit="1单元")
+    elsewhere = await report(client, resident, places.yuefeng, "ph_public_facility", building="3栋", unit="1单元")
     assert elsewhere.status_code == 201 and elsewhere.json()["id"] != first.json()["id"]
 
 
@@ -292,8 +292,8 @@ async def test_open311_services_and_requests(client: httpx.AsyncClient, login: L
     dispute = (
         await report(client, await login(RESIDENT), places.yuefeng, "po_dispute_neighbour", building="2栋")
     ).json()
-    shown = (await client.get(f"/open311/v2/mumianling/requests/{dispute['id']}.json")).json()[0]
-    assert shown["description"] is None and shown["address"] is None  # private lines stay private
+    # Sensitive lines are not public at all.
+    assert (await client.get(f"/open311/v2/mumianling/requests/{dispute['id']}.json")).status_code == 404
     # Another tenant's slug does not show it.
     assert (await client.get(f"/open311/v2/nanhong/requests/{event['id']}.json")).status_code == 404
     refused = await client.post("/open311/v2/mumianling/requests.json", data={"service_code": "ph_power_outage"})
@@ -341,7 +341,7 @@ async def test_open311_post_needs_an_api_key_of_the_tenant(
 ) -> None:
     created = await client.post(
         "/api/v1/api-keys",
-        json={"name": "civic-app", "node_id": places.mumianling, "roles": ["integration"]},
+        json={"name": "12345", "node_id": places.mumianling, "roles": ["integration"], "source": "hotline"},
         headers=await login("admin@luohu.demo"),
     )
     key = created.json()["key"]
@@ -349,8 +349,8 @@ async def test_open311_post_needs_an_api_key_of_the_tenant(
         "/open311/v2/mumianling/requests.json",
         data={
             "api_key": key,
-            "service_code": "ca_illegal_parking",
-            "description": "车堵住了消防通道",
+            "service_code": "po_noise_disturbance",
+            "description": "楼下烧烤店噪音",
             "lat": "22.5481",
             "long": "114.1331",
             "address_id": str(places.yuefeng),
@@ -358,15 +358,20 @@ async def test_open311_post_needs_an_api_key_of_the_tenant(
     )
     assert posted.status_code == 201, posted.text
     request_id = posted.json()[0]["service_request_id"]
-    assert posted.json()[0]["service_notice"] == "悦峰尚府物业服务中心"
-    found = await client.get(
-        "/open311/v2/mumianling/requests.json", params={"service_code": "ca_illegal_parking", "status": "open"}
-    )
+    assert posted.json()[0]["service_notice"].endswith("城管执法中队")
+    query = {"service_code": "po_noise_disturbance", "status": "open"}
+    found = await client.get("/open311/v2/mumianling/requests.json", params=query | {"api_key": key})
     assert [r["service_request_id"] for r in found.json()] == [request_id]
     assert found.json()[0]["lat"] == 22.5481 and found.json()[0]["long"] == 114.1331
+    assert found.json()[0]["description"] == "楼下烧烤店噪音"
+    # The taxonomy says which sources raise an item: the hotline does not report parking.
+    parking = await client.post(
+        "/open311/v2/mumianling/requests.json", data={"api_key": key, "service_code": "ca_illegal_parking"}
+    )
+    assert parking.status_code == 400 and parking.json()["error"]["code"] == "item_not_allowed_for_source"
     # The key of one tenant cannot post into another.
     elsewhere = await client.post(
-        "/open311/v2/nanhong/requests.json", data={"api_key": key, "service_code": "ca_illegal_parking"}
+        "/open311/v2/nanhong/requests.json", data={"api_key": key, "service_code": "po_noise_disturbance"}
     )
     assert elsewhere.status_code == 404
 
@@ -391,7 +396,7 @@ async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: P
             intake=service.Intake(
                 item_code="ph_visitor_large_item",
                 node_id=places.yuefeng,
-                source="staff_patrol",
+                source="resident_report",
                 location={"unit": f"k{n}"},
             ),
             now=t0,
@@ -406,7 +411,7 @@ async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: P
     assert k["avg_resolve_s"] == 5700
     assert k["on_time_rate"] == 0.5  # 10 minutes is within the 120-minute SLA, 3 hours is not
     assert abs(k["resolution_rate"] - 2 / 3) < 1e-9
-    assert k["by_source"] == {"staff_patrol": 3} and k["ratings"] == 0 and k["satisfaction_rate"] is None
+    assert k["by_source"] == {"resident_report": 3} and k["ratings"] == 0 and k["satisfaction_rate"] is None
 
 
 async def apply(db: AsyncSession, actor: object, event_id: object, actions: list[str], offsets: list[int]) -> None:

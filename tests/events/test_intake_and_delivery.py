@@ -45,21 +45,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def integration_key(client: httpx.AsyncClient, login: Login, node_id: int) -> str:
+async def integration_key(
+    client: httpx.AsyncClient, login: Login, node_id: int, source: str | None = None
+) -> dict[str, Any]:
     response = await client.post(
         "/api/v1/api-keys",
-        json={"name": f"ai-video-{uuid.uuid4().hex[:6]}", "node_id": node_id, "roles": ["integration"]},
+        json={"name": f"key-{uuid.uuid4().hex[:6]}", "node_id": node_id, "roles": ["integration"], "source": source},
         headers=await login("admin@luohu.demo"),
     )
     assert response.status_code == 201, response.text
-    return str(response.json()["key"])
+    return dict(response.json())
+
+
+def signed(key: dict[str, Any], raw: bytes, *, at: datetime | None = None, secret: str | None = None) -> dict[str, str]:
+    """Headers of a detection signed with the key's signing secret over `<timestamp>.<body>`."""
+    timestamp = str(int((at or datetime.now(UTC)).timestamp()))
+    signature = hmac_sha256_hex(secret or key["signing_secret"], timestamp.encode() + b"." + raw)
+    return {"x-api-key": key["key"], "x-linli-timestamp": timestamp, "x-linli-signature": f"sha256={signature}"}
 
 
 async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
     client: httpx.AsyncClient, login: Login, places: Places
 ) -> None:
-    key = await integration_key(client, login, places.mumianling)
-    secret = key.split("_", 2)[2]
+    key = await integration_key(client, login, places.mumianling, source="ai_video")
+    assert key["source"] == "ai_video" and key["signing_secret"]
     detection = {
         "detection_id": f"det-{uuid.uuid4()}",
         "type": "garbage_overflow",
@@ -71,57 +80,74 @@ async def test_ai_detection_needs_a_valid_signature_and_is_idempotent(
     }
     raw = json.dumps(detection).encode()
     url = "/api/v1/events/ai-detections"
-    unsigned = await client.post(url, content=raw, headers={"x-api-key": key, "content-type": "application/json"})
-    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "bad_signature"
-    forged = await client.post(
-        url,
-        content=raw,
-        headers={"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex("wrong", raw)},
-    )
-    assert forged.status_code == 401
+    unsigned = await client.post(url, content=raw, headers={"x-api-key": key["key"]})
+    assert unsigned.status_code == 401 and unsigned.json()["error"]["code"] == "bad_timestamp"
+    forged = await client.post(url, content=raw, headers=signed(key, raw, secret="wrong"))
+    assert forged.status_code == 401 and forged.json()["error"]["code"] == "bad_signature"
+    # The secret the request carries (the API key's own) signs nothing.
+    carried = await client.post(url, content=raw, headers=signed(key, raw, secret=key["key"].split("_", 2)[2]))
+    assert carried.status_code == 401 and carried.json()["error"]["code"] == "bad_signature"
 
-    signed = {"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, raw)}
-    created = await client.post(url, content=raw, headers=signed)
+    headers = signed(key, raw)
+    created = await client.post(url, content=raw, headers=headers)
     assert created.status_code == 201, created.text
     event = created.json()["event"]
     assert event["source"] == "ai_video" and event["item"] == "ca_garbage_overflow"
     assert event["external_ref"] == detection["detection_id"]
     assert event["handler"]["name"] == "悦峰尚府物业服务中心"
-    replay = await client.post(url, content=raw, headers=signed)
-    assert replay.status_code == 200 and replay.json()["status"] == "existing"
-    assert replay.json()["event"]["id"] == event["id"]
+    # The same detection signed again later finds its event; the same signature again is a replay.
+    resent = await client.post(url, content=raw, headers=signed(key, raw, at=datetime.now(UTC) + timedelta(seconds=1)))
+    assert resent.status_code == 200 and resent.json()["status"] == "existing"
+    assert resent.json()["event"]["id"] == event["id"]
 
-    # Another camera sees the same overflow: merged; replaying that detection changes nothing.
+    # Another camera sees the same overflow: merged; sending that detection again changes nothing.
     second = json.dumps(detection | {"detection_id": f"det-{uuid.uuid4()}", "camera_id": "cam-13"}).encode()
-    second_headers = {"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, second)}
-    merged = await client.post(url, content=second, headers=second_headers)
+    merged = await client.post(url, content=second, headers=signed(key, second))
     assert merged.status_code == 200 and merged.json()["status"] == "merged"
-    replayed = await client.post(url, content=second, headers=second_headers)
-    assert replayed.json()["status"] == "existing" and replayed.json()["event"]["id"] == event["id"]
-    assert replayed.json()["event"]["duplicate_count"] == 1
+    again = signed(key, second, at=datetime.now(UTC) - timedelta(seconds=1))
+    resent = await client.post(url, content=second, headers=again)
+    assert resent.json()["status"] == "existing" and resent.json()["event"]["id"] == event["id"]
+    assert resent.json()["event"]["duplicate_count"] == 1
 
     staff = await login("staff@mumianling.demo")
     photos = (await client.get(f"/api/v1/events/{event['id']}/attachments", headers=staff)).json()["items"]
     assert len(photos) == 2 and {p["content_type"] for p in photos} == {"image/png"}  # one per camera
 
     low = json.dumps(detection | {"detection_id": "det-low", "confidence": 0.2}).encode()
-    ignored = await client.post(
-        url, content=low, headers={"x-api-key": key, "x-linli-signature": "sha256=" + hmac_sha256_hex(secret, low)}
-    )
+    ignored = await client.post(url, content=low, headers=signed(key, low))
     assert ignored.status_code == 202 and ignored.json()["status"] == "ignored"
 
+    hotline_key = await integration_key(client, login, places.mumianling, source="hotline")
+    assert hotline_key["signing_secret"] is None
     hotline = await client.post(
         "/api/v1/events",
-        json={
-            "item": "po_noise_disturbance",
-            "node_id": places.yuefeng,
-            "source": "hotline",
-            "external_ref": "12345-1",
-        },
-        headers={"x-api-key": key},
+        json={"item": "po_noise_disturbance", "node_id": places.yuefeng, "external_ref": "12345-1"},
+        headers={"x-api-key": hotline_key["key"]},
     )
     assert hotline.status_code == 201 and hotline.json()["source"] == "hotline"
     assert hotline.json()["handler"]["kind"] == "urban_mgmt"
+
+
+async def test_ai_detections_outside_five_minutes_or_replayed_are_refused(
+    client: httpx.AsyncClient, login: Login, places: Places
+) -> None:
+    key = await integration_key(client, login, places.mumianling, source="ai_video")
+    url = "/api/v1/events/ai-detections"
+    raw = json.dumps(
+        {"detection_id": f"det-{uuid.uuid4()}", "type": "illegal_parking", "confidence": 0.9, "node_id": places.yuefeng}
+    ).encode()
+    for off in (timedelta(minutes=6), -timedelta(minutes=6)):
+        stale = await client.post(url, content=raw, headers=signed(key, raw, at=datetime.now(UTC) + off))
+        assert stale.status_code == 401 and stale.json()["error"]["code"] == "stale_timestamp"
+    headers = signed(key, raw, at=datetime.now(UTC) - timedelta(minutes=4))
+    first = await client.post(url, content=raw, headers=headers)
+    assert first.status_code == 201, first.text
+    replayed = await client.post(url, content=raw, headers=headers)
+    assert replayed.status_code == 401 and replayed.json()["error"]["code"] == "replayed_signature"
+    # Only keys created for AI video send detections.
+    other = await integration_key(client, login, places.mumianling, source="robot")
+    refused = await client.post(url, content=raw, headers={**headers, "x-api-key": other["key"]})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "api_key_required"
 
 
 async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSession, places: Places) -> None:
@@ -146,6 +172,7 @@ async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSessio
     event = await EventRepository(db).by_external_ref(
         tenant_id=await EventRepository(db).tenant_for_path(places.yuefeng_path),
         source="iot_alarm",
+        raised_by="system",
         external_ref="alarm:987654",
     )
     assert event is not None
@@ -242,7 +269,7 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
     event = (
         await client.post(
             "/api/v1/events",
-            json={"item": "ph_water_pressure", "node_id": places.yuefeng, "location": {"building": "3栋"}},
+            json={"item": "ph_water_leak", "node_id": places.yuefeng, "location": {"building": "3栋"}},
             headers=resident,
         )
     ).json()
@@ -253,7 +280,7 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
     envelope = inbox.messages[0]
     assert envelope.rcpt_tos == ["property@yuefeng.demo"]
     message = message_from_bytes(envelope.content)
-    assert "供水水压异常" in str(make_header(decode_header(message["Subject"])))
+    assert "管道漏水" in str(make_header(decode_header(message["Subject"])))
     state = (
         await db.execute(
             text("select state, attempts from notifications where event_id = :e and channel = 'email'"),
@@ -266,7 +293,7 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
     second = (
         await client.post(
             "/api/v1/events",
-            json={"item": "ph_water_pressure", "node_id": places.yuefeng, "location": {"building": "4栋"}},
+            json={"item": "ph_water_leak", "node_id": places.yuefeng, "location": {"building": "4栋"}},
             headers=resident,
         )
     ).json()

@@ -33,3 +33,15 @@ def test_schema_kinds_and_sources_match_the_model_and_the_taxonomy() -> None:
     items = [i for line in taxonomy["lines"] for i in line["items"]]
     assert {i["handler"] for i in items} <= set(HANDLER_KINDS)
     assert {s for i in items for s in i["sources"]} <= set(SOURCES)
+
+
+def test_the_platform_paths_raise_only_items_their_source_may_raise() -> None:
+    """Sources are enforced per item: a catalog rule or an AI detection type naming an item its source
+    may not raise would open alarms or detections that silently raise no event."""
+    from linli.events.service import DETECTION_TYPES
+    from linli.platform.catalogs import load
+
+    sources = {i["code"]: i["sources"] for line in load("event_taxonomy")["lines"] for i in line["items"]}
+    raised = {r["raises"] for t in load("device_catalog")["types"] for r in t.get("rules", []) if r.get("raises")}
+    assert raised and all("iot_alarm" in sources[item] for item in raised), raised
+    assert all("ai_video" in sources[item] for item in DETECTION_TYPES.values())

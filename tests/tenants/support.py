@@ -187,7 +187,7 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
         actor=None,
         actor_label="matrix",
         intake=events.Intake(
-            item_code="ph_repair_request", node_id=estate.id, source="staff_patrol", location={"room": "matrix"}
+            item_code="ph_repair_request", node_id=estate.id, source="resident_report", location={"room": "matrix"}
         ),
     )
     webhook = (

@@ -29,7 +29,14 @@ from linli.events.models import (
     TimelineEntry,
     WebhookEndpoint,
 )
-from linli.events.notify import DeliveryError, Senders, default_senders, record_failure, send_one
+from linli.events.notify import (
+    DeliveryError,
+    Senders,
+    check_webhook_url,
+    default_senders,
+    record_failure,
+    send_one,
+)
 from linli.events.repository import EventRepository, Item, merged_ref
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.iot import service as iot
@@ -336,6 +343,7 @@ async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: in
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("handlers", "create", node.node_path, what="node")
     await assert_writable(session, node.node_path)
+    await check_webhook_url(url)
     endpoint = WebhookEndpoint(node_id=node.id, node_path=node.node_path, url=url, secret=new_secret(24))
     EventRepository(session).add(endpoint)
     await session.flush()

@@ -165,7 +165,10 @@ def literal_address(host: str) -> IPAddress | None:
 
 
 async def system_resolver(host: str) -> Sequence[IPAddress]:
-    infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    # AI_ADDRCONFIG: only families this host can reach, since the first answer is the one connected to.
+    infos = await asyncio.get_running_loop().getaddrinfo(
+        host, None, type=socket.SOCK_STREAM, flags=socket.AI_ADDRCONFIG
+    )
     return [ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 

@@ -2,8 +2,9 @@
 
 A body over the limit is refused with `413 payload_too_large`: at once when its Content-Length says
 so (nothing is read), otherwise as soon as the streamed bytes pass the limit. Routes that take large
-bodies also need their credential header before a byte is read, so anonymous callers cannot make the
-server read them (the handler then checks the credential itself, before the body where it can).
+bodies also need their credential before a byte is read, so anonymous callers cannot make the server
+read them: a user's access token is verified here (it needs no database); a device token or API key
+must be present and is verified by the handler (the ingest handler does so before reading the body).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linli.platform.http import error_body
+from linli.platform.security import decode_access_token
 from linli.platform.settings import Settings
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -63,6 +65,16 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return next((value for key, value in scope["headers"] if key == name), None)
 
 
+def _credential_problem(scope: Scope, accepted: tuple[bytes, ...]) -> str | None:
+    present = [value for value in (_header(scope, h) for h in accepted) if value]
+    if not present:
+        return " or ".join(h.decode() for h in accepted) + " header required"
+    bearer = _header(scope, b"authorization") or b""
+    if bearer[:7].lower() == b"bearer " and decode_access_token(bearer[7:].strip().decode("latin-1")) is None:
+        return "missing, invalid or expired credentials"
+    return None
+
+
 def _declared_length(scope: Scope) -> int | None:
     value = _header(scope, b"content-length")
     return int(value) if value is not None and value.isdigit() else None
@@ -79,9 +91,8 @@ class BodyLimitMiddleware:
             return
         route_class = self.limits.route_class(scope["path"])
         limit = route_class.limit if route_class else self.limits.default
-        if route_class and not any(_header(scope, h) for h in route_class.credential_headers):
-            names = " or ".join(h.decode() for h in route_class.credential_headers)
-            await _refuse(scope, receive, send, 401, "unauthenticated", f"{names} header required")
+        if route_class and (problem := _credential_problem(scope, route_class.credential_headers)):
+            await _refuse(scope, receive, send, 401, "unauthenticated", problem)
             return
         declared = _declared_length(scope)
         if declared is not None and declared > limit:

@@ -56,10 +56,12 @@ async def test_a_streamed_body_is_cut_off_at_the_limit(client: httpx.AsyncClient
 
 async def test_uploads_take_one_attachment_and_want_credentials_first(client: httpx.AsyncClient, login: Login) -> None:
     path = "/api/v1/events/00000000-0000-0000-0000-000000000000/attachments"
-    anonymous = Body(FIFTY_MB)
-    response = await client.post(path, content=anonymous, headers={"content-type": "multipart/form-data; boundary=b"})
-    assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
-    assert anonymous.consumed == 0
+    for credentials in ({}, {"authorization": "Bearer forged.jwt.token"}):
+        anonymous = Body(FIFTY_MB)
+        headers = credentials | {"content-type": "multipart/form-data; boundary=b"}
+        response = await client.post(path, content=anonymous, headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthenticated"
+        assert anonymous.consumed == 0
     part = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
     signed_in = Body(FIFTY_MB, prefix=part)
     headers = await login("admin@luohu.demo") | {"content-type": "multipart/form-data; boundary=b"}

@@ -171,6 +171,7 @@ def serve(host: str | None = None, port: int | None = None) -> None:
         host=host or settings.host,
         port=port or settings.port,
         log_config=None,
+        access_log=False,  # the app logs every request itself, with query values masked
         proxy_headers=False,
     )
 

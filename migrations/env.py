@@ -13,7 +13,7 @@ url = config.attributes.get("url") or get_settings().migrate_database_url
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(url)
+    engine = create_engine(url, hide_parameters=True)  # no personal data in error messages
     with engine.connect() as connection:
         # Once 0001 has given linli_owner this database's schema, everything is built as that role.
         owner_ready = connection.execute(

@@ -6,6 +6,9 @@ from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from linli.platform.netguard import OutboundPolicy, Resolver, parse_networks, system_resolver
+from linli.platform.settings import get_settings
+
 
 class EventsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LINLI_", env_file=".env", extra="ignore")
@@ -26,8 +29,21 @@ class EventsSettings(BaseSettings):
     smtp_from: str = "linli@localhost"
     smtp_timeout_s: float = 10.0
 
+    # One deadline for the whole delivery: resolution, connection, answer.
     webhook_timeout_s: float = 5.0
+    # Networks (CIDRs, comma-separated) webhooks may reach although private or loopback: on-premises
+    # integrations. Cloud metadata addresses stay refused.
+    webhook_allow_networks: str = ""
     sms_gateway_url: str | None = None
+
+
+def webhook_policy(resolver: Resolver = system_resolver) -> OutboundPolicy:
+    """Where webhooks may go: public addresses, plus the allow-listed networks; https only in production."""
+    return OutboundPolicy(
+        allow=parse_networks(get_events_settings().webhook_allow_networks),
+        https_only=get_settings().env == "production",
+        resolver=resolver,
+    )
 
 
 @lru_cache

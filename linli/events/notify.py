@@ -4,6 +4,7 @@ a job and retried with backoff until they succeed or run out of attempts."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,8 +16,10 @@ from typing import Protocol
 import aiosmtplib
 import httpx
 
-from linli.events.config import get_events_settings
+from linli.events.config import get_events_settings, webhook_policy
 from linli.events.models import Notification
+from linli.platform.errors import BadRequest
+from linli.platform.netguard import ForbiddenDestination, Resolver, check_url, pin, system_resolver
 from linli.platform.security import hmac_sha256_hex
 from linli.platform.settings import get_settings
 from linli.tenants.models import User
@@ -69,19 +72,50 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
 
 
+async def check_webhook_url(url: str) -> None:
+    """At registration: the same rules as at send time, for the addresses the host has now."""
+    try:
+        await check_url(url, webhook_policy())
+    except ForbiddenDestination as exc:
+        raise BadRequest(f"webhook URL refused: {exc}", code="webhook_url_forbidden") from exc
+
+
+@dataclass
 class HttpWebhookSender:
+    """POSTs to the tenant's URL from a pod that holds database credentials, so the URL is checked
+    again here (`netguard.pin`): resolved once, every address checked, the connection made to the checked
+    address with the original Host header and TLS server name. No redirects, no proxies from the
+    environment, one deadline for the whole delivery, the answer's body never read."""
+
+    resolver: Resolver = system_resolver
+
     async def send(self, *, url: str, secret: str, body: bytes) -> None:
+        cfg = get_events_settings()
         timestamp = str(int(time.time()))
-        headers = {
-            "content-type": "application/json",
-            "x-linli-timestamp": timestamp,
-            "x-linli-signature": webhook_signature(secret, timestamp, body),
-        }
         try:
-            async with httpx.AsyncClient(timeout=get_events_settings().webhook_timeout_s) as client:
-                response = await client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"webhook: {exc}") from exc
+            async with asyncio.timeout(cfg.webhook_timeout_s):
+                target = await pin(url, webhook_policy(self.resolver))
+                headers = {
+                    "host": target.host_header,
+                    "content-type": "application/json",
+                    "x-linli-timestamp": timestamp,
+                    "x-linli-signature": webhook_signature(secret, timestamp, body),
+                }
+                async with (
+                    httpx.AsyncClient(timeout=cfg.webhook_timeout_s, follow_redirects=False, trust_env=False) as client,
+                    client.stream(
+                        "POST",
+                        target.url,
+                        content=body,
+                        headers=headers,
+                        extensions={"sni_hostname": target.server_name},
+                    ) as response,
+                ):
+                    pass  # the status is the answer: the body is never read (headers are capped by h11)
+        except ForbiddenDestination as exc:
+            raise DeliveryError(f"webhook: refused: {exc}") from exc
+        except (httpx.HTTPError, TimeoutError) as exc:
+            raise DeliveryError(f"webhook: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 300:
             raise DeliveryError(f"webhook: HTTP {response.status_code}")
 

@@ -32,6 +32,7 @@ from linli.events.models import (
 from linli.events.notify import (
     DeliveryError,
     Senders,
+    check_webhook_url,
     default_senders,
     email_password_reset,
     record_failure,
@@ -390,6 +391,7 @@ async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: in
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("handlers", "create", node.node_path, what="node")
     await assert_writable(session, node.node_path)
+    await check_webhook_url(url)
     endpoint = WebhookEndpoint(node_id=node.id, node_path=node.node_path, url=url, secret=new_secret(24))
     EventRepository(session).add(endpoint)
     await session.flush()

@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linli.platform import health
+from linli.platform.bodylimit import BodyLimitMiddleware, body_limits
 from linli.platform.db import dispose_engines
 from linli.platform.http import install_error_handlers, install_request_middleware
 from linli.platform.logging import configure_logging
@@ -59,6 +60,8 @@ def create_app() -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
+    # Inside the request middleware, so that refused bodies are logged and counted like any request.
+    app.add_middleware(BodyLimitMiddleware, limits=body_limits(settings))
     install_request_middleware(app)
     app.include_router(health.router)
     for module_name in ROUTER_MODULES:

@@ -113,7 +113,10 @@ async def apply_scopes(session: AsyncSession, scopes: Sequence[str]) -> None:
 
 
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # Statement parameters carry personal data (phones, names, identity numbers): never in errors or logs.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 _engines: dict[str, AsyncEngine] = {}
@@ -159,7 +162,7 @@ async def scoped_session(scopes: Sequence[str], *, kind: str = "worker") -> Asyn
 async def admin_connection() -> AsyncIterator[AsyncConnection]:
     """A connection as the administrative (migration) role, for operations above every tenant:
     verifying all audit chains, provisioning reporting roles. One transaction, committed at the end."""
-    engine = create_async_engine(get_settings().migrate_database_url, poolclass=NullPool)
+    engine = create_async_engine(get_settings().migrate_database_url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.begin() as conn:
             yield conn

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
@@ -13,8 +15,11 @@ from sqlalchemy import text
 
 from linli.platform import broker
 from linli.platform.db import get_engine
+from linli.platform.errors import NotFound, Unauthenticated
+from linli.platform.security import constant_time_equals
 from linli.platform.settings import get_settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
@@ -45,14 +50,18 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="readyz")
 async def readyz() -> JSONResponse:
-    async def run(check: Callable[[], Awaitable[None]]) -> str:
+    """Which dependency is down, never why: exception texts name hosts, users and sometimes secrets,
+    and this endpoint is anonymous. The reason goes to the server log."""
+
+    async def run(name: str, check: Callable[[], Awaitable[None]]) -> str:
         try:
             await asyncio.wait_for(check(), timeout=3)
             return "ok"
-        except Exception as exc:
-            return f"failed: {type(exc).__name__}: {exc}"[:300]
+        except Exception:
+            log.warning("readiness check %s failed", name, exc_info=True)
+            return "failed"
 
-    results = dict(zip(CHECKS, await asyncio.gather(*(run(c) for c in CHECKS.values())), strict=True))
+    results = dict(zip(CHECKS, await asyncio.gather(*(run(n, c) for n, c in CHECKS.items())), strict=True))
     failed = [name for name, state in results.items() if state != "ok"]
     if failed:
         body = {
@@ -67,5 +76,13 @@ async def readyz() -> JSONResponse:
 
 
 @router.get("/metrics", operation_id="metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+    """Behind `LINLI_METRICS_TOKEN` (`Authorization: Bearer <token>`); without a token configured, open
+    in development and test only (production answers 404)."""
+    settings = get_settings()
+    if not settings.metrics_token:
+        if settings.env == "production":
+            raise NotFound("page")
+    elif not constant_time_equals(authorization or "", f"Bearer {settings.metrics_token}"):
+        raise Unauthenticated("metrics need the metrics token")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

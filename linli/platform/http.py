@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linli.platform.errors import LinliError, TooManyRequests
-from linli.platform.logging import request_id_var
+from linli.platform.logging import masked_target, request_id_var
 
 log = logging.getLogger("linli.http")
 
@@ -88,7 +88,7 @@ def install_request_middleware(app: FastAPI) -> None:
                 "request",
                 extra={
                     "method": request.method,
-                    "path": request.url.path,
+                    "path": masked_target(request.url.path, request.url.query),
                     "status": response.status_code,
                     "duration_ms": round(elapsed * 1000, 1),
                 },

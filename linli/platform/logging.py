@@ -5,10 +5,26 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+# Phones (11 digits), identity numbers (18), long numeric tokens: masked wherever a URL shows them.
+_LONG_NUMBER = re.compile(r"\d{7,}[\dXx]?")
+
+
+def masked_target(path: str, query: str) -> str:
+    """The request target for logs: long numbers in the path masked, every query value masked (they
+    carry search terms, phones, names and `api_key`s); the parameter names stay for debugging."""
+    masked = _LONG_NUMBER.sub("***", path)
+    if query:
+        names = (_LONG_NUMBER.sub("***", name) for name, _ in parse_qsl(query, keep_blank_values=True))
+        masked += "?" + "&".join(f"{name}=***" for name in names)
+    return masked
 
 
 class JsonFormatter(logging.Formatter):

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     storage_dir: str = "var/storage"
     log_level: str = "INFO"
 
+    # Request bodies, counted in the ASGI layer before anything parses them (linli/platform/bodylimit.py).
+    # Uploads default to one attachment (LINLI_EVENTS_MAX_ATTACHMENT_BYTES) base64-encoded or as multipart.
+    body_limit_ingest_bytes: int = 1024 * 1024
+    body_limit_json_bytes: int = 256 * 1024
+    body_limit_upload_bytes: int | None = None
+    # `/metrics` needs `Authorization: Bearer <token>`; unset, it is open in development/test and 404
+    # in production.
+    metrics_token: str | None = None
+
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Settings:
         """Production never runs with a development secret. LINLI_SECRET_KEY is needed everywhere; every

@@ -331,7 +331,16 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-async def test_webhooks_are_signed(client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession) -> None:
+def allow_webhooks_to(monkeypatch: pytest.MonkeyPatch, networks: str) -> None:
+    """Webhooks to loopback are refused unless an operator opens it (tests deliver to a local server)."""
+    monkeypatch.setenv("LINLI_WEBHOOK_ALLOW_NETWORKS", networks)
+    get_events_settings.cache_clear()
+
+
+async def test_webhooks_are_signed(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allow_webhooks_to(monkeypatch, "127.0.0.1/32")
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -360,8 +369,9 @@ async def test_webhooks_are_signed(client: httpx.AsyncClient, login: Login, plac
 
 
 async def test_webhooks_are_listed_without_secrets_and_retired_endpoints_get_nothing(
-    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    allow_webhooks_to(monkeypatch, "127.0.0.1/32")
     admin = await login("admin@luohu.demo")
     url = "http://127.0.0.1:9/retired"
     created = await client.post("/api/v1/webhooks", json={"node_id": places.mumianling, "url": url}, headers=admin)

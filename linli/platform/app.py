@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linli.platform import health
 from linli.platform.db import dispose_engines
-from linli.platform.http import install_error_handlers, install_request_middleware
+from linli.platform.errors import ERROR_RESPONSES
+from linli.platform.http import error_body, install_error_handlers, install_request_middleware
 from linli.platform.logging import configure_logging
 from linli.platform.settings import get_settings
 
@@ -42,6 +46,22 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
+def install_method_not_allowed(app: FastAPI) -> None:
+    """405 with an `Allow` naming every method of the path: Starlette names only those of the first
+    route matching it, and each method is a route of its own here."""
+
+    @app.exception_handler(405)
+    async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        allowed: set[str] = set()
+        for route in app.router.routes:
+            match, _ = route.matches(request.scope)
+            methods = getattr(route, "methods", None)
+            if match is not Match.NONE and methods:
+                allowed |= methods
+        body = error_body("method_not_allowed", f"{request.method} is not allowed here")
+        return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+
+
 def create_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -59,6 +79,7 @@ def create_app() -> FastAPI:
         generate_unique_id_function=operation_id,
     )
     install_error_handlers(app)
+    install_method_not_allowed(app)
     install_request_middleware(app)
     app.include_router(health.router)
     for module_name in ROUTER_MODULES:
@@ -66,7 +87,7 @@ def create_app() -> FastAPI:
         for attr in dir(module):
             router = getattr(module, attr)
             if isinstance(router, APIRouter) and attr.endswith("router"):
-                app.include_router(router)
+                app.include_router(router, responses=ERROR_RESPONSES)
     if settings.forwarded_allow_ips:
         # Outermost, so that everything inside sees the client the trusted proxy reports.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from linli.platform.hierarchy.schemas import Strict
+from linli.platform.ids import Id
 from linli.residents.crypto import normalise_id_number
 
 Gender = Literal["male", "female", "other"]
@@ -38,23 +39,23 @@ def validate_id_number(value: str | None) -> str | None:
 
 
 class HouseholdCreate(Strict):
-    node_id: int = Field(description="the estate the household lives in")
-    location_id: int | None = Field(default=None, description="the unit (a location of the estate)")
+    node_id: Id = Field(description="the estate the household lives in")
+    location_id: Id | None = Field(default=None, description="the unit (a location of the estate)")
     room: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class HouseholdOut(BaseModel):
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
-    location_id: int | None
+    location_id: Id | None
     room: str | None
     members: int | None = None
     created_at: datetime
 
 
 class PersonCreate(Strict):
-    household_id: int | None = Field(default=None, description="an existing household")
+    household_id: Id | None = Field(default=None, description="an existing household")
     household: HouseholdCreate | None = Field(default=None, description="or a new household")
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
@@ -75,7 +76,7 @@ class PersonCreate(Strict):
 class PersonUpdate(Strict):
     """Only the fields sent are changed; `phone` and `id_number` may be cleared with null."""
 
-    household_id: int | None = None
+    household_id: Id | None = None
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     gender: Gender | None = None
@@ -88,9 +89,9 @@ class PersonUpdate(Strict):
 
 class PersonOut(BaseModel):
     id: int
-    household_id: int
-    estate_id: int
-    location_id: int | None
+    household_id: Id
+    estate_id: Id
+    location_id: Id | None
     room: str | None
     node_path: str
     name: str

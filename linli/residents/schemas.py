@@ -4,7 +4,7 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
@@ -21,6 +21,10 @@ PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,30}$"
 def id_check_character(first17: str) -> str:
     """The check character of a Chinese resident identity number (ISO 7064 MOD 11-2)."""
     return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
+# 6-32 letters and digits, spaces allowed between them (a Chinese number's check character is checked too).
+ID_NUMBER_PATTERN = r"^ *(?:[A-Za-z0-9] *){6,32}$"
 
 
 def validate_id_number(value: str | None) -> str | None:
@@ -55,13 +59,23 @@ class HouseholdOut(BaseModel):
 
 
 class PersonCreate(Strict):
+    # What `_one_household` enforces, for the OpenAPI: exactly one of the two, not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["household_id"], "properties": {"household_id": {"type": "integer"}}},
+                {"required": ["household"], "properties": {"household": {"type": "object"}}},
+            ]
+        }
+    )
+
     household_id: Id | None = Field(default=None, description="an existing household")
     household: HouseholdCreate | None = Field(default=None, description="or a new household")
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     gender: Gender | None = None
     birth_year: int | None = Field(default=None, ge=1880, le=2100)
-    id_number: str | None = Field(default=None, max_length=40)
+    id_number: str | None = Field(default=None, max_length=40, pattern=ID_NUMBER_PATTERN)
     care_categories: list[str] = Field(default_factory=list, max_length=10)
 
     _id = field_validator("id_number")(validate_id_number)
@@ -81,7 +95,7 @@ class PersonUpdate(Strict):
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     gender: Gender | None = None
     birth_year: int | None = Field(default=None, ge=1880, le=2100)
-    id_number: str | None = Field(default=None, max_length=40)
+    id_number: str | None = Field(default=None, max_length=40, pattern=ID_NUMBER_PATTERN)
     care_categories: list[str] | None = Field(default=None, max_length=10)
 
     _id = field_validator("id_number")(validate_id_number)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import import_module
@@ -10,7 +11,6 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from linli.platform import health
@@ -47,19 +47,27 @@ def operation_id(route: APIRoute) -> str:
 
 
 def install_method_not_allowed(app: FastAPI) -> None:
-    """405 with an `Allow` naming every method of the path: Starlette names only those of the first
-    route matching it, and each method is a route of its own here."""
+    """405 with an `Allow` naming every method the OpenAPI declares for the path: Starlette names only
+    those of the first route matching it, and each method is a route of its own here. As in OpenAPI, the
+    most concrete template wins (`/devices/bulk` over `/devices/{device_id}`)."""
+    templates: list[tuple[re.Pattern[str], int, set[str]]] = []
+
+    def declared_methods(path: str) -> set[str]:
+        if not templates:
+            for template, operations in app.openapi()["paths"].items():
+                pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+                methods = {method.upper() for method in operations}
+                templates.append((re.compile(f"^{pattern}$"), template.count("{"), methods))
+        matching = [(params, methods) for pattern, params, methods in templates if pattern.match(path)]
+        fewest = min((params for params, _ in matching), default=0)
+        return {method for params, methods in matching if params == fewest for method in methods}
 
     @app.exception_handler(405)
     async def _method_not_allowed(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        allowed: set[str] = set()
-        for route in app.router.routes:
-            match, _ = route.matches(request.scope)
-            methods = getattr(route, "methods", None)
-            if match is not Match.NONE and methods:
-                allowed |= methods
+        # Routes outside the OpenAPI (the portal) keep Starlette's answer.
+        allow = ", ".join(sorted(declared_methods(request.url.path))) or (exc.headers or {}).get("Allow", "")
         body = error_body("method_not_allowed", f"{request.method} is not allowed here")
-        return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+        return JSONResponse(body, status_code=405, headers={"Allow": allow})
 
 
 def create_app() -> FastAPI:

@@ -251,3 +251,44 @@ def test_error_shape_check_catches_a_bare_detail() -> None:
     bare = httpx.Response(404, json={"detail": "Not Found"})
     assert error_shape_problem(bare) is not None
     assert error_shape_problem(httpx.Response(404, json={"error": {"code": "not_found", "message": "x"}})) is None
+
+
+async def test_an_id_beyond_bigint_is_refused_as_invalid(client: httpx.AsyncClient, login: Login) -> None:
+    auth = await login(ROLES["district_admin"])
+    response = await client.get(f"/api/v1/households/{2**70}", headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("path", "cursor"),
+    [
+        ("/api/v1/residents", "LTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5"),  # "-999…": once a bigint overflow, a 500
+        ("/api/v1/residents", "OTk5OTk5OTk5OTk5OTk5OTk5OTk5"),  # beyond bigint
+        ("/api/v1/api-keys", "eA"),  # "x": not a key id, once a 500
+    ],
+)
+async def test_a_made_up_cursor_is_bad_cursor(path: str, cursor: str, client: httpx.AsyncClient, login: Login) -> None:
+    auth = await login(ROLES["district_admin"])
+    response = await client.get(path, params={"cursor": cursor}, headers=auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "bad_cursor"
+
+
+async def test_405_names_every_method_of_the_path(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/open311/v2/mumianling/requests.json")
+    assert response.status_code == 405
+    assert {"GET", "POST"} <= {method.strip() for method in response.headers["allow"].split(",")}
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_every_api_operation_declares_the_error_responses() -> None:
+    schema = create_app().openapi()
+    for path, operations in schema["paths"].items():
+        if not path.startswith(("/api/", "/app/", "/open311/")):
+            continue
+        for method, operation in operations.items():
+            for status in ("400", "401", "403", "404", "409", "422", "429"):
+                declared = operation["responses"].get(status, {})
+                ref = declared.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+                assert ref.endswith("/ErrorResponse"), f"{method.upper()} {path} does not declare {status}"

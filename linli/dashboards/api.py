@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query
 from linli.dashboards import service
 from linli.dashboards.schemas import Drilldown
 from linli.platform.access import DbSession, Principal, require
+from linli.platform.ids import Id
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
 
 
 @router.get("/nodes/{node_id}", operation_id="get_node_dashboard")
 async def get_node_dashboard(
-    node_id: int,
+    node_id: Id,
     session: DbSession,
     principal: Annotated[Principal, require("kpis", "read")],
     from_: Annotated[datetime | None, Query(alias="from", description="window start (default: 30 days ago)")] = None,

@@ -45,6 +45,7 @@ from linli.platform.db import apply_scopes
 from linli.platform.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
 from linli.platform.window import resolve_window
 
@@ -170,11 +171,11 @@ async def event_kpis(
 async def list_events(
     session: DbSession,
     principal: Annotated[Principal, require("events", "read")],
-    node_id: int | None = None,
+    node_id: Id | None = None,
     status: Annotated[str | None, Query(max_length=100)] = None,
     item: Annotated[str | None, Query(max_length=500)] = None,
     source: str | None = None,
-    handler_unit_id: int | None = None,
+    handler_unit_id: Id | None = None,
     mine: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -289,7 +290,7 @@ async def rate_event(
 async def list_handler_units(
     session: DbSession,
     principal: Annotated[Principal, require("handlers", "read")],
-    node_id: int | None = None,
+    node_id: Id | None = None,
     kind: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -313,7 +314,7 @@ async def create_handler_unit(
 
 @router.patch("/handler-units/{unit_id}", operation_id="update_handler_unit")
 async def update_handler_unit(
-    unit_id: int,
+    unit_id: Id,
     body: HandlerUnitUpdate,
     session: DbSession,
     principal: Annotated[Principal, require("handlers", "update")],
@@ -326,7 +327,7 @@ async def update_handler_unit(
 
 @router.post("/handler-units/{unit_id}/members", status_code=201, operation_id="add_handler_unit_member")
 async def add_handler_unit_member(
-    unit_id: int,
+    unit_id: Id,
     body: MemberCreate,
     session: DbSession,
     principal: Annotated[Principal, require("handlers", "update")],
@@ -339,7 +340,7 @@ async def add_handler_unit_member(
 async def list_routing_rules(
     session: DbSession,
     principal: Annotated[Principal, require("routing", "read")],
-    node_id: int | None = None,
+    node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[RoutingRuleOut]:
@@ -366,7 +367,7 @@ async def create_routing_rule(
 
 @router.delete("/routing-rules/{rule_id}", status_code=204, operation_id="delete_routing_rule")
 async def delete_routing_rule(
-    rule_id: int, session: DbSession, principal: Annotated[Principal, require("routing", "delete")]
+    rule_id: Id, session: DbSession, principal: Annotated[Principal, require("routing", "delete")]
 ) -> Response:
     await service.delete_rule(session, actor=principal, rule_id=rule_id)
     return Response(status_code=204)
@@ -385,7 +386,7 @@ async def create_webhook(
 async def list_webhooks(
     session: DbSession,
     principal: Annotated[Principal, require("handlers", "read")],
-    node_id: int | None = None,
+    node_id: Id | None = None,
     active: bool | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -400,7 +401,7 @@ async def list_webhooks(
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="retire_webhook")
 async def retire_webhook(
-    webhook_id: int, session: DbSession, principal: Annotated[Principal, require("handlers", "delete")]
+    webhook_id: Id, session: DbSession, principal: Annotated[Principal, require("handlers", "delete")]
 ) -> Response:
     """Stop deliveries to an endpoint; it stays listed as inactive, with its history."""
     await service.retire_webhook(session, actor=principal, webhook_id=webhook_id)
@@ -427,7 +428,7 @@ async def list_notifications(
 
 @router.post("/notifications/{notification_id}/read", operation_id="mark_notification_read", tags=["notifications"])
 async def mark_notification_read(
-    notification_id: int, session: DbSession, principal: Annotated[Principal, require("events", "read")]
+    notification_id: Id, session: DbSession, principal: Annotated[Principal, require("events", "read")]
 ) -> NotificationOut:
     return NotificationOut.model_validate(
         await service.mark_read(session, actor=principal, notification_id=notification_id)

@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from linli.events.models import Event
 from linli.platform.hierarchy.schemas import Strict
+from linli.platform.ids import Id
 
 Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
 Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
@@ -47,7 +48,7 @@ class Location(Strict):
 class EventCreate(Strict):
     item: str = Field(min_length=1, max_length=64, description="event item code from the taxonomy")
     description: str = Field(default="", max_length=2000)
-    node_id: int
+    node_id: Id
     location: Location = Field(default_factory=Location)
     source: Source | None = Field(default=None, description="staff and integrations only; residents report")
     external_ref: str | None = Field(default=None, max_length=200, description="caller's id, for idempotency")
@@ -55,7 +56,7 @@ class EventCreate(Strict):
 
 
 class HandlerOut(BaseModel):
-    unit_id: int | None
+    unit_id: Id | None
     name: str | None
     kind: str | None
     unrouted: bool
@@ -63,9 +64,9 @@ class HandlerOut(BaseModel):
 
 class EventOut(BaseModel):
     id: uuid.UUID
-    node_id: int
+    node_id: Id
     node_path: str
-    tenant_id: int | None
+    tenant_id: Id | None
     item: str
     line: str
     severity: str
@@ -77,7 +78,7 @@ class EventOut(BaseModel):
     reporter_label: str | None
     handler: HandlerOut
     escalation_level: int
-    escalation_node_id: int | None
+    escalation_node_id: Id | None
     accept_by: datetime | None
     resolve_by: datetime | None
     duplicate_count: int
@@ -138,7 +139,7 @@ class TransitionIn(Strict):
     action: Action
     note: str | None = Field(default=None, max_length=2000)
     attachments: list[uuid.UUID] = Field(default_factory=list, max_length=20)
-    handler_unit_id: int | None = Field(default=None, description="for `dispatch`: the unit to hand the event to")
+    handler_unit_id: Id | None = Field(default=None, description="for `dispatch`: the unit to hand the event to")
     version: int | None = Field(default=None, description="optimistic lock: the version you saw")
 
 
@@ -190,7 +191,7 @@ class AiDetectionIn(Strict):
     detection_id: str = Field(min_length=1, max_length=200)
     type: str = Field(min_length=1, max_length=64, description="detection type or an event item code")
     confidence: float = Field(ge=0, le=1)
-    node_id: int
+    node_id: Id
     camera_id: str | None = Field(default=None, max_length=100)
     location: Location = Field(default_factory=Location)
     detected_at: datetime | None = None
@@ -223,7 +224,7 @@ class EventKpis(BaseModel):
 
 
 class KpiOut(EventKpis):
-    node_id: int
+    node_id: Id
     node_path: str
     since: datetime = Field(serialization_alias="from")
     until: datetime = Field(serialization_alias="to")
@@ -233,7 +234,7 @@ class KpiOut(EventKpis):
 
 
 class HandlerUnitCreate(Strict):
-    node_id: int
+    node_id: Id
     kind: HandlerKind
     name: str = Field(min_length=1, max_length=100)
     contact: dict[str, Any] = Field(default_factory=dict)
@@ -242,7 +243,7 @@ class HandlerUnitCreate(Strict):
 class HandlerUnitOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
     kind: str
     name: str
@@ -253,7 +254,7 @@ class HandlerUnitOut(BaseModel):
 class HandlerUnitUpdate(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=100)
     contact: dict[str, Any] | None = None
-    active: bool | None = Field(default=None, description="inactive units receive no new events")
+    active: StrictBool | None = Field(default=None, description="inactive units receive no new events")
 
 
 class MemberCreate(Strict):
@@ -261,10 +262,10 @@ class MemberCreate(Strict):
 
 
 class RoutingRuleCreate(Strict):
-    node_id: int
+    node_id: Id
     item: str | None = Field(default=None, max_length=64)
     line: str | None = Field(default=None, max_length=64)
-    handler_unit_id: int
+    handler_unit_id: Id
     priority: int = 0
 
     @model_validator(mode="after")
@@ -277,11 +278,11 @@ class RoutingRuleCreate(Strict):
 class RoutingRuleOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
     item_code: str | None
     line_code: str | None
-    handler_unit_id: int
+    handler_unit_id: Id
     priority: int
 
 
@@ -309,14 +310,14 @@ class PreferenceOut(BaseModel):
 
 
 class WebhookCreate(Strict):
-    node_id: int
+    node_id: Id
     url: str = Field(pattern=r"^https?://", max_length=500)
 
 
 class WebhookOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
     url: str
     active: bool

@@ -32,6 +32,7 @@ from linli.platform.access import DbSession, Principal, require
 from linli.platform.db import session_factory
 from linli.platform.errors import BadRequest, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1", tags=["iot"])
@@ -68,7 +69,12 @@ async def register_device(
     )
 
 
-@router.post("/devices/bulk", status_code=200, operation_id="register_devices_bulk")
+@router.post(
+    "/devices/bulk",
+    status_code=200,
+    operation_id="register_devices_bulk",
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
 async def register_devices_bulk(
     request: Request, session: DbSession, principal: Annotated[Principal, require("devices", "create")]
 ) -> BulkResult:
@@ -91,7 +97,7 @@ async def list_devices(
     session: DbSession,
     principal: Annotated[Principal, require("devices", "read")],
     type: Annotated[str | None, Query(max_length=64)] = None,
-    node_id: int | None = None,
+    node_id: Id | None = None,
     status: Annotated[str | None, Query(pattern="^(registered|online|offline|revoked)$")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -105,14 +111,14 @@ async def list_devices(
 
 @router.get("/devices/{device_id}", operation_id="get_device")
 async def get_device(
-    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "read")]
+    device_id: Id, session: DbSession, principal: Annotated[Principal, require("devices", "read")]
 ) -> DeviceOut:
     return service.device_out(await service.get_device(session, device_id=device_id))
 
 
 @router.delete("/devices/{device_id}", operation_id="revoke_device")
 async def revoke_device(
-    device_id: int, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
+    device_id: Id, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
 ) -> DeviceOut:
     """Revoke: the HTTP token stops working and the MQTT client is removed from the broker."""
     return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
@@ -120,7 +126,7 @@ async def revoke_device(
 
 @router.get("/devices/{device_id}/telemetry", operation_id="get_device_telemetry")
 async def get_device_telemetry(
-    device_id: int,
+    device_id: Id,
     session: DbSession,
     principal: Annotated[Principal, require("telemetry", "read")],
     metric: Annotated[str, Query(min_length=1, max_length=64)],
@@ -138,7 +144,7 @@ async def get_device_telemetry(
 
 @router.get("/devices/{device_id}/commands", operation_id="list_device_commands")
 async def list_device_commands(
-    device_id: int,
+    device_id: Id,
     session: DbSession,
     principal: Annotated[Principal, require("commands", "read")],
     cursor: Cursor = None,
@@ -154,8 +160,8 @@ async def list_alarms(
     session: DbSession,
     principal: Annotated[Principal, require("alarms", "read")],
     state: Annotated[str | None, Query(pattern="^(open|acknowledged|cleared|active)$")] = None,
-    device_id: int | None = None,
-    node_id: int | None = None,
+    device_id: Id | None = None,
+    node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AlarmOut]:
@@ -168,7 +174,7 @@ async def list_alarms(
 
 @router.get("/alarms/{alarm_id}", operation_id="get_alarm")
 async def get_alarm(
-    alarm_id: int, session: DbSession, principal: Annotated[Principal, require("alarms", "read")]
+    alarm_id: Id, session: DbSession, principal: Annotated[Principal, require("alarms", "read")]
 ) -> AlarmDetail:
     repo = AlarmRepository(session)
     alarm = await repo.get(alarm_id)
@@ -182,7 +188,7 @@ async def get_alarm(
 
 @router.post("/alarms/{alarm_id}/acknowledge", operation_id="acknowledge_alarm")
 async def acknowledge_alarm(
-    alarm_id: int,
+    alarm_id: Id,
     session: DbSession,
     principal: Annotated[Principal, require("alarms", "acknowledge")],
     body: AlarmAck | None = None,
@@ -198,7 +204,7 @@ async def list_dead_letters(
     session: DbSession,
     principal: Annotated[Principal, require("dead_letters", "read")],
     reason: Annotated[str | None, Query(max_length=32)] = None,
-    device_id: int | None = None,
+    device_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[DeadLetterOut]:
@@ -260,14 +266,14 @@ async def create_device_type(
 
 @router.get("/device-types/{device_type_id}", operation_id="get_device_type")
 async def get_device_type(
-    device_type_id: int, session: DbSession, principal: Annotated[Principal, require("device_types", "read")]
+    device_type_id: Id, session: DbSession, principal: Annotated[Principal, require("device_types", "read")]
 ) -> DeviceTypeOut:
     return service.tenant_type_out(await service.get_device_type(session, type_id=device_type_id))
 
 
 @router.put("/device-types/{device_type_id}", operation_id="update_device_type")
 async def update_device_type(
-    device_type_id: int,
+    device_type_id: Id,
     body: DeviceTypeBody,
     session: DbSession,
     principal: Annotated[Principal, require("device_types", "update")],
@@ -278,7 +284,7 @@ async def update_device_type(
 
 @router.delete("/device-types/{device_type_id}", status_code=204, operation_id="delete_device_type")
 async def delete_device_type(
-    device_type_id: int, session: DbSession, principal: Annotated[Principal, require("device_types", "delete")]
+    device_type_id: Id, session: DbSession, principal: Annotated[Principal, require("device_types", "delete")]
 ) -> Response:
     """Remove a tenant type no device has (409 device_type_in_use otherwise), with its rule overrides."""
     await service.delete_device_type(session, actor=principal, type_id=device_type_id)

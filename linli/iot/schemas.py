@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from linli.platform.hierarchy.schemas import Strict
+from linli.platform.ids import Id
 
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 
@@ -20,7 +21,7 @@ class LocationIn(Strict):
 class DeviceCreate(Strict):
     type: str = Field(min_length=1, max_length=64)
     serial: str = Field(pattern=SERIAL_PATTERN)
-    node_id: int
+    node_id: Id
     location: LocationIn = Field(default_factory=LocationIn)
 
 
@@ -36,8 +37,8 @@ class Credentials(BaseModel):
 class DeviceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    tenant_id: int
-    node_id: int
+    tenant_id: Id
+    node_id: Id
     node_path: str
     type: str
     serial: str
@@ -69,7 +70,7 @@ class DeadLetterOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
     received_at: datetime
-    device_id: int | None
+    device_id: Id | None
     source: str
     topic: str | None
     reason: str
@@ -87,8 +88,8 @@ class IngestResult(BaseModel):
 class AlarmOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    device_id: int
-    node_id: int
+    device_id: Id
+    node_id: Id
     node_path: str
     rule_code: str
     kind: str
@@ -125,8 +126,8 @@ class AlarmAck(Strict):
 class CommandOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    device_id: int
-    alarm_id: int | None
+    device_id: Id
+    alarm_id: Id | None
     command: str
     args: dict[str, Any]
     status: str
@@ -146,7 +147,7 @@ class TelemetryPoint(BaseModel):
 
 
 class TelemetryOut(BaseModel):
-    device_id: int
+    device_id: Id
     metric: str
     resolution: str
     points: list[TelemetryPoint]
@@ -161,7 +162,7 @@ class RuleOut(BaseModel):
 
 
 class RuleOverrideIn(Strict):
-    node_id: int
+    node_id: Id
     type: str
     rule: str
     params: dict[str, Any] = Field(default_factory=dict)
@@ -231,7 +232,7 @@ class DeviceTypeBody(Strict):
 
 
 class DeviceTypeCreate(DeviceTypeBody):
-    node_id: int = Field(description="the node it is defined at: it applies to devices there and below")
+    node_id: Id = Field(description="the node it is defined at: it applies to devices there and below")
     code: str = Field(pattern=TYPE_CODE_PATTERN)
 
 
@@ -239,8 +240,8 @@ class DeviceTypeOut(BaseModel):
     id: int | None = Field(description="null for the catalog's types")
     code: str
     source: Literal["catalog", "tenant"]
-    tenant_id: int | None
-    node_id: int | None
+    tenant_id: Id | None
+    node_id: Id | None
     node_path: str | None
     name: TypeName
     interval_s: int

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, Field
+
 
 class LinliError(Exception):
     status_code: ClassVar[int] = 400
@@ -80,3 +82,34 @@ class TooManyRequests(LinliError):
 class ServiceUnavailable(LinliError):
     status_code = 503
     code = "service_unavailable"
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable, e.g. not_found, validation_error, bad_cursor")
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """What every error looks like; declared once for every route (see `ERROR_RESPONSES`)."""
+
+    error: ErrorBody
+
+
+# The errors any API route may answer (authentication, rights, missing or another tenant's object,
+# state conflicts, body limits, validation, rate limits), declared on every route by the app factory.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "Bad request",
+        401: "Not signed in",
+        403: "Not allowed",
+        404: "Not found (or another tenant's)",
+        405: "Method not allowed",
+        409: "Conflict with the object's state",
+        413: "Request body too large",
+        415: "Unsupported media type",
+        422: "Invalid request",
+        429: "Too many requests",
+    }.items()
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Sequence
 from typing import Annotated, Generic, TypeVar
 
@@ -37,9 +38,19 @@ def decode_int_cursor(cursor: str | None) -> int | None:
     raw = decode_cursor(cursor)
     if raw is None:
         return None
-    if not raw.lstrip("-").isdigit():
+    if not raw.isdigit() or int(raw) >= 2**63:
         raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor")
     return int(raw)
+
+
+def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
 
 
 def next_cursor(rows: Sequence[object], limit: int, key: str = "id") -> str | None:
@@ -47,4 +58,11 @@ def next_cursor(rows: Sequence[object], limit: int, key: str = "id") -> str | No
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size")]
-Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        description="next_cursor of the previous page (opaque; anything else is 400 bad_cursor)",
+        pattern="^[A-Za-z0-9_-]*$",
+        max_length=200,
+    ),
+]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from linli.platform.access import DbSession, Principal, require
+from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
 from linli.residents import service
 from linli.residents.models import Household
@@ -30,7 +31,7 @@ async def list_residents(
     id_number: Annotated[
         str | None, Query(min_length=6, max_length=40, description="exact identity number (matched by its hash)")
     ] = None,
-    household_id: int | None = None,
+    household_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[PersonOut]:
@@ -85,7 +86,7 @@ def _csv_safe(value: object) -> object:
 
 @router.get("/residents/{person_id}", operation_id="get_resident")
 async def get_resident(
-    person_id: int, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
+    person_id: Id, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
 ) -> PersonOut:
     return service.person_out(principal, await service.get_person(session, actor=principal, person_id=person_id))
 
@@ -121,7 +122,7 @@ async def create_resident(
 
 @router.patch("/residents/{person_id}", operation_id="update_resident")
 async def update_resident(
-    person_id: int,
+    person_id: Id,
     body: PersonUpdate,
     session: DbSession,
     principal: Annotated[Principal, require("residents", "update")],
@@ -160,7 +161,7 @@ async def list_households(
 
 @router.get("/households/{household_id}", operation_id="get_household")
 async def get_household(
-    household_id: int, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
+    household_id: Id, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
 ) -> HouseholdOut:
     return _household_out(await service.get_household(session, actor=principal, household_id=household_id))
 

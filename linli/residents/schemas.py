@@ -4,9 +4,10 @@ import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from linli.platform.hierarchy.schemas import Strict
+from linli.platform.ids import Id
 from linli.residents.crypto import normalise_id_number
 
 Gender = Literal["male", "female", "other"]
@@ -20,6 +21,10 @@ PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,30}$"
 def id_check_character(first17: str) -> str:
     """The check character of a Chinese resident identity number (ISO 7064 MOD 11-2)."""
     return ID_CHECK[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+
+
+# 6-32 letters and digits, spaces allowed between them (a Chinese number's check character is checked too).
+ID_NUMBER_PATTERN = r"^ *(?:[A-Za-z0-9] *){6,32}$"
 
 
 def validate_id_number(value: str | None) -> str | None:
@@ -38,29 +43,39 @@ def validate_id_number(value: str | None) -> str | None:
 
 
 class HouseholdCreate(Strict):
-    node_id: int = Field(description="the estate the household lives in")
-    location_id: int | None = Field(default=None, description="the unit (a location of the estate)")
+    node_id: Id = Field(description="the estate the household lives in")
+    location_id: Id | None = Field(default=None, description="the unit (a location of the estate)")
     room: str | None = Field(default=None, min_length=1, max_length=32)
 
 
 class HouseholdOut(BaseModel):
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
-    location_id: int | None
+    location_id: Id | None
     room: str | None
     members: int | None = None
     created_at: datetime
 
 
 class PersonCreate(Strict):
-    household_id: int | None = Field(default=None, description="an existing household")
+    # What `_one_household` enforces, for the OpenAPI: exactly one of the two, not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["household_id"], "properties": {"household_id": {"type": "integer"}}},
+                {"required": ["household"], "properties": {"household": {"type": "object"}}},
+            ]
+        }
+    )
+
+    household_id: Id | None = Field(default=None, description="an existing household")
     household: HouseholdCreate | None = Field(default=None, description="or a new household")
     name: str = Field(min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     gender: Gender | None = None
     birth_year: int | None = Field(default=None, ge=1880, le=2100)
-    id_number: str | None = Field(default=None, max_length=40)
+    id_number: str | None = Field(default=None, max_length=40, pattern=ID_NUMBER_PATTERN)
     care_categories: list[str] = Field(default_factory=list, max_length=10)
 
     _id = field_validator("id_number")(validate_id_number)
@@ -75,12 +90,12 @@ class PersonCreate(Strict):
 class PersonUpdate(Strict):
     """Only the fields sent are changed; `phone` and `id_number` may be cleared with null."""
 
-    household_id: int | None = None
+    household_id: Id | None = None
     name: str | None = Field(default=None, min_length=1, max_length=100)
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN)
     gender: Gender | None = None
     birth_year: int | None = Field(default=None, ge=1880, le=2100)
-    id_number: str | None = Field(default=None, max_length=40)
+    id_number: str | None = Field(default=None, max_length=40, pattern=ID_NUMBER_PATTERN)
     care_categories: list[str] | None = Field(default=None, max_length=10)
 
     _id = field_validator("id_number")(validate_id_number)
@@ -88,9 +103,9 @@ class PersonUpdate(Strict):
 
 class PersonOut(BaseModel):
     id: int
-    household_id: int
-    estate_id: int
-    location_id: int | None
+    household_id: Id
+    estate_id: Id
+    location_id: Id | None
     room: str | None
     node_path: str
     name: str

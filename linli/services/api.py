@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from linli.platform.access import DbSession, Principal, require
+from linli.platform.ids import Id
 from linli.platform.pagination import Page
 from linli.services import service
 from linli.services.schemas import AppConfig, ServiceOrder, TenantServiceOut, TenantServiceUpdate
@@ -18,7 +19,7 @@ PUBLIC_PATHS = ("/app/v1/{slug}/config",)
 
 @router.get("", operation_id="list_tenant_services")
 async def list_tenant_services(
-    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("services", "read")]
+    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("services", "read")]
 ) -> Page[TenantServiceOut]:
     """All 72 catalog services with the tenant's switches, order and names (one page: the catalog is small)."""
     return Page(items=await service.list_services(session, actor=principal, tenant_id=tenant_id))
@@ -26,7 +27,7 @@ async def list_tenant_services(
 
 @router.patch("/{code}", operation_id="update_tenant_service")
 async def update_tenant_service(
-    tenant_id: int,
+    tenant_id: Id,
     code: str,
     body: TenantServiceUpdate,
     session: DbSession,
@@ -46,7 +47,7 @@ async def update_tenant_service(
 
 @router.put("/order", operation_id="order_tenant_services")
 async def order_tenant_services(
-    tenant_id: int,
+    tenant_id: Id,
     body: ServiceOrder,
     session: DbSession,
     principal: Annotated[Principal, require("services", "update")],

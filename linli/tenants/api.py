@@ -15,12 +15,13 @@ from linli.platform.audit import mask_value
 from linli.platform.db import scopes_literal
 from linli.platform.errors import NotFound
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.ids import Id
 from linli.platform.pagination import (
     Cursor,
     Limit,
     Page,
-    decode_cursor,
     decode_int_cursor,
+    decode_uuid_cursor,
     encode_cursor,
     next_cursor,
 )
@@ -174,14 +175,14 @@ async def list_tenants(
 
 @router.get("/tenants/{tenant_id}", operation_id="get_tenant")
 async def get_tenant(
-    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("tenants", "read")]
+    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "read")]
 ) -> TenantOut:
     return await _tenant_out(session, await service.get_tenant(session, tenant_id=tenant_id))
 
 
 @router.patch("/tenants/{tenant_id}", operation_id="update_tenant")
 async def update_tenant(
-    tenant_id: int,
+    tenant_id: Id,
     body: TenantUpdate,
     session: DbSession,
     principal: Annotated[Principal, require("tenants", "update")],
@@ -199,14 +200,14 @@ async def update_tenant(
 
 @router.post("/tenants/{tenant_id}/offboard", operation_id="offboard_tenant")
 async def offboard_tenant(
-    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("tenants", "offboard")]
+    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "offboard")]
 ) -> TenantOut:
     return await _tenant_out(session, await service.offboard(session, actor=principal, tenant_id=tenant_id))
 
 
 @router.get("/tenants/{tenant_id}/export", operation_id="export_tenant")
 async def export_tenant(
-    tenant_id: int, session: DbSession, principal: Annotated[Principal, require("tenants", "export")]
+    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "export")]
 ) -> Response:
     """The tenant's data as one JSON document, one key per tenant-owned table (nodes, locations,
     grants, API keys, the audit log and every domain's tables): the offboarding archive."""
@@ -227,7 +228,7 @@ async def export_tenant(
 async def list_users(
     session: DbSession,
     principal: Annotated[Principal, require("users", "read")],
-    node_id: int | None = None,
+    node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[UserGrantOut]:
@@ -285,7 +286,7 @@ async def create_grant(
 
 @router.delete("/grants/{grant_id}", status_code=204, operation_id="delete_grant")
 async def delete_grant(
-    grant_id: int, session: DbSession, principal: Annotated[Principal, require("grants", "delete")]
+    grant_id: Id, session: DbSession, principal: Annotated[Principal, require("grants", "delete")]
 ) -> Response:
     await service.revoke_grant(session, actor=principal, grant_id=grant_id)
     return Response(status_code=204)
@@ -298,8 +299,7 @@ async def list_api_keys(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ApiKeyOut]:
-    after = decode_cursor(cursor)
-    rows = await UserRepository(session).api_keys(after=uuid.UUID(after) if after else None, limit=limit)
+    rows = await UserRepository(session).api_keys(after=decode_uuid_cursor(cursor), limit=limit)
     return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
@@ -361,7 +361,7 @@ async def list_audit_entries(
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(items) == limit else None)
 
 
-@router.get("/audit/export", operation_id="export_audit_entries")
+@router.get("/audit/export", operation_id="export_audit_entries", responses={200: {"content": {"text/csv": {}}}})
 async def export_audit_entries(
     session: DbSession,
     principal: Annotated[Principal, require("audit", "export")],

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from linli.platform.access import ROLES
 from linli.platform.hierarchy.schemas import Strict
+from linli.platform.ids import Id
+
+# The schema names the roles; the service refuses others (400 unknown_role) and those the caller may not hand out.
+Role = Annotated[str, Field(json_schema_extra={"enum": list(ROLES)})]
 
 
 class TokenOut(BaseModel):
@@ -24,7 +29,7 @@ class GrantOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int | None = None
     role: str
-    node_id: int
+    node_id: Id
     node_path: str
 
 
@@ -46,9 +51,9 @@ class Branding(Strict):
 
 
 class TenantCreate(Strict):
-    node_id: int | None = None
+    node_id: Id | None = None
     community_name: str | None = Field(default=None, min_length=2, max_length=100)
-    parent_street_id: int | None = None
+    parent_street_id: Id | None = None
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
     admin_email: EmailStr
     branding: Branding | None = None
@@ -64,7 +69,7 @@ class TenantUpdate(Strict):
 class TenantOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    node_id: int
+    node_id: Id
     node_path: str
     slug: str
     status: str
@@ -102,39 +107,39 @@ class PasswordResetConfirm(Strict):
 class UserInvite(Strict):
     email: EmailStr
     display_name: str = Field(min_length=1, max_length=100)
-    role: str = Field(examples=["community_staff"])
-    node_id: int
+    role: Role = Field(examples=["community_staff"])
+    node_id: Id
 
 
 class GrantCreate(Strict):
     user_id: uuid.UUID
-    role: str = Field(examples=["grid_worker"])
-    node_id: int
+    role: Role = Field(examples=["grid_worker"])
+    node_id: Id
 
 
 class UserGrantOut(BaseModel):
-    grant_id: int
+    grant_id: Id
     user_id: uuid.UUID
     display_name: str
     email: str | None
     phone: str | None
     masked: bool = Field(description="e-mail and phone are masked: no full-view role over the grant's node")
     role: str
-    node_id: int
+    node_id: Id
     node_path: str
 
 
 class InviteOut(BaseModel):
     user_id: uuid.UUID
-    grant_id: int
+    grant_id: Id
     invitation_token: str | None = Field(description="null when the account already exists")
     invitation_expires_at: datetime | None
 
 
 class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
-    node_id: int
-    roles: list[str] = Field(min_length=1, max_length=5, examples=[["integration"]])
+    node_id: Id
+    roles: list[Role] = Field(min_length=1, max_length=5, examples=[["integration"]])
     source: Literal["iot_alarm", "ai_video", "robot", "hotline", "upstream"] | None = Field(
         default=None,
         description="the event source the key raises events as; `ai_video` keys also get a signing secret",
@@ -147,7 +152,7 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str
     roles: list[str]
-    node_id: int
+    node_id: Id
     node_path: str
     source: str | None
     created_at: datetime

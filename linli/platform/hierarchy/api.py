@@ -8,6 +8,7 @@ from linli.platform.access import DbSession, Principal, require
 from linli.platform.hierarchy.models import NodeLevel
 from linli.platform.hierarchy.schemas import NodeCreate, NodeMove, NodeOut, NodeUpdate
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, next_cursor
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
@@ -19,7 +20,7 @@ async def list_nodes(
     principal: Annotated[Principal, require("nodes", "read")],
     q: Annotated[str | None, Query(max_length=100, description="name or code")] = None,
     level: NodeLevel | None = None,
-    parent_id: int | None = None,
+    parent_id: Id | None = None,
     include_archived: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -37,14 +38,14 @@ async def list_nodes(
 
 @router.get("/{node_id}", operation_id="get_node")
 async def get_node(
-    node_id: int, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
+    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
 ) -> NodeOut:
     return NodeOut.model_validate(await NodeService(session).get_visible(node_id))
 
 
 @router.get("/{node_id}/ancestors", operation_id="list_node_ancestors")
 async def list_node_ancestors(
-    node_id: int, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
+    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
 ) -> Page[NodeOut]:
     service = NodeService(session)
     rows = await service.ancestors(await service.get_visible(node_id))
@@ -65,7 +66,7 @@ async def create_node(
 
 @router.patch("/{node_id}", operation_id="update_node")
 async def update_node(
-    node_id: int,
+    node_id: Id,
     body: NodeUpdate,
     session: DbSession,
     principal: Annotated[Principal, require("nodes", "update")],
@@ -78,7 +79,7 @@ async def update_node(
 
 @router.post("/{node_id}/move", operation_id="move_node")
 async def move_node(
-    node_id: int,
+    node_id: Id,
     body: NodeMove,
     session: DbSession,
     principal: Annotated[Principal, require("nodes", "move")],
@@ -89,6 +90,6 @@ async def move_node(
 
 @router.post("/{node_id}/archive", operation_id="archive_node")
 async def archive_node(
-    node_id: int, session: DbSession, principal: Annotated[Principal, require("nodes", "archive")]
+    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "archive")]
 ) -> NodeOut:
     return NodeOut.model_validate(await NodeService(session).archive(actor=principal, node_id=node_id))

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from linli.platform.ids import Id
+
 
 class Strict(BaseModel):
     """Request bodies reject unknown fields: tenant, path and role come from the URL and the principal."""
@@ -15,7 +17,7 @@ class Strict(BaseModel):
 class NodeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    parent_id: int | None
+    parent_id: Id | None
     level: str
     code: str
     name: str
@@ -26,7 +28,7 @@ class NodeOut(BaseModel):
 
 
 class NodeCreate(Strict):
-    parent_id: int
+    parent_id: Id
     name: str = Field(min_length=1, max_length=100)
     name_en: str | None = Field(default=None, max_length=200)
     code: str | None = Field(default=None, pattern=r"^[0-9A-Za-z-]{1,32}$")
@@ -40,4 +42,4 @@ class NodeUpdate(Strict):
 
 
 class NodeMove(Strict):
-    new_parent_id: int
+    new_parent_id: Id

@@ -51,8 +51,8 @@ LAST_SEEN_EVERY = timedelta(seconds=60)
 Row = tuple[datetime, int, int, int, float]
 COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 COPY_TRAILER = b"\xff\xff"
-# Field count, then (length, value) for timestamptz, int4, int8, int2, float8.
-COPY_ROW = struct.Struct("!hiqiiiqihid")
+# Field count, then (length, value) for timestamptz, int4, int8, int4, float8.
+COPY_ROW = struct.Struct("!hiqiiiqiiid")
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
 HOUR_US = 3_600_000_000
@@ -76,7 +76,7 @@ def copy_payload(rows: Sequence[Row]) -> tuple[bytes, list[datetime]]:
         us = micros.get(ts)
         if us is None:
             us = micros[ts] = (ts - PG_EPOCH) // MICROSECOND
-        parts.append(pack(5, 8, us, 4, tenant_id, 8, device_id, 2, metric_id, 8, value))
+        parts.append(pack(5, 8, us, 4, tenant_id, 8, device_id, 4, metric_id, 8, value))
     parts.append(COPY_TRAILER)
     hours = sorted({us // HOUR_US for us in micros.values()})
     return b"".join(parts), [PG_EPOCH + timedelta(hours=h) for h in hours]
@@ -585,7 +585,7 @@ class IngestWriter:
                 # Every time: a rolled-back batch also rolls back the creation of the temporary table.
                 await cur.execute(
                     "create temp table if not exists telemetry_stage (ts timestamptz, tenant_id int, "
-                    "device_id bigint, metric_id smallint, value double precision) on commit delete rows"
+                    "device_id bigint, metric_id int, value double precision) on commit delete rows"
                 )
                 async with cur.copy(copy_statement("telemetry_stage")) as copy:
                     await copy.write(payload)
@@ -614,7 +614,7 @@ class IngestWriter:
         await session.execute(
             text(
                 "insert into telemetry_latest (device_id, metric_id, tenant_id, ts, value) "
-                "select * from unnest(cast(:d as bigint[]), cast(:m as smallint[]), cast(:t as int[]), "
+                "select * from unnest(cast(:d as bigint[]), cast(:m as int[]), cast(:t as int[]), "
                 "cast(:ts as timestamptz[]), cast(:v as float8[])) "
                 "on conflict (device_id, metric_id) do update set ts = excluded.ts, value = excluded.value "
                 "where excluded.ts > telemetry_latest.ts"

@@ -301,8 +301,15 @@ class DeviceTypeRepository:
         await self.session.delete(row)
         await self.session.flush()
 
-    async def register_metrics(self, codes: Sequence[str]) -> None:
-        await self.session.execute(text("select linli_register_metrics(cast(:c as text[]))"), {"c": list(codes)})
+    async def register_metrics(self, *, tenant_id: int, codes: Sequence[str], limit: int) -> tuple[int, int]:
+        """Add the codes not known yet, credited to the tenant, unless that takes it over `limit` (then
+        nothing is added). Returns (codes the tenant introduced before, codes missing now)."""
+        row = await self.session.execute(
+            text("select introduced, missing from linli_register_metrics(:t, cast(:c as text[]), :l)"),
+            {"t": tenant_id, "c": list(codes), "l": limit},
+        )
+        introduced, missing = row.one()
+        return int(introduced), int(missing)
 
     async def event_items_missing(self, codes: Sequence[str]) -> list[str]:
         rows = await self.session.execute(

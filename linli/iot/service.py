@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import broker, publisher
 from linli.iot.catalog import RULE_PARAMS, RuleSpec, TypeRegistry, invalidate_types, load_types
+from linli.iot.config import get_iot_settings
 from linli.iot.models import Alarm, Device, TenantDeviceType
 from linli.iot.repository import (
     AlarmRepository,
@@ -792,6 +793,20 @@ def _rule_problem(rule: RuleDef, metrics: dict[str, MetricDef]) -> str | None:
     return None
 
 
+async def _register_metrics(session: AsyncSession, *, tenant_id: int, body: DeviceTypeBody) -> None:
+    """Metric ids are a platform-wide dictionary: a tenant may add at most its limit of new codes."""
+    limit = get_iot_settings().iot_max_metrics_per_tenant
+    introduced, missing = await DeviceTypeRepository(session).register_metrics(
+        tenant_id=tenant_id, codes=[m.code for m in body.metrics], limit=limit
+    )
+    if introduced + missing > limit:
+        raise Conflict(
+            f"this tenant's device types have introduced {introduced} metric codes; {missing} more would exceed "
+            f"the limit of {limit}: reuse existing codes (the catalog's or your own)",
+            code="metric_limit_exceeded",
+        )
+
+
 def _type_snapshot(row: TenantDeviceType) -> dict[str, Any]:
     return {"code": row.code, "node_id": row.node_id, "spec": row.spec}
 
@@ -812,7 +827,7 @@ async def create_device_type(session: AsyncSession, *, actor: Principal, body: D
     ):
         raise taken
     spec = await _checked_spec(session, code=body.code, node_path=node.node_path, body=body)
-    await repo.register_metrics([m.code for m in body.metrics])
+    await _register_metrics(session, tenant_id=owners[-1].id, body=body)
     try:
         async with session.begin_nested():
             row = await repo.add(
@@ -852,7 +867,7 @@ async def update_device_type(
     await tenants.assert_writable(session, row.node_path)
     spec = await _checked_spec(session, code=row.code, node_path=row.node_path, body=body)
     before = _type_snapshot(row)
-    await DeviceTypeRepository(session).register_metrics([m.code for m in body.metrics])
+    await _register_metrics(session, tenant_id=row.tenant_id, body=body)
     row.spec, row.name, row.name_en = spec, body.name.zh, body.name.en
     row.interval_s, row.actuator, row.updated_at = body.interval_s, body.actuator, now()
     await session.flush()

@@ -66,6 +66,7 @@ async def register_device(
         serial=body.serial,
         node_id=body.node_id,
         location=body.location,
+        gateway=body.gateway,
     )
 
 

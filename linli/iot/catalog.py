@@ -102,6 +102,7 @@ class TypeSpec:
     metrics: dict[str, MetricSpec]
     rules: tuple[RuleSpec, ...]
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gateway: bool = False
 
 
 RULE_PARAMS = {
@@ -159,6 +160,7 @@ def type_from_spec(spec: dict[str, Any]) -> TypeSpec:
         metrics=metrics,
         rules=tuple(rule_from_spec(r) for r in spec.get("rules", [])),
         commands={c["code"]: c for c in spec.get("commands", [])},
+        gateway=bool(spec.get("gateway", False)),
     )
 
 

@@ -44,6 +44,8 @@ FLAG = (0.0, 1.0)
 PAYLOAD_KEEP = 4000
 CACHE_TTL_S = 30.0
 MISS_TTL_S = 3.0
+# How soon a suspension reaches the MQTT path (HTTP checks at authentication): one small query per period.
+TENANT_STATUS_TTL_S = 5.0
 LAST_SEEN_EVERY = timedelta(seconds=60)
 
 
@@ -198,6 +200,21 @@ class DeviceCache:
         self.by_key: dict[tuple[str, str], tuple[DeviceContext | None, bool, float]] = {}
         self.tenants: dict[str, tuple[int, str]] = {}
         self.tenants_loaded = 0.0
+        # Tenants that are not active themselves or lie inside one that is not: id -> that status.
+        self.inactive: dict[int, str] = {}
+        self.inactive_loaded = -1e9
+
+    async def refresh_inactive(self, session: AsyncSession) -> dict[int, str]:
+        if time.monotonic() - self.inactive_loaded > TENANT_STATUS_TTL_S:
+            rows = await session.execute(
+                text(
+                    "select t.id, o.status from tenants t join tenants o on o.node_path @> t.node_path "
+                    "where o.status <> 'active'"
+                )
+            )
+            self.inactive = {int(i): str(s) for i, s in rows}
+            self.inactive_loaded = time.monotonic()
+        return self.inactive
 
     async def tenant(self, session: AsyncSession, slug: str) -> tuple[int, str] | None:
         if slug not in self.tenants and time.monotonic() - self.tenants_loaded > MISS_TTL_S:
@@ -219,14 +236,14 @@ class DeviceCache:
             rows = await session.execute(
                 text(
                     "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, "
-                    "d.serial, d.location, d.revoked_at is not null as revoked from devices d "
+                    "d.serial, d.location, d.gateway, d.revoked_at is not null as revoked from devices d "
                     "join tenants t on t.id = d.tenant_id where t.slug = :slug and d.serial = any(:serials)"
                 ),
                 {"slug": slug, "serials": serials},
             )
             for r in rows:
                 ctx = DeviceContext(
-                    r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location
+                    r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location, r.gateway
                 )
                 self.by_key[(slug, r.serial)] = (ctx, bool(r.revoked), clock + CACHE_TTL_S)
                 found.add((slug, r.serial))
@@ -243,8 +260,9 @@ class DeviceCache:
             await session.execute(
                 text(
                     "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, "
-                    "d.serial, d.location from devices d join tenants t on t.id = d.tenant_id "
-                    "where d.token_hash = :h and d.revoked_at is null and t.status = 'active'"
+                    "d.serial, d.location, d.gateway from devices d join tenants t on t.id = d.tenant_id "
+                    "where d.token_hash = :h and d.revoked_at is null and not exists (select 1 from tenants o "
+                    "where o.node_path @> t.node_path and o.status <> 'active')"
                 ),
                 {"h": sha256_hex(token)},
             )
@@ -252,7 +270,15 @@ class DeviceCache:
         if row is None:
             return None
         return DeviceContext(
-            row.id, row.tenant_id, row.slug, row.node_id, row.node_path, row.type_code, row.serial, row.location
+            row.id,
+            row.tenant_id,
+            row.slug,
+            row.node_id,
+            row.node_path,
+            row.type_code,
+            row.serial,
+            row.location,
+            row.gateway,
         )
 
 
@@ -286,6 +312,11 @@ class IngestWriter:
             found = RuleSet(effective_rules(spec, device.node_path, self.overrides) if spec else ())
             self.rules_cache[key] = found
         return found
+
+    def _is_gateway(self, device: DeviceContext) -> bool:
+        """Registered as a gateway, or of a type that is one."""
+        spec = self.types.get(device.type_code, device.node_path)
+        return device.gateway or (spec is not None and spec.gateway)
 
     def _sender(self, msg: Message) -> DeviceContext | None:
         return msg.device or self.devices.get(msg.slug or "", msg.serial or "")[0]
@@ -393,6 +424,7 @@ class IngestWriter:
             parsed.append((msg, body))
         await self.devices.resolve(session, keys)
         first_seen = await self._first_seen(session, parsed)
+        inactive = await self.devices.refresh_inactive(session)
 
         rows: list[Row] = []
         parsed_ts: dict[str, datetime] = {}
@@ -414,6 +446,20 @@ class IngestWriter:
                         )
                     )
                     continue
+            refused = inactive.get(sender.tenant_id)
+            if refused is not None:
+                dead.append(
+                    await self._dead(
+                        session,
+                        msg,
+                        sender,
+                        f"tenant_{refused}",
+                        f"tenant {sender.tenant_slug!r} is {refused}",
+                        msg.payload,
+                    )
+                )
+                continue
+            relays: bool | None = None  # may the sender publish for other devices? (asked only if it does)
             if "readings" in body and isinstance(body["readings"], list):
                 readings = body["readings"]
             else:
@@ -428,6 +474,12 @@ class IngestWriter:
                     if serial is not None and serial != sender.serial:
                         if not isinstance(serial, str):
                             raise IngestError("malformed_payload", "serial must be a string")
+                        if relays is None:
+                            relays = self._is_gateway(sender)
+                        if not relays:
+                            raise IngestError(
+                                "not_a_gateway", f"{sender.serial!r} is no gateway: it publishes its own readings only"
+                            )
                         found, revoked = self.devices.get(sender.tenant_slug, serial)
                         if found is None or revoked:
                             raise IngestError(
@@ -494,7 +546,11 @@ class IngestWriter:
         for ack in acks:
             await self.devices.resolve(session, [(ack.slug or "", ack.serial or "")])
             acker, _ = self.devices.get(ack.slug or "", ack.serial or "")
-            if acker is not None and await acknowledge_command(session, device_id=acker.id, payload=ack.payload):
+            if (
+                acker is not None
+                and acker.tenant_id not in inactive
+                and await acknowledge_command(session, device_id=acker.id, payload=ack.payload)
+            ):
                 result.acks += 1
         # Row locks other workers may need: taken last, so they are held only until the commit.
         if candidates:

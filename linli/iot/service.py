@@ -117,6 +117,7 @@ def device_out(device: Device) -> DeviceOut:
         status=device_status(device),
         last_seen_at=device.last_seen_at,
         mqtt_username=device.mqtt_username,
+        gateway=device.gateway,
         created_at=device.created_at,
         revoked_at=device.revoked_at,
     )
@@ -129,6 +130,7 @@ def snapshot(device: Device) -> dict[str, Any]:
         "node_id": device.node_id,
         "location": device.location,
         "mqtt_username": device.mqtt_username,
+        "gateway": device.gateway,
         "revoked_at": device.revoked_at,
     }
 
@@ -141,7 +143,14 @@ class _Prepared:
 
 
 async def _prepare(
-    session: AsyncSession, *, actor: Principal, type_code: str, serial: str, node_id: int, location: LocationIn
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    type_code: str,
+    serial: str,
+    node_id: int,
+    location: LocationIn,
+    gateway: bool = False,
 ) -> _Prepared:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("devices", "create", node.node_path, what="node")
@@ -168,6 +177,7 @@ async def _prepare(
         status="registered",
         token_hash=sha256_hex(token),
         mqtt_username=username,
+        gateway=gateway,
     )
     credentials = Credentials(
         token=token,
@@ -212,24 +222,31 @@ def _broker_after_commit(session: AsyncSession, acls: list[broker.DeviceAcl]) ->
 
 
 async def register_device(
-    session: AsyncSession, *, actor: Principal, type_code: str, serial: str, node_id: int, location: LocationIn
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    type_code: str,
+    serial: str,
+    node_id: int,
+    location: LocationIn,
+    gateway: bool = False,
 ) -> DeviceCreated:
     prepared = await _prepare(
-        session, actor=actor, type_code=type_code, serial=serial, node_id=node_id, location=location
+        session, actor=actor, type_code=type_code, serial=serial, node_id=node_id, location=location, gateway=gateway
     )
     created = await _insert(session, actor=actor, prepared=prepared)
     _broker_after_commit(session, [prepared.acl])
     return created
 
 
-BULK_COLUMNS = ("type", "serial", "node_id", "building", "unit", "floor", "space")
+BULK_COLUMNS = ("type", "serial", "node_id", "building", "unit", "floor", "space", "gateway")
 MAX_BULK_ROWS = 5000
 
 
 async def register_bulk(
     session: AsyncSession, *, actor: Principal, csv_text: str
 ) -> tuple[list[DeviceCreated], list[dict[str, Any]]]:
-    """CSV with a header (type,serial,node_id[,building,unit,floor,space]); every row on its own."""
+    """CSV with a header (type,serial,node_id[,building,unit,floor,space,gateway]); every row on its own."""
     reader = csv.DictReader(io.StringIO(csv_text))
     missing = [c for c in ("type", "serial", "node_id") if c not in (reader.fieldnames or [])]
     if missing:
@@ -251,6 +268,7 @@ async def register_bulk(
                     "serial": serial,
                     "node_id": (row.get("node_id") or "").strip(),
                     "location": {k: row[k].strip() for k in LOCATION_KEYS if row.get(k)},
+                    "gateway": (row.get("gateway") or "").strip().lower() in ("1", "true", "yes"),
                 }
             )
             if body.serial in seen:
@@ -263,6 +281,7 @@ async def register_bulk(
                 serial=body.serial,
                 node_id=body.node_id,
                 location=body.location,
+                gateway=body.gateway,
             )
             created.append(await _insert(session, actor=actor, prepared=prepared))
             acls.append(prepared.acl)
@@ -337,6 +356,7 @@ class DeviceContext:
     type_code: str
     serial: str
     location: dict[str, Any]
+    gateway: bool = False  # the registration's flag (the type's is in its TypeSpec)
 
 
 @dataclass
@@ -679,6 +699,7 @@ def catalog_type_out(code: str, spec: dict[str, Any]) -> DeviceTypeOut:
         name=TypeName(**spec["name"]),
         interval_s=int(spec.get("interval_s", 60)),
         actuator=bool(spec.get("actuator", False)),
+        gateway=bool(spec.get("gateway", False)),
         metrics=spec.get("metrics", []),
         rules=spec.get("rules", []),
         commands=spec.get("commands", []),

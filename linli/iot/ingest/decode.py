@@ -264,11 +264,14 @@ def decode(
                 # The common case inline (this runs for every reading); anything unusual takes the
                 # checked path, which also says why a reading is refused.
                 accept = accepts.get(metric)
-                kind = type(raw)
-                if accept is not None and (kind is float or kind is int):
-                    metric_id, low, high, flag = accept
-                    value = float(raw)
-                    if not (low <= value <= high and value - value == 0.0 and (not flag or value in FLAG)):
+                if accept is not None:
+                    kind = type(raw)
+                    if kind is float or kind is int:
+                        metric_id, low, high, flag = accept
+                        value = float(raw)
+                        if not (low <= value <= high and value - value == 0.0 and (not flag or value in FLAG)):
+                            accept = None
+                    else:  # true/false, strings: the checked path converts or refuses them
                         accept = None
                 if accept is None:
                     try:

@@ -77,7 +77,7 @@ def run(*messages: Message, inactive: dict[int, str] | None = None) -> tuple[lis
 def test_readings_become_rows_and_the_rules_see_only_their_metrics() -> None:
     ts = (NOW - timedelta(minutes=1)).isoformat()
     rows, reasons, [candidates] = run(
-        mqtt("S1", {"ts": ts, "metrics": {"co_ppm": 12, "door_open": 1}}), mqtt("S2", {"metrics": {"co_ppm": 0.5}})
+        mqtt("S1", {"ts": ts, "metrics": {"co_ppm": 12, "door_open": True}}), mqtt("S2", {"metrics": {"co_ppm": 0.5}})
     )
     at = NOW - timedelta(minutes=1)
     assert rows == [(at, 1, 1, 3, 12.0), (at, 1, 1, 9, 1.0), (NOW, 1, 2, 3, 0.5)]
@@ -90,12 +90,13 @@ def test_each_refused_reading_says_why_and_the_rest_is_kept() -> None:
         mqtt("S1", b"{not json"),
         mqtt("S1", {"something": 1}),
         mqtt("S1", {"metrics": {"co_ppm": 5000, "door_open": 0.5, "co_ppm_x": 1, "co_ppm ": "high"}}),
+        mqtt("S1", {"metrics": {"door_open": False, "co_ppm": "high"}}),
         mqtt("S1", {"ts": "2026-11-21T08:00:00", "metrics": {"co_ppm": 1}}),
         mqtt("S1", {"ts": (NOW + timedelta(hours=1)).isoformat(), "metrics": {"co_ppm": 1}}),
         mqtt("NOPE", {"metrics": {"co_ppm": 1}}),
         mqtt("S2", {"metrics": {"co_ppm": 7}}),
     )
-    assert rows == [(NOW, 1, 2, 3, 7.0)]
+    assert rows == [(NOW, 1, 1, 9, 0.0), (NOW, 1, 2, 3, 7.0)]
     assert reasons == [
         "malformed_json",
         "malformed_payload",
@@ -103,6 +104,7 @@ def test_each_refused_reading_says_why_and_the_rest_is_kept() -> None:
         "out_of_range",
         ("unchecked", "co_ppm_x"),  # maybe a type changed since the writer loaded them: it looks again
         ("unchecked", "co_ppm "),
+        "bad_value",
         "bad_timestamp",
         "future_timestamp",
         "unknown_device",

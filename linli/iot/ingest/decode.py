@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
+from linli.iot.alarms import DeviceContext
 from linli.iot.catalog import TypeSpec
 from linli.iot.ingest.copyformat import Row
 from linli.iot.ingest.rules_eval import Candidate, RuleSet
-from linli.iot.service import DeviceContext
 
 MAX_FUTURE = timedelta(minutes=10)
 FLAG = (0.0, 1.0)

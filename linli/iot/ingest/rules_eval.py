@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from linli.iot.alarms import DeviceContext
 from linli.iot.catalog import RuleSpec
-from linli.iot.service import DeviceContext
 
 # A reading a rule must see: its timestamp, metric and value.
 Candidate = tuple[datetime, str, float]

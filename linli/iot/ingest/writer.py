@@ -22,6 +22,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import catalog
+from linli.iot.alarms import DeviceContext, clear_alarm, open_alarm
 from linli.iot.catalog import (
     Override,
     TypeRegistry,
@@ -31,6 +32,7 @@ from linli.iot.catalog import (
     load_overrides,
     load_types,
 )
+from linli.iot.commands import PendingCommand, acknowledge_command
 from linli.iot.ingest.copyformat import Row, copy_payload, copy_statement
 from linli.iot.ingest.decode import (
     Accepts,
@@ -55,7 +57,6 @@ from linli.iot.ingest.rules_eval import (
     evaluate,
     interesting,
 )
-from linli.iot.service import DeviceContext, PendingCommand, acknowledge_command, clear_alarm, open_alarm
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.security import sha256_hex
 

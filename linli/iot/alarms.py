@@ -74,6 +74,13 @@ class DeviceContext:
     gateway: bool = False  # the registration's flag (the type's is in its TypeSpec)
 
 
+def device_context(r: Any) -> DeviceContext:
+    """From a row with the columns of `worker_repository.DEVICE_COLUMNS`."""
+    return DeviceContext(
+        r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location, r.gateway
+    )
+
+
 async def open_alarm(
     session: AsyncSession,
     *,

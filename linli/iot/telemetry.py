@@ -9,14 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot.devices import get_device, now
 from linli.iot.models import DeadLetter
-from linli.iot.repository import (
-    DeadLetterRepository,
-    TelemetryRepository,
-)
+from linli.iot.repository import DeadLetterRepository
 from linli.iot.schemas import (
     TelemetryOut,
     TelemetryPoint,
 )
+from linli.iot.worker_repository import TelemetryRepository
 from linli.platform.errors import BadRequest, NotFound
 
 RAW_MAX = timedelta(days=2)

@@ -22,7 +22,7 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import catalog
-from linli.iot.alarms import DeviceContext, clear_alarm, open_alarm
+from linli.iot.alarms import DeviceContext, clear_alarm, device_context, open_alarm
 from linli.iot.catalog import (
     Override,
     TypeRegistry,
@@ -47,7 +47,6 @@ from linli.iot.ingest.decode import (
     parse,
     refused_reading,
 )
-from linli.iot.ingest.repository import IngestRepository, RuleStateRepository
 from linli.iot.ingest.rules_eval import (
     Candidate,
     OpenAlarm,
@@ -57,6 +56,7 @@ from linli.iot.ingest.rules_eval import (
     evaluate,
     interesting,
 )
+from linli.iot.worker_repository import IngestRepository, RuleStateRepository
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.security import sha256_hex
 
@@ -77,12 +77,6 @@ class BatchResult:
     errors: list[dict[str, str]] = field(default_factory=list)
     commands: list[PendingCommand] = field(default_factory=list)
     alarms_opened: list[int] = field(default_factory=list)
-
-
-def device_context(r: Any) -> DeviceContext:
-    return DeviceContext(
-        r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location, r.gateway
-    )
 
 
 class DeviceCache:

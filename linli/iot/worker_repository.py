@@ -1,5 +1,7 @@
-"""The ingest writer's and the rules' queries on worker-only tables and across tenants (system scope).
-The binary COPY into the hypertable is the writer's own (it needs the driver's connection)."""
+"""Queries of the worker role: telemetry and its rollups (worker-only tables, never granted to the API
+role; read for a caller only after checking the device is visible), the ingest writer's lookups across
+tenants, the rules' state. The binary COPY into the hypertable is the writer's own (it needs the
+driver's connection)."""
 
 from __future__ import annotations
 
@@ -174,3 +176,140 @@ class RuleStateRepository:
             text("update rule_state set phase = 'alarm', alarm_id = :a where device_id = :d and rule_code = :r"),
             {"a": alarm_id, "d": device_id, "r": rule_code},
         )
+
+
+class TelemetryRepository:
+    """Raw telemetry, rollups and retention: call with a worker-engine session (for a caller: after
+    checking access to the device)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def metric_id(self, code: str) -> int | None:
+        row = await self.session.execute(text("select id from device_metrics where code = :c"), {"c": code})
+        found = row.scalar_one_or_none()
+        return None if found is None else int(found)
+
+    async def raw(self, *, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int) -> list[Any]:
+        rows = await self.session.execute(
+            text(
+                "select ts, value from telemetry where device_id = :d and metric_id = :m and ts >= :s and ts < :e "
+                "order by ts limit :l"
+            ),
+            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
+        )
+        return list(rows.all())
+
+    async def rollup(
+        self, *, table: str, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int
+    ) -> list[Any]:
+        assert table in ("telemetry_1h", "telemetry_1d")
+        rows = await self.session.execute(
+            text(
+                f"select bucket as ts, avg as value, min, max, n from {table} where device_id = :d and "
+                "metric_id = :m and bucket >= :s and bucket < :e order by bucket limit :l"
+            ),
+            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
+        )
+        return list(rows.all())
+
+    async def latest(self, device_id: int) -> list[Any]:
+        rows = await self.session.execute(
+            text(
+                "select m.code, l.ts, l.value from telemetry_latest l join device_metrics m on m.id = l.metric_id "
+                "where l.device_id = :d order by m.code"
+            ),
+            {"d": device_id},
+        )
+        return list(rows.all())
+
+    async def take_dirty_hours(self, *, settle_s: float, limit: int) -> list[datetime]:
+        """Remove and return the dirty hours whose marks settled (marks of batches not yet committed
+        are invisible: they stay for a later run)."""
+        rows = await self.session.execute(
+            text(
+                "delete from rollup_dirty where marked_at < now() - make_interval(secs => :settle) and bucket in "
+                "(select distinct bucket from rollup_dirty where marked_at < now() - make_interval(secs => :settle) "
+                "order by bucket limit :limit) returning bucket"
+            ),
+            {"settle": settle_s, "limit": limit},
+        )
+        return sorted({r[0] for r in rows})
+
+    async def rebuild_hour(self, hour: datetime) -> None:
+        await self.session.execute(text("delete from telemetry_1h where bucket = :h"), {"h": hour})
+        await self.session.execute(
+            text(
+                "insert into telemetry_1h (device_id, metric_id, bucket, tenant_id, n, min, max, avg) "
+                "select device_id, metric_id, :h, min(tenant_id), count(*), min(value), max(value), avg(value) "
+                "from telemetry where ts >= :h and ts < :h + interval '1 hour' group by device_id, metric_id"
+            ),
+            {"h": hour},
+        )
+
+    async def rebuild_day(self, day: datetime) -> None:
+        await self.session.execute(text("delete from telemetry_1d where bucket = :d"), {"d": day})
+        await self.session.execute(
+            text(
+                "insert into telemetry_1d (device_id, metric_id, bucket, tenant_id, n, min, max, avg) "
+                "select device_id, metric_id, :d, min(tenant_id), sum(n), min(min), max(max), sum(avg * n) / sum(n) "
+                "from telemetry_1h where bucket >= :d and bucket < :d + interval '1 day' group by device_id, metric_id"
+            ),
+            {"d": day},
+        )
+
+    async def advance_watermark(self, name: str, watermark: datetime) -> None:
+        await self.session.execute(
+            text(
+                "insert into rollup_watermarks (name, watermark) values (:n, :w) on conflict (name) "
+                "do update set watermark = greatest(rollup_watermarks.watermark, excluded.watermark)"
+            ),
+            {"n": name, "w": watermark},
+        )
+
+    async def drop_raw_older_than(self, seconds: float) -> int:
+        """Drop whole raw chunks (`drop_chunks`); returns how many."""
+        rows = await self.session.execute(
+            text("select drop_chunks('telemetry', older_than => now() - make_interval(secs => :s))"), {"s": seconds}
+        )
+        return len(rows.all())
+
+    async def prune_dedup(self) -> None:
+        await self.session.execute(text("delete from ingest_dedup where received_at < now() - interval '7 days'"))
+
+
+# Devices under the node a tenant's type is defined at (:root NULL: a catalog type, everywhere).
+UNDER_ROOT = "and (cast(:root as text) is null or d.node_path <@ text2ltree(:root))"
+
+
+class AbsenceRepository:
+    """What the absence rules' cron job looks for."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def silent_devices(self, *, type_code: str, root: str | None, cutoff: datetime) -> Sequence[Row[Any]]:
+        """Devices of the type (defined at `root`) not heard of since `cutoff`, with `seen`."""
+        rows = await self.session.execute(
+            text(
+                f"select {DEVICE_COLUMNS}, coalesce(d.last_seen_at, d.created_at) as seen from devices d "
+                "join tenants t on t.id = d.tenant_id where d.type_code = :t and d.revoked_at is null "
+                f"and coalesce(d.last_seen_at, d.created_at) < :cutoff {UNDER_ROOT}"
+            ),
+            {"t": type_code, "root": root, "cutoff": cutoff},
+        )
+        return rows.all()
+
+    async def inactive_counters(
+        self, *, type_code: str, root: str | None, rule_codes: Sequence[str], cutoff: datetime
+    ) -> Sequence[Row[Any]]:
+        """Pending activity rules whose counter last increased before `cutoff` (rule_code, since, device)."""
+        rows = await self.session.execute(
+            text(
+                f"select s.rule_code, s.since, {DEVICE_COLUMNS} from rule_state s join devices d on d.id = s.device_id "
+                "join tenants t on t.id = d.tenant_id where d.type_code = :t and s.phase = 'pending' "
+                f"and s.rule_code = any(:codes) and s.since < :cutoff and d.revoked_at is null {UNDER_ROOT}"
+            ),
+            {"t": type_code, "root": root, "codes": list(rule_codes), "cutoff": cutoff},
+        )
+        return rows.all()

@@ -69,7 +69,10 @@ def upgrade() -> None:
         "constraint fk_device_metrics_tenant_id_tenants references tenants(id)"
     )
     op.execute("create index ix_device_metrics_tenant_id on device_metrics (tenant_id)")
-    # Codes tenants introduced before: credited to the first tenant type that reports them.
+    op.execute("alter table devices add column gateway boolean not null default false")
+    op.execute("reset role")
+    # Codes tenants introduced before: credited to the first tenant type that reports them (as the
+    # superuser: tenant_device_types is under FORCEd row-level security, its owner would see no rows).
     op.execute(
         """
         update device_metrics m set tenant_id = f.tenant_id from (
@@ -79,8 +82,6 @@ def upgrade() -> None:
         where f.code = m.code and not exists (
           select 1 from device_types d, jsonb_array_elements(d.spec->'metrics') e where e->>'code' = m.code)"""
     )
-    op.execute("alter table devices add column gateway boolean not null default false")
-    op.execute("reset role")
     op.execute(f"drop function {OLD_FN}")
     op.execute(
         """

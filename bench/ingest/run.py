@@ -85,14 +85,15 @@ def setup_database() -> None:
             "insert into tenants (node_id, node_path, slug) values (%s, 'bench', %s) returning id", (node_id, SLUG)
         ).fetchone()[0]  # type: ignore[index]
         with conn.cursor().copy(
-            "copy devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, mqtt_username) "
-            "from stdin"
+            "copy devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, mqtt_username, "
+            "gateway) from stdin"
         ) as copy:
             for i in range(DEVICES):
                 copy.write_row(
-                    (tenant_id, node_id, "bench", "septic_tank_monitor", f"D{i}", "{}", f"h{i}", f"bench.D{i}")
+                    (tenant_id, node_id, "bench", "septic_tank_monitor", f"D{i}", "{}", f"h{i}", f"bench.D{i}", False)
                 )
-            copy.write_row((tenant_id, node_id, "bench", "energy_meter", "GW-1", "{}", "hgw", "bench.GW-1"))
+            # Registered as a gateway: only gateways may publish readings of other devices.
+            copy.write_row((tenant_id, node_id, "bench", "energy_meter", "GW-1", "{}", "hgw", "bench.GW-1", True))
 
 
 def copy_baseline(day: datetime) -> float:

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from linli.iot import service
 from linli.iot.ingest import IngestWriter, Message
-from linli.iot.repository import AlarmRepository, CommandRepository, DeadLetterRepository, DeviceRepository
 from linli.iot.schemas import (
     AlarmAck,
     AlarmDetail,
@@ -66,6 +65,7 @@ async def register_device(
         serial=body.serial,
         node_id=body.node_id,
         location=body.location,
+        gateway=body.gateway,
     )
 
 
@@ -102,9 +102,8 @@ async def list_devices(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[DeviceOut]:
-    path = await NodeService(session).path_filter(node_id)
-    rows = await DeviceRepository(session).list(
-        type_code=type, node_path=path, status=status, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await service.list_devices(
+        session, type_code=type, node_id=node_id, status=status, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[service.device_out(d) for d in rows], next_cursor=next_cursor(rows, limit))
 
@@ -150,8 +149,7 @@ async def list_device_commands(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[CommandOut]:
-    device = await service.get_device(session, device_id=device_id)
-    rows = await CommandRepository(session).list_for_device(device.id, after_id=decode_int_cursor(cursor), limit=limit)
+    rows = await service.list_commands(session, device_id=device_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[CommandOut.model_validate(c) for c in rows], next_cursor=next_cursor(rows, limit))
 
 
@@ -165,9 +163,8 @@ async def list_alarms(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AlarmOut]:
-    path = await NodeService(session).path_filter(node_id)
-    rows = await AlarmRepository(session).list(
-        state=state, device_id=device_id, node_path=path, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await service.list_alarms(
+        session, state=state, device_id=device_id, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[AlarmOut.model_validate(a) for a in rows], next_cursor=next_cursor(rows, limit))
 
@@ -176,14 +173,10 @@ async def list_alarms(
 async def get_alarm(
     alarm_id: Id, session: DbSession, principal: Annotated[Principal, require("alarms", "read")]
 ) -> AlarmDetail:
-    repo = AlarmRepository(session)
-    alarm = await repo.get(alarm_id)
-    if alarm is None:
-        from linli.platform.errors import NotFound
-
-        raise NotFound("alarm")
-    history = [AlarmHistoryOut.model_validate(h) for h in await repo.history(alarm.id)]
-    return AlarmDetail(**AlarmOut.model_validate(alarm).model_dump(), history=history)
+    alarm, history = await service.get_alarm(session, alarm_id=alarm_id)
+    return AlarmDetail(
+        **AlarmOut.model_validate(alarm).model_dump(), history=[AlarmHistoryOut.model_validate(h) for h in history]
+    )
 
 
 @router.post("/alarms/{alarm_id}/acknowledge", operation_id="acknowledge_alarm")
@@ -208,8 +201,8 @@ async def list_dead_letters(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[DeadLetterOut]:
-    rows = await DeadLetterRepository(session).list(
-        reason=reason, device_id=device_id, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await service.list_dead_letters(
+        session, reason=reason, device_id=device_id, after_id=decode_int_cursor(cursor), limit=limit
     )
     nxt = encode_cursor(rows[-1].id) if len(rows) == limit and rows else None
     return Page(items=[DeadLetterOut.model_validate(d) for d in rows], next_cursor=nxt)

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.iot.repository import DeviceTypeRepository, RuleRepository
 from linli.platform.access import path_within
 
 # Bumped after a commit that changed types or rule overrides: every ingest writer of this process
@@ -102,6 +102,7 @@ class TypeSpec:
     metrics: dict[str, MetricSpec]
     rules: tuple[RuleSpec, ...]
     commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    gateway: bool = False
 
 
 RULE_PARAMS = {
@@ -159,6 +160,7 @@ def type_from_spec(spec: dict[str, Any]) -> TypeSpec:
         metrics=metrics,
         rules=tuple(rule_from_spec(r) for r in spec.get("rules", [])),
         commands={c["code"]: c for c in spec.get("commands", [])},
+        gateway=bool(spec.get("gateway", False)),
     )
 
 
@@ -209,17 +211,15 @@ class TypeRegistry:
 
 async def load_types(session: AsyncSession) -> TypeRegistry:
     """Catalog types and the tenant types the session may read (all of them for system sessions)."""
-    catalog = await session.execute(text("select spec from device_types"))
-    custom = await session.execute(text("select node_path::text, spec from tenant_device_types"))
+    catalog, custom = await DeviceTypeRepository(session).specs()
     return TypeRegistry(
-        {t.code: t for t in (type_from_spec(spec) for (spec,) in catalog)},
+        {t.code: t for t in (type_from_spec(spec) for spec in catalog)},
         [(root, type_from_spec(spec)) for root, spec in custom],
     )
 
 
 async def load_metric_ids(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(text("select code, id from device_metrics"))
-    return {code: int(i) for code, i in rows}
+    return await DeviceTypeRepository(session).metric_ids()
 
 
 @dataclass(frozen=True)
@@ -232,10 +232,7 @@ class Override:
 
 
 async def load_overrides(session: AsyncSession) -> list[Override]:
-    rows = await session.execute(
-        text("select node_path::text, type_code, rule_code, params, enabled from rules order by nlevel(node_path)")
-    )
-    return [Override(*r) for r in rows]
+    return [Override(*r) for r in await RuleRepository(session).all_overrides()]
 
 
 def effective_rules(spec: TypeSpec, node_path: str, overrides: list[Override]) -> tuple[RuleSpec, ...]:

@@ -9,75 +9,38 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from arq.cron import CronJob, cron
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import service
+from linli.iot.alarms import device_context
 from linli.iot.catalog import Override, TypeRegistry, effective_rules, load_overrides, load_types
-from linli.iot.service import DeviceContext
+from linli.iot.repository import DeviceRepository
+from linli.iot.worker_repository import AbsenceRepository, RuleStateRepository, TelemetryRepository
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 
 log = logging.getLogger(__name__)
-# Devices under the node a tenant's type is defined at (:root NULL: a catalog type, everywhere).
-UNDER_ROOT = "and (cast(:root as text) is null or d.node_path <@ text2ltree(:root))"
 RAW_RETENTION = timedelta(days=30)
 SETTLE = timedelta(minutes=1)
 
 
 async def rollup_dirty(session: AsyncSession, *, settle: timedelta = SETTLE, limit: int = 500) -> int:
     """Recompute the hourly rollup for every dirty hour (late data re-dirties an hour), then the days."""
-    # The log's rows that settled (rows of batches not yet committed are invisible: they stay for later).
-    rows = await session.execute(
-        text(
-            "delete from rollup_dirty where marked_at < now() - make_interval(secs => :settle) and bucket in "
-            "(select distinct bucket from rollup_dirty where marked_at < now() - make_interval(secs => :settle) "
-            "order by bucket limit :limit) returning bucket"
-        ),
-        {"settle": settle.total_seconds(), "limit": limit},
-    )
-    hours = sorted({r[0] for r in rows})
+    repo = TelemetryRepository(session)
+    hours = await repo.take_dirty_hours(settle_s=settle.total_seconds(), limit=limit)
     for hour in hours:
-        await session.execute(
-            text("delete from telemetry_1h where bucket = :h"),
-            {"h": hour},
-        )
-        await session.execute(
-            text(
-                "insert into telemetry_1h (device_id, metric_id, bucket, tenant_id, n, min, max, avg) "
-                "select device_id, metric_id, :h, min(tenant_id), count(*), min(value), max(value), avg(value) "
-                "from telemetry where ts >= :h and ts < :h + interval '1 hour' group by device_id, metric_id"
-            ),
-            {"h": hour},
-        )
-    days = sorted({h.astimezone(UTC).replace(hour=0) for h in hours})
-    for day in days:
-        await session.execute(text("delete from telemetry_1d where bucket = :d"), {"d": day})
-        await session.execute(
-            text(
-                "insert into telemetry_1d (device_id, metric_id, bucket, tenant_id, n, min, max, avg) "
-                "select device_id, metric_id, :d, min(tenant_id), sum(n), min(min), max(max), sum(avg * n) / sum(n) "
-                "from telemetry_1h where bucket >= :d and bucket < :d + interval '1 day' group by device_id, metric_id"
-            ),
-            {"d": day},
-        )
+        await repo.rebuild_hour(hour)
+    for day in sorted({h.astimezone(UTC).replace(hour=0) for h in hours}):
+        await repo.rebuild_day(day)
     if hours:
-        await session.execute(
-            text(
-                "insert into rollup_watermarks (name, watermark) values ('1h', :w) on conflict (name) "
-                "do update set watermark = greatest(rollup_watermarks.watermark, excluded.watermark)"
-            ),
-            {"w": hours[-1]},
-        )
+        await repo.advance_watermark("1h", hours[-1])
     return len(hours)
 
 
 async def drop_old_chunks(session: AsyncSession, *, older_than: timedelta = RAW_RETENTION) -> int:
-    rows = await session.execute(
-        text("select drop_chunks('telemetry', older_than => now() - make_interval(secs => :s))"),
-        {"s": older_than.total_seconds()},
-    )
-    await session.execute(text("delete from ingest_dedup where received_at < now() - interval '7 days'"))
-    return len(rows.all())
+    repo = TelemetryRepository(session)
+    dropped = await repo.drop_raw_older_than(older_than.total_seconds())
+    await repo.prune_dedup()
+    return dropped
 
 
 async def check_absence(session: AsyncSession, *, at: datetime | None = None) -> int:
@@ -91,21 +54,13 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
         if not any(r.kind == "absence" for r in spec.rules):
             continue
         longest = max(r.for_s for r in spec.rules if r.kind == "absence")
-        rows = await session.execute(
-            text(
-                "select d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, d.type_code, d.serial, "
-                "d.location, coalesce(d.last_seen_at, d.created_at) as seen from devices d "
-                "join tenants t on t.id = d.tenant_id where d.type_code = :t and d.revoked_at is null "
-                f"and coalesce(d.last_seen_at, d.created_at) < :cutoff {UNDER_ROOT}"
-            ),
-            {
-                "t": spec.code,
-                "root": root,
-                "cutoff": at - timedelta(seconds=min(r.for_s for r in spec.rules if r.kind == "absence")),
-            },
+        rows = await AbsenceRepository(session).silent_devices(
+            type_code=spec.code,
+            root=root,
+            cutoff=at - timedelta(seconds=min(r.for_s for r in spec.rules if r.kind == "absence")),
         )
         for r in rows:
-            device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
+            device = device_context(r)
             if types.get(device.type_code, device.node_path) is not spec:
                 continue
             for rule in effective_rules(spec, device.node_path, overrides):
@@ -122,26 +77,14 @@ async def check_absence(session: AsyncSession, *, at: datetime | None = None) ->
                 )
                 if alarm_id is None:
                     continue
-                await session.execute(
-                    text(
-                        "insert into rule_state (device_id, rule_code, phase, since, last_ts, alarm_id) values "
-                        "(:d, :r, 'alarm', :at, :seen, :a) on conflict (device_id, rule_code) do nothing"
-                    ),
-                    {"d": device.id, "r": rule.code, "at": at, "seen": r.seen, "a": alarm_id},
+                await RuleStateRepository(session).open_silence(
+                    device_id=device.id, rule_code=rule.code, at=at, seen=r.seen, alarm_id=alarm_id
                 )
                 if cmds:
                     commands.extend(cmds)
                 opened += 1
     opened += await _check_inactivity(session, types=types, overrides=overrides, at=at, commands=commands)
-    await session.execute(
-        text(
-            "update devices d set status = 'offline' from (select code, interval_s, null::ltree as node_path "
-            "from device_types union all select code, interval_s, node_path from tenant_device_types) t "
-            "where t.code = d.type_code and (t.node_path is null or d.node_path <@ t.node_path) and "
-            "d.status = 'online' and d.last_seen_at < :at - make_interval(secs => greatest(3 * t.interval_s, 300))"
-        ),
-        {"at": at},
-    )
+    await DeviceRepository(session).mark_offline(at=at)
     session.info.setdefault("iot_commands", []).extend(commands)
     return opened
 
@@ -161,22 +104,14 @@ async def _check_inactivity(
         rules = [r for r in spec.rules if r.kind == "absence" and r.activity is not None]
         if not rules:
             continue
-        rows = await session.execute(
-            text(
-                "select s.rule_code, s.since, d.id, d.tenant_id, t.slug, d.node_id, d.node_path::text as node_path, "
-                "d.type_code, d.serial, d.location from rule_state s join devices d on d.id = s.device_id "
-                "join tenants t on t.id = d.tenant_id where d.type_code = :t and s.phase = 'pending' "
-                f"and s.rule_code = any(:codes) and s.since < :cutoff and d.revoked_at is null {UNDER_ROOT}"
-            ),
-            {
-                "t": spec.code,
-                "root": root,
-                "codes": [r.code for r in rules],
-                "cutoff": at - timedelta(seconds=min(r.for_s for r in rules)),
-            },
+        rows = await AbsenceRepository(session).inactive_counters(
+            type_code=spec.code,
+            root=root,
+            rule_codes=[r.code for r in rules],
+            cutoff=at - timedelta(seconds=min(r.for_s for r in rules)),
         )
         for r in rows:
-            device = DeviceContext(r.id, r.tenant_id, r.slug, r.node_id, r.node_path, r.type_code, r.serial, r.location)
+            device = device_context(r)
             if types.get(device.type_code, device.node_path) is not spec:
                 continue
             rule = next((x for x in effective_rules(spec, device.node_path, overrides) if x.code == r.rule_code), None)
@@ -193,10 +128,7 @@ async def _check_inactivity(
             )
             if alarm_id is None:
                 continue
-            await session.execute(
-                text("update rule_state set phase = 'alarm', alarm_id = :a where device_id = :d and rule_code = :r"),
-                {"a": alarm_id, "d": device.id, "r": rule.code},
-            )
+            await RuleStateRepository(session).mark_alarm(device_id=device.id, rule_code=rule.code, alarm_id=alarm_id)
             commands.extend(cmds)
             opened += 1
     return opened

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot.models import Alarm, AlarmHistory, Command, DeadLetter, Device, RuleOverride, TenantDeviceType
@@ -84,21 +84,17 @@ class DeviceRepository:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def mark_offline(self, *, cutoff_by_type: dict[str, datetime]) -> int:
-        total = 0
-        for type_code, cutoff in cutoff_by_type.items():
-            result = await self.session.execute(
-                update(Device)
-                .where(
-                    Device.type_code == type_code,
-                    Device.status == "online",
-                    Device.last_seen_at < cutoff,
-                    Device.revoked_at.is_(None),
-                )
-                .values(status="offline")
-            )
-            total += int(result.rowcount or 0)  # type: ignore[attr-defined]
-        return total
+    async def mark_offline(self, *, at: datetime) -> None:
+        """Online devices silent for three of their type's intervals (at least 5 minutes) go offline."""
+        await self.session.execute(
+            text(
+                "update devices d set status = 'offline' from (select code, interval_s, null::ltree as node_path "
+                "from device_types union all select code, interval_s, node_path from tenant_device_types) t "
+                "where t.code = d.type_code and (t.node_path is null or d.node_path <@ t.node_path) and "
+                "d.status = 'online' and d.last_seen_at < :at - make_interval(secs => greatest(3 * t.interval_s, 300))"
+            ),
+            {"at": at},
+        )
 
 
 class DeadLetterRepository:
@@ -288,6 +284,16 @@ class DeviceTypeRepository:
             stmt = stmt.where(TenantDeviceType.code == code)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def specs(self) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
+        """Every definition the session may read: the catalog's specs, and (node path, spec) of tenants'."""
+        catalog = await self.session.execute(text("select spec from device_types"))
+        custom = await self.session.execute(text("select node_path::text, spec from tenant_device_types"))
+        return [spec for (spec,) in catalog], [(str(root), spec) for root, spec in custom]
+
+    async def metric_ids(self) -> dict[str, int]:
+        rows = await self.session.execute(text("select code, id from device_metrics"))
+        return {str(code): int(i) for code, i in rows}
+
     async def get(self, type_id: int) -> TenantDeviceType | None:
         return await self.session.get(TenantDeviceType, type_id)
 
@@ -301,8 +307,15 @@ class DeviceTypeRepository:
         await self.session.delete(row)
         await self.session.flush()
 
-    async def register_metrics(self, codes: Sequence[str]) -> None:
-        await self.session.execute(text("select linli_register_metrics(cast(:c as text[]))"), {"c": list(codes)})
+    async def register_metrics(self, *, tenant_id: int, codes: Sequence[str], limit: int) -> tuple[int, int]:
+        """Add the codes not known yet, credited to the tenant, unless that takes it over `limit` (then
+        nothing is added). Returns (codes the tenant introduced before, codes missing now)."""
+        row = await self.session.execute(
+            text("select introduced, missing from linli_register_metrics(:t, cast(:c as text[]), :l)"),
+            {"t": tenant_id, "c": list(codes), "l": limit},
+        )
+        introduced, missing = row.one()
+        return int(introduced), int(missing)
 
     async def event_items_missing(self, codes: Sequence[str]) -> list[str]:
         rows = await self.session.execute(
@@ -336,6 +349,13 @@ class RuleRepository:
             {"t": type_code, "p": node_path},
         )
 
+    async def all_overrides(self) -> list[tuple[str, str, str, dict[str, Any], bool]]:
+        """(node path, type code, rule code, params, enabled) of every override, outermost first."""
+        rows = await self.session.execute(
+            text("select node_path::text, type_code, rule_code, params, enabled from rules order by nlevel(node_path)")
+        )
+        return [(str(p), str(t), str(r), dict(params), bool(enabled)) for p, t, r, params, enabled in rows]
+
     async def covering(self, node_path: str) -> Sequence[RuleOverride]:
         stmt = (
             select(RuleOverride)
@@ -345,46 +365,88 @@ class RuleRepository:
         return (await self.session.execute(stmt)).scalars().all()
 
 
-class TelemetryRepository:
-    """Worker-only tables: call with a worker-engine session, after checking access to the device."""
+# Full scale: one statement per type spreads `count` devices over the community's estates.
+GENERATE_DEVICES = """
+    with p as (
+      select cast(:type as text) as type, cast(:prefix as text) as prefix
+    ), estates as (
+      select e.id, e.code, e.node_path, t.id as tenant_id, t.slug,
+             row_number() over (order by e.code) - 1 as k, count(*) over () as n
+      from nodes c
+      join nodes e on e.node_path <@ c.node_path and e.level = 'estate'
+      join lateral (select id, slug from tenants t where t.node_path @> e.node_path
+                    order by nlevel(t.node_path) desc limit 1) t on true
+      where c.level = 'community' and c.name = :community
+    )
+    insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, mqtt_username)
+    select e.tenant_id, e.id, e.node_path, p.type, format('%s-%s-%s', p.prefix, p.type, g),
+           jsonb_build_object('building', format('%s栋', g % 7 + 1), 'unit', format('%s单元', g % 2 + 1),
+                              'floor', (g % 33 + 1)::text, 'space', format('%s室', g % 8 + 1)),
+           encode(sha256(convert_to(format('%s-%s-%s', p.type, g, gen_random_uuid()), 'UTF8')), 'hex'),
+           format('%s.%s-%s-%s', e.slug, p.prefix, p.type, g)
+    from p, generate_series(1, cast(:count as int)) g join estates e on e.k = g % e.n
+    on conflict (tenant_id, serial) do nothing
+"""
+
+
+class DemoDeviceRepository:
+    """Demo and full-scale devices: registry rows without MQTT clients, written in bulk (system scope)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def metric_id(self, code: str) -> int | None:
-        row = await self.session.execute(text("select id from device_metrics where code = :c"), {"c": code})
+    async def has_serial(self, *, type_code: str, serial: str) -> bool:
+        row = await self.session.execute(
+            text("select exists (select 1 from devices where serial = :s and type_code = :t)"),
+            {"s": serial, "t": type_code},
+        )
+        return bool(row.scalar_one())
+
+    async def generate(self, *, community: str, type_code: str, count: int, prefix: str) -> int:
+        result = await self.session.execute(
+            text(GENERATE_DEVICES), {"community": community, "count": count, "type": type_code, "prefix": prefix}
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def first_estates(self, *, community: str, limit: int) -> Sequence[Row[Any]]:
+        """The community's first estates by code, with their owning tenant (id, code, path, tenant_id, slug)."""
+        rows = await self.session.execute(
+            text(
+                "select distinct on (e.code) e.id, e.code, e.node_path::text as path, t.id as tenant_id, t.slug "
+                "from nodes c join nodes e on e.node_path <@ c.node_path and e.level = 'estate' "
+                "join tenants t on t.node_path @> e.node_path "
+                "where c.level = 'community' and c.name = :c "
+                "order by e.code, nlevel(t.node_path) desc limit :n"
+            ),
+            {"c": community, "n": limit},
+        )
+        return rows.all()
+
+    async def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self.session.execute(
+            text(
+                "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
+                "mqtt_username) values (:tenant_id, :node_id, text2ltree(:path), :type, :serial, "
+                "cast(:location as jsonb), :token, :username) on conflict (tenant_id, serial) do nothing"
+            ),
+            list(rows),
+        )
+
+    async def community_path(self, name: str) -> str | None:
+        row = await self.session.execute(
+            text("select node_path::text from nodes where level = 'community' and name = :n"), {"n": name}
+        )
         found = row.scalar_one_or_none()
-        return None if found is None else int(found)
+        return None if found is None else str(found)
 
-    async def raw(self, *, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int) -> list[Any]:
+    async def active_under(self, node_path: str) -> Sequence[Row[Any]]:
+        """Devices not revoked under the path: id, slug, serial, type_code, node_path."""
         rows = await self.session.execute(
             text(
-                "select ts, value from telemetry where device_id = :d and metric_id = :m and ts >= :s and ts < :e "
-                "order by ts limit :l"
+                "select d.id, t.slug, d.serial, d.type_code, d.node_path::text as node_path from devices d "
+                "join tenants t on t.id = d.tenant_id "
+                "where d.node_path <@ text2ltree(:p) and d.revoked_at is null order by d.id"
             ),
-            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
+            {"p": node_path},
         )
-        return list(rows.all())
-
-    async def rollup(
-        self, *, table: str, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[Any]:
-        assert table in ("telemetry_1h", "telemetry_1d")
-        rows = await self.session.execute(
-            text(
-                f"select bucket as ts, avg as value, min, max, n from {table} where device_id = :d and "
-                "metric_id = :m and bucket >= :s and bucket < :e order by bucket limit :l"
-            ),
-            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
-        )
-        return list(rows.all())
-
-    async def latest(self, device_id: int) -> list[Any]:
-        rows = await self.session.execute(
-            text(
-                "select m.code, l.ts, l.value from telemetry_latest l join device_metrics m on m.id = l.metric_id "
-                "where l.device_id = :d order by m.code"
-            ),
-            {"d": device_id},
-        )
-        return list(rows.all())
+        return rows.all()

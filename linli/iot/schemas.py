@@ -23,6 +23,7 @@ class DeviceCreate(Strict):
     serial: str = Field(pattern=SERIAL_PATTERN)
     node_id: Id
     location: LocationIn = Field(default_factory=LocationIn)
+    gateway: bool = Field(default=False, description="may publish readings for other devices of its tenant")
 
 
 class Credentials(BaseModel):
@@ -46,6 +47,7 @@ class DeviceOut(BaseModel):
     status: str
     last_seen_at: datetime | None
     mqtt_username: str
+    gateway: bool
     created_at: datetime
     revoked_at: datetime | None
 
@@ -226,6 +228,9 @@ class DeviceTypeBody(Strict):
     name: TypeName
     interval_s: int = Field(ge=1, le=86400, description="expected seconds between readings")
     actuator: bool = False
+    gateway: bool = Field(
+        default=False, description="its devices may publish readings for other devices of their tenant"
+    )
     metrics: list[MetricDef] = Field(min_length=1, max_length=64)
     rules: list[RuleDef] = Field(default_factory=list, max_length=32)
     commands: list[CommandDef] = Field(default_factory=list, max_length=16)
@@ -246,6 +251,7 @@ class DeviceTypeOut(BaseModel):
     name: TypeName
     interval_s: int
     actuator: bool
+    gateway: bool
     metrics: list[dict[str, Any]]
     rules: list[dict[str, Any]]
     commands: list[dict[str, Any]]

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import broker
 from linli.iot.catalog import MetricSpec, RuleSpec, load_types
+from linli.iot.repository import DemoDeviceRepository
 from linli.platform.broker import broker_address, new_client
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.security import new_secret, sha256_hex
@@ -56,18 +56,8 @@ async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
     scale also the community's real volume (see `linli.iot.seed`)."""
     if scale == "full":
         await _seed_full_scale(session)
-    estates = (
-        await session.execute(
-            text(
-                "select distinct on (e.code) e.id, e.code, e.node_path::text as path, t.id as tenant_id, t.slug "
-                "from nodes c join nodes e on e.node_path <@ c.node_path and e.level = 'estate' "
-                "join tenants t on t.node_path @> e.node_path "
-                "where c.level = 'community' and c.name = '木棉岭社区' "
-                "order by e.code, nlevel(t.node_path) desc limit :n"
-            ),
-            {"n": 3 if scale == "small" else 12},
-        )
-    ).all()
+    repo = DemoDeviceRepository(session)
+    estates = await repo.first_estates(community="木棉岭社区", limit=3 if scale == "small" else 12)
     rows = []
     for estate in estates:
         for type_code in DEMO_TYPES:
@@ -89,14 +79,7 @@ async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
                     }
                 )
     if rows:
-        await session.execute(
-            text(
-                "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
-                "mqtt_username) values (:tenant_id, :node_id, text2ltree(:path), :type, :serial, "
-                "cast(:location as jsonb), :token, :username) on conflict (tenant_id, serial) do nothing"
-            ),
-            rows,
-        )
+        await repo.add(rows)
 
 
 @dataclass
@@ -178,23 +161,11 @@ FAULTS = ("co_sensor", "elevator_monitor", "septic_tank_monitor", "charging_stat
 
 async def simulate(*, community: str, rate: float, duration: float, fault_every: float) -> None:
     async with scoped_session(SYSTEM_SCOPE) as session:
-        found = (
-            await session.execute(
-                text("select node_path::text from nodes where level = 'community' and name = :n"), {"n": community}
-            )
-        ).scalar_one_or_none()
+        repo = DemoDeviceRepository(session)
+        found = await repo.community_path(community)
         if found is None:
             raise SystemExit(f"no community named {community}")
-        rows = (
-            await session.execute(
-                text(
-                    "select d.id, t.slug, d.serial, d.type_code, d.node_path::text as node_path from devices d "
-                    "join tenants t on t.id = d.tenant_id "
-                    "where d.node_path <@ text2ltree(:p) and d.revoked_at is null order by d.id"
-                ),
-                {"p": found},
-            )
-        ).all()
+        rows = await repo.active_under(found)
         types = await load_types(session)
     if not rows:
         raise SystemExit("no devices: run `linli seed demo` first")

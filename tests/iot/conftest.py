@@ -66,7 +66,18 @@ class Devices:
         self.usernames: list[str] = []
 
     async def register(self, type_code: str, node_id: int, **location: str) -> dict[str, Any]:
-        body = {"type": type_code, "serial": unique(type_code[:6]), "node_id": node_id, "location": location}
+        return await self.register_with(type_code, node_id, **location)
+
+    async def register_with(
+        self, type_code: str, node_id: int, *, gateway: bool = False, **location: str
+    ) -> dict[str, Any]:
+        body = {
+            "type": type_code,
+            "serial": unique(type_code[:6]),
+            "node_id": node_id,
+            "location": location,
+            "gateway": gateway,
+        }
         response = await self.client.post("/api/v1/devices", json=body, headers=self.headers)
         assert response.status_code == 201, response.text
         created: dict[str, Any] = response.json()

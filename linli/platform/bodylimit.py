@@ -92,7 +92,11 @@ class BodyLimitMiddleware:
         route_class = self.limits.route_class(scope["path"])
         limit = route_class.limit if route_class else self.limits.default
         # Only uploads carry large bodies (every route class is a POST); other methods get their 405.
-        if route_class and scope["method"] == "POST" and (problem := _credential_problem(scope, route_class.credential_headers)):
+        if (
+            route_class
+            and scope["method"] == "POST"
+            and (problem := _credential_problem(scope, route_class.credential_headers))
+        ):
             await _refuse(scope, receive, send, 401, "unauthenticated", problem)
             return
         declared = _declared_length(scope)

@@ -1,7 +1,7 @@
 """Metric ids wide enough and capped per tenant; gateways flagged at registration.
 
-Revision ID: 0016
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 
 `device_metrics.id` was a smallint, and every device-type change burned ids through
 `INSERT ... ON CONFLICT DO NOTHING` (a sequence value per code, new or not): one tenant could exhaust the
@@ -23,8 +23,8 @@ registration or its type (`gateway: true`) says it is a gateway.
 from alembic import op
 from sqlalchemy import text
 
-revision = "0016"
-down_revision = "0011"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -10,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher, extract_parameters
+from argon2.low_level import hash_secret
 
 from linli.platform.settings import get_settings
 
@@ -24,11 +25,23 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+def hash_like(password: str, template: str | None) -> str:
+    """`password` hashed with the algorithm, cost and salt of `template` (a stored hash whose digest the
+    database masked): equal to the stored hash exactly when the password is right. Without a template
+    (no such account) the dummy hash's parameters cost the same time."""
+    template = template or _DUMMY_HASH
+    params = extract_parameters(template)
+    salt = template.split("$")[-2]
+    return hash_secret(
+        password.encode(),
+        base64.b64decode(salt + "=" * (-len(salt) % 4)),
+        time_cost=params.time_cost,
+        memory_cost=params.memory_cost,
+        parallelism=params.parallelism,
+        hash_len=params.hash_len,
+        type=params.type,
+        version=params.version,
+    ).decode()
 
 
 def new_secret(nbytes: int = 32) -> str:

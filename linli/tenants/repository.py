@@ -11,6 +11,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.platform.security import hash_like
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
 
 
@@ -105,6 +106,22 @@ class UserRepository:
     async def by_login(self, login: str) -> User | None:
         column = User.email if "@" in login else User.phone
         return (await self.session.execute(select(User).where(column == login.strip().lower()))).scalar_one_or_none()
+
+    async def password_matches(self, user: User | None, password: str) -> bool:
+        """Whether `password` is the active account's own; the API role never reads the stored hash. Costs
+        one hashing whether or not the account exists."""
+        template = None
+        if user is not None:
+            template = (
+                await self.session.execute(text("select linli_password_template(:u)"), {"u": user.id})
+            ).scalar_one()
+        candidate = hash_like(password, template)
+        if user is None or template is None:
+            return False
+        matches = await self.session.execute(
+            text("select linli_password_matches(:u, :c)"), {"u": user.id, "c": candidate}
+        )
+        return bool(matches.scalar_one())
 
     def add(self, obj: User | RoleGrant | RefreshToken | UserToken | LoginAttempt | ApiKey) -> None:
         self.session.add(obj)

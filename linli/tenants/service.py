@@ -21,7 +21,6 @@ from linli.platform.security import (
     issue_access_token,
     new_secret,
     sha256_hex,
-    verify_password,
 )
 from linli.platform.settings import get_settings
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
@@ -83,7 +82,7 @@ async def login(session: AsyncSession, *, login: str, password: str, address: st
     ):
         raise TooManyRequests("too many failed logins; try again in 15 minutes", code="login_rate_limited")
     user = await repo.by_login(login)
-    ok = verify_password(password, user.password_hash if user else None) and user is not None and user.is_active
+    ok = await repo.password_matches(user, password) and user is not None and user.is_active
     repo.add(LoginAttempt(login=login, address=address, succeeded=ok))
     if not ok or user is None:
         # The attempt row must survive the failed request: the caller commits it before raising.
@@ -127,7 +126,7 @@ async def use_user_token(
     user = await repo.get(row.user_id)
     if user is None or not user.is_active:
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
-    if purpose == "invitation" and user.password_hash is not None:
+    if purpose == "invitation" and user.has_password:
         # An invitation never replaces the password of an existing account (that would let whoever
         # invites an existing e-mail address take the account over); the grant is already in place.
         raise BadRequest("this account already has a password; sign in instead", code="invitation_account_exists")
@@ -147,7 +146,7 @@ async def invitation_for(
     inviter only if the inviter's grants cover every grant the account holds: a pending account another
     tenant invited first would otherwise be handed over with that tenant's access. Such an account
     accepts its first invitation or resets its password; the new grant waits for it."""
-    if user.password_hash is not None:
+    if user.has_password:
         return None, None
     if actor is not None:
         held = await load_user_principal(session, user.id)

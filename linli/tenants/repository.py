@@ -183,10 +183,16 @@ class UserRepository:
         )
 
     async def user_token(self, token_hash: str, purpose: str) -> UserToken | None:
-        stmt = (
-            select(UserToken).where(UserToken.token_hash == token_hash, UserToken.purpose == purpose).with_for_update()
-        )
+        stmt = select(UserToken).where(UserToken.token_hash == token_hash, UserToken.purpose == purpose)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def set_password_by_token(self, token_id: uuid.UUID, password_hash: str) -> bool:
+        """Marks the token used and sets its account's password, atomically (a concurrent redemption
+        waits and finds it used); False when the token or the account no longer qualifies."""
+        result = await self.session.execute(
+            text("select linli_set_password_by_token(:t, :h)"), {"t": token_id, "h": password_hash}
+        )
+        return bool(result.scalar_one())
 
     async def api_key(self, key_id: uuid.UUID) -> ApiKey | None:
         return await self.session.get(ApiKey, key_id)

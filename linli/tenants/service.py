@@ -122,7 +122,6 @@ async def use_user_token(
     row = await repo.user_token(sha256_hex(token), purpose)
     if row is None or row.used_at is not None or row.expires_at < now():
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
-    row.used_at = now()
     user = await repo.get(row.user_id)
     if user is None or not user.is_active:
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
@@ -130,7 +129,8 @@ async def use_user_token(
         # An invitation never replaces the password of an existing account (that would let whoever
         # invites an existing e-mail address take the account over); the grant is already in place.
         raise BadRequest("this account already has a password; sign in instead", code="invitation_account_exists")
-    user.password_hash = hash_password(password)
+    if not await repo.set_password_by_token(row.id, hash_password(password)):
+        raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
     if display_name:
         user.display_name = display_name
     # New credentials end every session that was signed in with the old ones.

@@ -7,8 +7,9 @@ Revises: 0011
 Every table without RLS was readable and writable by `linli_api` through the default privileges of
 0001: users with their password hashes, refresh and user tokens, login attempts, notification
 preferences. Now `linli_api` reads users without `password_hash` (a generated `has_password` says
-whether one is set) and verifies a password through two functions that never return the hash; it
-keeps on the token tables only insert, select and marking a token used.
+whether one is set), verifies a password through two functions that never return the hash and sets
+one only by redeeming an invitation or reset token; it keeps on the token tables only insert, select
+and (refresh tokens) marking one used.
 
 The functions that see across scopes (owned by linli_auth) now refuse paths outside the caller's
 scopes: dispatch, handler unit members, the tenant around a path, webhooks for a path, whether a device
@@ -30,15 +31,17 @@ SCOPES = "linli_scopes()"
 USER_COLUMNS = "id, email, phone, display_name, locale, home_node_path, is_active, created_at, has_password"
 API_GRANTS = (
     f"grant select ({USER_COLUMNS}) on users to linli_api",
+    # A new account may come with a password (the hash of a person not yet known); an existing one not.
     "grant insert (email, phone, display_name, password_hash, locale, home_node_path, is_active) on users to linli_api",
-    "grant update (display_name, password_hash) on users to linli_api",
+    "grant update (display_name) on users to linli_api",
     "grant select, insert, update (used_at) on refresh_tokens to linli_api",
-    "grant select, insert, update (used_at) on user_tokens to linli_api",
+    "grant select, insert on user_tokens to linli_api",
     "grant select, insert, delete on login_attempts to linli_api",
     "grant select, insert, update (enabled, min_severity, updated_at) on notification_preferences to linli_api",
 )
 NARROWED = ("users", "refresh_tokens", "user_tokens", "login_attempts", "notification_preferences")
 
+PASSWORD_BY_TOKEN_FN = "linli_set_password_by_token(uuid, text)"
 PASSWORD_TEMPLATE_FN = "linli_password_template(uuid)"
 PASSWORD_MATCHES_FN = "linli_password_matches(uuid, text)"
 
@@ -141,6 +144,24 @@ FUNCTIONS = {
     # Passwords are checked without the hash leaving the database: the first function hands out the
     # stored hash with its digest masked (algorithm, cost and salt are not secret), the application
     # hashes the attempt with them, the second compares. An offline attack needs the digests.
+    # The only way the API role sets a password: with an invitation or reset token it has just checked,
+    # which this marks used. An invitation never replaces an existing password.
+    PASSWORD_BY_TOKEN_FN: """
+        create or replace function linli_set_password_by_token(p_token_id uuid, p_password_hash text)
+        returns boolean language plpgsql security definer set search_path = public, pg_temp as $$
+        declare
+          v_user uuid; v_purpose text;
+        begin
+          update user_tokens set used_at = now()
+            where id = p_token_id and used_at is null and expires_at > now()
+            returning user_id, purpose into v_user, v_purpose;
+          if v_user is null then
+            return false;
+          end if;
+          update users set password_hash = p_password_hash
+            where id = v_user and is_active and (v_purpose = 'reset' or password_hash is null);
+          return found;
+        end $$""",
     PASSWORD_TEMPLATE_FN: """
         create or replace function linli_password_template(p_user_id uuid) returns text
         language sql stable security definer set search_path = public, pg_temp as $$
@@ -167,6 +188,10 @@ def upgrade() -> None:
         op.execute(f"revoke all on {table} from linli_api")
     for statement in API_GRANTS:
         op.execute(statement)
+    # Sequences of tables the API role cannot insert into (nextval would burn ids: metric ids are smallint).
+    op.execute("revoke all on sequence audit_log_id_seq, dead_letters_id_seq, device_metrics_id_seq from linli_api")
+    op.execute("grant select, update (used_at) on user_tokens to linli_auth")
+    op.execute("grant update (password_hash) on users to linli_auth")
     # Nobody but the definer functions reads password hashes.
     op.execute("revoke select on users from linli_worker")
     op.execute(f"grant select ({USER_COLUMNS}) on users to linli_worker")
@@ -189,10 +214,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("reset role")
-    for signature in (PASSWORD_TEMPLATE_FN, PASSWORD_MATCHES_FN):
+    for signature in (PASSWORD_BY_TOKEN_FN, PASSWORD_TEMPLATE_FN, PASSWORD_MATCHES_FN):
         op.execute(f"drop function if exists {signature}")
     for table in NARROWED:
         op.execute(f"grant select, insert, update, delete on {table} to linli_api")
     op.execute("grant select on users to linli_worker")
+    op.execute(
+        "grant usage, select on sequence audit_log_id_seq, dead_letters_id_seq, device_metrics_id_seq to linli_api"
+    )
     op.execute("alter table users drop column has_password")
     op.execute("set role linli_owner")

@@ -305,7 +305,7 @@ TABLE_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFEREN
 COLUMN_PRIVILEGES = ["SELECT", "INSERT", "UPDATE", "REFERENCES"]
 USER_COLUMNS = "created_at, display_name, email, has_password, home_node_path, id, is_active, locale, phone"
 # Tables without tenant rows (no node_path, so no scope can apply) that the API role may use: exactly
-# these privileges, what the code needs. Never users.password_hash (checked by definer functions).
+# these privileges, what the code needs. Never users.password_hash (read and written by definer functions).
 GLOBAL_TABLES = {
     "public.care_categories": {"SELECT"},
     "public.device_metrics": {"SELECT"},
@@ -316,10 +316,10 @@ GLOBAL_TABLES = {
     "public.users": {
         f"SELECT({USER_COLUMNS})",
         "INSERT(display_name, email, home_node_path, is_active, locale, password_hash, phone)",
-        "UPDATE(display_name, password_hash)",
+        "UPDATE(display_name)",
     },
     "public.refresh_tokens": {"SELECT", "INSERT", "UPDATE(used_at)"},
-    "public.user_tokens": {"SELECT", "INSERT", "UPDATE(used_at)"},
+    "public.user_tokens": {"SELECT", "INSERT"},
     "public.login_attempts": {"SELECT", "INSERT", "DELETE"},
     "public.notification_preferences": {"SELECT", "INSERT", "UPDATE(enabled, min_severity, updated_at)"},
 }
@@ -348,6 +348,16 @@ PRIVILEGES_HELD = f"""
     cross join unnest(%(column_privileges)s::text[]) p(privilege)
     where not has_table_privilege(%(role)s, rel.oid, p.privilege)
       and has_column_privilege(%(role)s, rel.oid, a.attnum, p.privilege)
+"""
+
+SEQUENCES_WITHOUT_INSERT = """
+    select s.oid::regclass::text from pg_class s
+    join pg_namespace n on n.oid = s.relnamespace and n.nspname <> all (%(skipped)s)
+      and n.nspname <> '_timescaledb_internal'
+    join pg_depend d on d.classid = 'pg_class'::regclass and d.objid = s.oid and d.deptype in ('a', 'i')
+    where s.relkind = 'S' and d.refclassid = 'pg_class'::regclass
+      and case when s.relkind = 'S' then has_sequence_privilege(%(role)s, s.oid, 'USAGE, SELECT, UPDATE') end
+      and not has_any_column_privilege(%(role)s, d.refobjid, 'INSERT')
 """
 
 
@@ -397,6 +407,9 @@ def privilege_problems(conn: psycopg.Connection[Any]) -> list[str]:
             problems.append(f"{name}: tenant rows without FORCEd row-level security and a policy")
     missing = sorted(set(GLOBAL_TABLES) - set(held))
     problems += [f"{name}: reviewed for {API_ROLE} but not granted (update GLOBAL_TABLES)" for name in missing]
+    # A sequence only for a table the role inserts into (nextval alone burns ids).
+    for (sequence,) in conn.execute(SEQUENCES_WITHOUT_INSERT, {"role": API_ROLE, "skipped": list(SKIPPED_SCHEMAS)}):
+        problems.append(f"{sequence}: {API_ROLE} may use the sequence of a table it cannot insert into")
     for role in (API_ROLE, "linli_worker"):
         row = conn.execute("select has_column_privilege(%s, 'users', 'password_hash', 'SELECT')", (role,)).fetchone()
         if row is None or row[0]:
@@ -538,22 +551,35 @@ def test_the_checks_fail_for_a_relation_left_open() -> None:
         assert "public.webhook_endpoints: linli_api with" in problems
         conn.execute("grant select on telemetry to linli_api")
         conn.execute("grant select (password_hash) on users to linli_worker")
+        conn.execute("grant usage on sequence device_metrics_id_seq to linli_api")
         problems = "\n".join(privilege_problems(conn))
         assert "public.telemetry: linli_api holds ['SELECT']" in problems
         assert f"{chunk}: linli_api holds ['SELECT']" in problems  # granted with the hypertable
         assert "linli_worker may read users.password_hash" in problems
+        assert "device_metrics_id_seq: linli_api may use the sequence" in problems
         assert "public.alarms: tenant rows without FORCEd" in problems
     with scratch() as conn:
         conn.execute(f"grant select on {chunks(conn)[0]} to linli_api")
         assert any(p.startswith(f"{chunks(conn)[0]}: ") for p in privilege_problems(conn))
 
 
-async def test_the_api_role_cannot_read_password_hashes(api_connection: AsyncConnection) -> None:
-    savepoint = await api_connection.begin_nested()
-    with pytest.raises(DBAPIError) as info:
-        await api_connection.execute(text("select password_hash from users limit 1"))
-    await savepoint.rollback()
-    assert "permission denied" in str(info.value)
+async def test_the_api_role_neither_reads_nor_writes_password_hashes(api_connection: AsyncConnection) -> None:
+    for statement in ("select password_hash from users limit 1", "update users set password_hash = 'x'"):
+        savepoint = await api_connection.begin_nested()
+        with pytest.raises(DBAPIError) as info:
+            await api_connection.execute(text(statement))
+        await savepoint.rollback()
+        assert "permission denied" in str(info.value), statement
+    # It sets one only with a valid token, and an invitation never replaces an existing password.
+    issue = text(
+        "insert into user_tokens (purpose, token_hash, user_id, expires_at) select :purpose, md5(random()::text), "
+        "id, now() + interval '1 hour' from users where email = 'auditor@wuhou.demo' returning id"
+    )
+    redeem = text("select linli_set_password_by_token(:t, 'forged')")
+    for purpose, expected in (("invitation", False), ("reset", True)):
+        token = (await api_connection.execute(issue, {"purpose": purpose})).scalar_one()
+        assert (await api_connection.execute(redeem, {"t": token})).scalar_one() is expected, purpose
+        assert (await api_connection.execute(redeem, {"t": token})).scalar_one() is False  # used
     # It checks a password without seeing the hash: the digest comes back masked.
     row = (
         await api_connection.execute(
@@ -587,6 +613,7 @@ UNSCOPED_FUNCTIONS = {
     "linli_api_key_lookup": "computes the scopes of an API key from its prefix",
     "linli_password_template": "sign-in, before any scope: a stored hash with its digest masked",
     "linli_password_matches": "sign-in, before any scope: whether a hash of the attempt is the stored one",
+    "linli_set_password_by_token": "sets a password only by redeeming a valid invitation or reset token",
     "linli_tenant_by_slug": "public pages: what a tenant's public slug already says",
     "linli_register_metrics": "adds metric names to the global dictionary; reads no tenant data",
 }

@@ -29,12 +29,15 @@ def hash_like(password: str, template: str | None) -> str:
     """`password` hashed with the algorithm, cost and salt of `template` (a stored hash whose digest the
     database masked): equal to the stored hash exactly when the password is right. Without a template
     (no such account) the dummy hash's parameters cost the same time."""
-    template = template or _DUMMY_HASH
-    params = extract_parameters(template)
-    salt = template.split("$")[-2]
+    try:
+        params = extract_parameters(template or "")
+        salt = (template or "").split("$")[-2]
+        salt_bytes = base64.b64decode(salt + "=" * (-len(salt) % 4))
+    except ValueError:  # no account, or a stored value that is no argon2 hash: same cost, never equal
+        params, salt_bytes = extract_parameters(_DUMMY_HASH), b"linli-no-such-account"
     return hash_secret(
         password.encode(),
-        base64.b64decode(salt + "=" * (-len(salt) % 4)),
+        salt_bytes,
         time_cost=params.time_cost,
         memory_cost=params.memory_cost,
         parallelism=params.parallelism,

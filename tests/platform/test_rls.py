@@ -580,6 +580,12 @@ async def test_the_api_role_neither_reads_nor_writes_password_hashes(api_connect
         token = (await api_connection.execute(issue, {"purpose": purpose})).scalar_one()
         assert (await api_connection.execute(redeem, {"t": token})).scalar_one() is expected, purpose
         assert (await api_connection.execute(redeem, {"t": token})).scalar_one() is False  # used
+    # The reset stored 'forged', which is no argon2 hash: signing in with it fails, without an error.
+    auditor = text("select linli_password_template(id), id from users where email = 'auditor@wuhou.demo'")
+    template, auditor_id = (await api_connection.execute(auditor)).one()
+    matches = text("select linli_password_matches(:u, :c)")
+    candidate = hash_like("forged", template)
+    assert (await api_connection.execute(matches, {"u": auditor_id, "c": candidate})).scalar_one() is False
     # It checks a password without seeing the hash: the digest comes back masked.
     row = (
         await api_connection.execute(
@@ -591,10 +597,7 @@ async def test_the_api_role_neither_reads_nor_writes_password_hashes(api_connect
     assert stored is not None and row[1] != stored[0] and row[1].rsplit("$", 1)[0] == stored[0].rsplit("$", 1)[0]
     for password, expected in ((DEMO_PASSWORD, True), ("not-the-password", False)):
         candidate = hash_like(password, row[1])
-        matches = await api_connection.execute(
-            text("select linli_password_matches(:u, :c)"), {"u": row[0], "c": candidate}
-        )
-        assert matches.scalar_one() is expected
+        assert (await api_connection.execute(matches, {"u": row[0], "c": candidate})).scalar_one() is expected
 
 
 # SECURITY DEFINER functions the API role may call: each answers only inside the caller's scopes, or

@@ -15,7 +15,8 @@ The functions that see across scopes (owned by linli_auth) now refuse paths outs
 scopes: dispatch, handler unit members, the tenant around a path, webhooks for a path, whether a device
 type is defined at a path, and the audit chain (it must be the chain of the entry's own path).
 `linli_principal_grants` and `linli_tenant_by_slug` run before any scope exists (they compute it, or
-serve public slugs) and `linli_api_key_lookup` is rewritten elsewhere.
+serve public slugs) and `linli_api_key_lookup` is rewritten elsewhere. A downgrade gives the
+privileges back and keeps the scoped functions (they only answer less).
 """
 
 from alembic import op
@@ -137,9 +138,10 @@ FUNCTIONS = {
     "linli_device_type_defined(text, ltree)": f"""
         create or replace function linli_device_type_defined(p_code text, p_path ltree) returns boolean
         language sql stable security definer set search_path = public, pg_temp as $$
-          select coalesce(p_path <@ any ({SCOPES}), false) and (
-            exists (select 1 from device_types where code = p_code)
-            or exists (select 1 from tenant_device_types where code = p_code and p_path <@ node_path))
+          -- The catalog is public; a tenant's own types are told only about paths inside the scopes.
+          select exists (select 1 from device_types where code = p_code)
+              or (coalesce(p_path <@ any ({SCOPES}), false)
+                  and exists (select 1 from tenant_device_types where code = p_code and p_path <@ node_path))
         $$""",
     # Passwords are checked without the hash leaving the database: the first function hands out the
     # stored hash with its digest masked (algorithm, cost and salt are not secret), the application

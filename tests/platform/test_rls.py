@@ -638,7 +638,7 @@ async def definer_answers(conn: AsyncConnection, path: str, unit_id: int) -> dic
         "unit members": "select count(*) > 0 from linli_handler_unit_members(:u)",
         "tenant": "select tenant_id is not null and writable from linli_tenant_for_path(:p)",
         "webhooks": "select count(*) > 0 from linli_webhooks_for_path(:p)",
-        "device type": "select linli_device_type_defined('smoke_detector', :p)",
+        "device type": "select linli_device_type_defined('scoped_meter', :p)",
         "tenant chain": "select count(*) > 0 from linli_tenant_chain(:p)",
     }
     out = {}
@@ -661,6 +661,13 @@ async def test_definer_functions_tell_nothing_outside_the_callers_scope(api_conn
     await api_connection.execute(
         text("insert into webhook_endpoints (node_id, node_path, url, secret) values (:n, text2ltree(:p), :u, 's')"),
         {"n": node_id(nanhong), "p": nanhong, "u": "https://hooks.example.org/nanhong"},
+    )
+    await api_connection.execute(
+        text(
+            "insert into tenant_device_types (tenant_id, node_id, node_path, code, name, name_en, interval_s, spec) "
+            "values (:t, :n, text2ltree(:p), 'scoped_meter', 'm', 'm', 60, '{}')"
+        ),
+        {"t": tenant_id("nanhong"), "n": node_id(nanhong), "p": nanhong},
     )
     # Inside Wuhou's scope they answer, so the silence below is the scope's doing.
     assert all((await definer_answers(api_connection, nanhong, unit[0])).values())

@@ -102,7 +102,7 @@ async def seed_accounts(session: AsyncSession) -> None:
             password=DEMO_PASSWORD,
             home_node_path=node.node_path,
         )
-        if user.password_hash is None:
+        if not user.has_password:
             user.password_hash = hash_password(DEMO_PASSWORD)
         await tenants.grant_role(session, actor=None, user=user, role=account.role, node=node)
 

@@ -3,6 +3,7 @@ from a configured secret for one purpose each (HKDF with a context of their own)
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -11,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from argon2 import PasswordHasher, extract_parameters
+from argon2.low_level import hash_secret
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -27,11 +28,26 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+def hash_like(password: str, template: str | None) -> str:
+    """`password` hashed with the algorithm, cost and salt of `template` (a stored hash whose digest the
+    database masked): equal to the stored hash exactly when the password is right. Without a template
+    (no such account) the dummy hash's parameters cost the same time."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+        params = extract_parameters(template or "")
+        salt = (template or "").split("$")[-2]
+        salt_bytes = base64.b64decode(salt + "=" * (-len(salt) % 4))
+    except ValueError:  # no account, or a stored value that is no argon2 hash: same cost, never equal
+        params, salt_bytes = extract_parameters(_DUMMY_HASH), b"linli-no-such-account"
+    return hash_secret(
+        password.encode(),
+        salt_bytes,
+        time_cost=params.time_cost,
+        memory_cost=params.memory_cost,
+        parallelism=params.parallelism,
+        hash_len=params.hash_len,
+        type=params.type,
+        version=params.version,
+    ).decode()
 
 
 def derive_key(secret: str, context: bytes) -> bytes:

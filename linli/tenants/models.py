@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, SmallInteger, String, Text, func
+from sqlalchemy import ARRAY, BigInteger, Boolean, Computed, DateTime, ForeignKey, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -34,7 +34,9 @@ class User(TimestampMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32), unique=True)
     display_name: Mapped[str] = mapped_column(Text)
-    password_hash: Mapped[str | None] = mapped_column(Text)
+    # Written, never read: the API role may not select it (passwords are checked by definer functions).
+    password_hash: Mapped[str | None] = mapped_column(Text, deferred=True, deferred_raiseload=True)
+    has_password: Mapped[bool] = mapped_column(Boolean, Computed("password_hash is not null"))
     locale: Mapped[str] = mapped_column(String(8), default="zh-CN")
     home_node_path: Mapped[str | None] = mapped_column(Ltree)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)

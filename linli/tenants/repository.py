@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.platform.security import hash_like
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
 
 
@@ -112,6 +113,22 @@ class UserRepository:
         column = User.email if "@" in login else User.phone
         return (await self.session.execute(select(User).where(column == login.strip().lower()))).scalar_one_or_none()
 
+    async def password_matches(self, user: User | None, password: str) -> bool:
+        """Whether `password` is the active account's own; the API role never reads the stored hash. Costs
+        one hashing whether or not the account exists."""
+        template = None
+        if user is not None:
+            template = (
+                await self.session.execute(text("select linli_password_template(:u)"), {"u": user.id})
+            ).scalar_one()
+        candidate = hash_like(password, template)
+        if user is None or template is None:
+            return False
+        matches = await self.session.execute(
+            text("select linli_password_matches(:u, :c)"), {"u": user.id, "c": candidate}
+        )
+        return bool(matches.scalar_one())
+
     def add(self, obj: User | RoleGrant | RefreshToken | UserToken | LoginAttempt | ApiKey) -> None:
         self.session.add(obj)
 
@@ -192,10 +209,16 @@ class UserRepository:
         await self.session.execute(stmt.values(used_at=at))
 
     async def user_token(self, token_hash: str, purpose: str) -> UserToken | None:
-        stmt = (
-            select(UserToken).where(UserToken.token_hash == token_hash, UserToken.purpose == purpose).with_for_update()
-        )
+        stmt = select(UserToken).where(UserToken.token_hash == token_hash, UserToken.purpose == purpose)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def set_password_by_token(self, token_id: uuid.UUID, password_hash: str) -> bool:
+        """Marks the token used and sets its account's password, atomically (a concurrent redemption
+        waits and finds it used); False when the token or the account no longer qualifies."""
+        result = await self.session.execute(
+            text("select linli_set_password_by_token(:t, :h)"), {"t": token_id, "h": password_hash}
+        )
+        return bool(result.scalar_one())
 
     async def api_key(self, key_id: uuid.UUID) -> ApiKey | None:
         return await self.session.get(ApiKey, key_id)

@@ -34,7 +34,6 @@ from linli.platform.security import (
     issue_access_token,
     new_secret,
     sha256_hex,
-    verify_password,
 )
 from linli.platform.settings import get_settings
 from linli.residents.masking import sees_full
@@ -138,7 +137,7 @@ async def login(session: AsyncSession, *, login: str, password: str, address: st
             f"too many failed sign-ins; try again in {seconds} s", code="login_rate_limited", retry_after=seconds
         )
     user = await repo.by_login(login)
-    ok = verify_password(password, user.password_hash if user else None) and user is not None and user.is_active
+    ok = await repo.password_matches(user, password) and user is not None and user.is_active
     repo.add(LoginAttempt(login=login, address=address, succeeded=ok))
     if not ok or user is None:
         # The attempt row must survive the failed request: the caller commits it before raising.
@@ -198,15 +197,15 @@ async def use_user_token(
     row = await repo.user_token(sha256_hex(token), purpose)
     if row is None or row.used_at is not None or row.expires_at < now():
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
-    row.used_at = now()
     user = await repo.get(row.user_id)
     if user is None or not user.is_active:
         raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
-    if purpose == "invitation" and user.password_hash is not None:
+    if purpose == "invitation" and user.has_password:
         # An invitation never replaces the password of an existing account (that would let whoever
         # invites an existing e-mail address take the account over); the grant is already in place.
         raise BadRequest("this account already has a password; sign in instead", code="invitation_account_exists")
-    user.password_hash = hash_password(password)
+    if not await repo.set_password_by_token(row.id, hash_password(password)):
+        raise BadRequest(f"{purpose} token is invalid, used or expired", code=f"invalid_{purpose}_token")
     if display_name:
         user.display_name = display_name
     # New credentials end every session that was signed in with the old ones.
@@ -222,7 +221,7 @@ async def invitation_for(
     inviter only if the inviter's grants cover every grant the account holds: a pending account another
     tenant invited first would otherwise be handed over with that tenant's access. Such an account
     accepts its first invitation or resets its password; the new grant waits for it."""
-    if user.password_hash is not None:
+    if user.has_password:
         return None, None
     if actor is not None:
         held = await load_user_principal(session, user.id)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.demo import DEMO_PASSWORD
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes
+from linli.platform.security import sha256_hex
 from tests.conftest import PG, TEST_DB
 
 WUHOU = "d510107"
@@ -127,28 +128,46 @@ async def system_scope(db: AsyncSession) -> AsyncIterator[AsyncSession]:
         await apply_scopes(db, ())
 
 
+NANHONG_ESTATE = "林荫街9号院"  # in 南虹村社区, inside 玉林街道 and Wuhou
+MUMIANLING_ESTATE = f"{LUOHU}.s005.c001.g01.e01"  # in 木棉岭社区, Luohu
+
+
 async def nanhong_objects(db: Any) -> dict[str, Any]:
-    """One object of every kind a route names by id, created inside 南虹村社区 (so inside 玉林街道 and
-    Wuhou) in the test's own transaction: generated checks then run against real objects. A route that
-    names a kind missing here fails the check that needs it; add the kind here."""
+    estate = scalar("select node_path::text from nodes where name = %s and level = 'estate'", NANHONG_ESTATE)
+    return await objects_at(db, estate)
+
+
+async def objects_at(db: Any, estate: str) -> dict[str, Any]:
+    """One object of every kind a route names by id, created at the estate with path `estate` in the
+    test's own transaction: generated checks then run against real objects. A route that names a kind
+    missing here fails the check that needs it; add the kind here."""
     from sqlalchemy import text
 
     from linli.events import service as events
-    from linli.platform.db import SYSTEM_SCOPE, apply_scopes
+    from linli.events.storage import get_storage
 
     await apply_scopes(db, SYSTEM_SCOPE)
-    estate = (
-        await db.execute(text("select id, node_path::text from nodes where name = '林荫街9号院' and level = 'estate'"))
+    estate_row = (
+        await db.execute(text("select id, node_path::text from nodes where node_path = text2ltree(:e)"), {"e": estate})
     ).one()
-    tenant = (await db.execute(text("select id from tenants where slug = 'nanhong'"))).scalar_one()
+    tenant_row = (
+        await db.execute(
+            text(
+                "select id, slug from tenants where node_path @> text2ltree(:p) order by nlevel(node_path) desc limit 1"
+            ),
+            {"p": estate_row.node_path},
+        )
+    ).one()
+    place = {"t": tenant_row.id, "n": estate_row.id, "p": estate_row.node_path}
+    serial = f"MATRIX-{tenant_row.slug}"
     device = (
         await db.execute(
             text(
                 "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
-                "mqtt_username) values (:t, :n, text2ltree(:p), 'smoke_detector', 'MATRIX-1', '{}', "
-                "repeat('a', 64), 'nanhong.MATRIX-1') returning id"
+                "mqtt_username) values (:t, :n, text2ltree(:p), 'smoke_detector', :s, '{}', "
+                ":h, :u) returning id"
             ),
-            {"t": tenant, "n": estate.id, "p": estate.node_path},
+            place | {"s": serial, "h": sha256_hex(serial), "u": f"{tenant_row.slug}.{serial}"},
         )
     ).scalar_one()
     device_type = (
@@ -158,10 +177,8 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
                 "spec) values (:t, :n, text2ltree(:p), 'matrix_meter', '矩阵表', 'Matrix meter', 60, "
                 "cast(:spec as jsonb)) returning id"
             ),
-            {
-                "t": tenant,
-                "n": estate.id,
-                "p": estate.node_path,
+            place
+            | {
                 "spec": '{"code": "matrix_meter", "name": {"zh": "矩阵表", "en": "Matrix meter"}, "interval_s": 60, '
                 '"metrics": [{"code": "kwh", "kind": "counter"}]}',
             },
@@ -173,21 +190,30 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
                 "insert into alarms (tenant_id, device_id, node_id, node_path, rule_code, kind, severity, opened_at) "
                 "values (:t, :d, :n, text2ltree(:p), 'battery_low', 'threshold', 'low', now()) returning id"
             ),
-            {"t": tenant, "d": device, "n": estate.id, "p": estate.node_path},
+            place | {"d": device},
+        )
+    ).scalar_one()
+    command = (
+        await db.execute(
+            text(
+                "insert into commands (tenant_id, device_id, node_path, alarm_id, command, ack_deadline) "
+                "values (:t, :d, text2ltree(:p), :a, 'silence', now() + interval '1 minute') returning id"
+            ),
+            place | {"d": device, "a": alarm},
         )
     ).scalar_one()
     unit = await events.create_unit(
-        db, actor=None, node_id=estate.id, kind="maintenance", name="matrix unit", contact={}
+        db, actor=None, node_id=estate_row.id, kind="maintenance", name="matrix unit", contact={}
     )
     rule = await events.create_rule(
-        db, actor=None, node_id=estate.id, item="ph_repair_request", line=None, handler_unit_id=unit.id, priority=0
+        db, actor=None, node_id=estate_row.id, item="ph_repair_request", line=None, handler_unit_id=unit.id, priority=0
     )
     event, _ = await events.create_event(
         db,
         actor=None,
         actor_label="matrix",
         intake=events.Intake(
-            item_code="ph_repair_request", node_id=estate.id, source="resident_report", location={"room": "matrix"}
+            item_code="ph_repair_request", node_id=estate_row.id, source="resident_report", location={"room": "matrix"}
         ),
     )
     webhook = (
@@ -196,28 +222,45 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
                 "insert into webhook_endpoints (node_id, node_path, url, secret) values (:n, text2ltree(:p), "
                 "'http://127.0.0.1:9/matrix', 'matrix') returning id"
             ),
-            {"n": estate.id, "p": estate.node_path},
+            place,
         )
     ).scalar_one()
+    photo, key = b"\x89PNG\r\n\x1a\nmatrix", f"events/{event.id}/matrix.png"
+    await get_storage().put(key, photo, "image/png")
     attachment = (
         await db.execute(
             text(
                 "insert into event_attachments (event_id, node_path, storage_key, filename, content_type, "
-                "size_bytes, sha256) values (:e, text2ltree(:p), 'matrix/none', 'm.png', 'image/png', 1, "
-                "repeat('b', 64)) returning id"
+                "size_bytes, sha256) values (:e, text2ltree(:p), :k, 'm.png', 'image/png', :n, repeat('b', 64)) "
+                "returning id"
             ),
-            {"e": event.id, "p": estate.node_path},
+            place | {"e": event.id, "k": key, "n": len(photo)},
         )
     ).scalar_one()
+    # An in-app notification for someone granted in this tenant.
+    notification = (
+        await db.execute(
+            text(
+                "insert into notifications (node_path, recipient_id, channel, event_id, kind, title) "
+                "select text2ltree(:p), g.user_id, 'in_app', :e, 'matrix', 'matrix' from role_grants g "
+                "where g.node_path @> text2ltree(:p) order by g.id limit 1 returning id"
+            ),
+            place | {"e": event.id},
+        )
+    ).scalar_one()
+    # The session leaves with no scope, as a request would find it.
+    await apply_scopes(db, ())
     return {
         "device_id": device,
         "device_type_id": device_type,
         "alarm_id": alarm,
+        "command_id": command,
         "unit_id": unit.id,
         "rule_id": rule.id,
         "event_id": str(event.id),
         "attachment_id": str(attachment),
         "webhook_id": webhook,
+        "notification_id": notification,
         "code": "prop_fees",
     }
 
@@ -226,12 +269,17 @@ async def person(db: AsyncSession, login: str, password: str, grants: list[tuple
     """An account (created, or an existing one given `password`) holding `grants` (role, node path),
     written in the test's own transaction; sign in with `login` and `password` afterwards. Its id."""
     from linli.platform.hierarchy.repository import NodeRepository
-    from linli.platform.security import hash_password
     from linli.tenants import service as tenants
+    from linli.tenants.repository import UserRepository
 
     await apply_scopes(db, SYSTEM_SCOPE)
-    user = await tenants.ensure_user(db, email=login, display_name=login.split("@")[0])
-    user.password_hash = hash_password(password)
+    # The API role never writes a stored password: a new account gets it on insert, an existing one
+    # without a password redeems a reset token as its owner would.
+    user = await tenants.ensure_user(db, email=login, display_name=login.split("@")[0], password=password)
+    if not user.has_password:
+        token, _ = await tenants.create_user_token(UserRepository(db), user, "reset")
+        await db.flush()
+        await tenants.use_user_token(db, token=token, purpose="reset", password=password)
     for role, path in grants:
         node = await NodeRepository(db).get_by_path(path)
         assert node is not None, path

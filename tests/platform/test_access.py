@@ -22,8 +22,8 @@ async def test_lists_show_a_residents_estate_as_a_resident_even_to_a_grid_worker
 ) -> None:
     """Someone who lives in estate A (resident) and works in a grid of another community (grid worker)
     lists in A only their own reports, and no users, devices or alarms of A; in the grid, everything."""
-    await apply_scopes(db, SYSTEM_SCOPE)
     matrix = await nanhong_objects(db)  # an event, a device and an alarm in 林荫街9号院 (A)
+    await apply_scopes(db, SYSTEM_SCOPE)  # objects_at leaves the session unscoped
     estate = (
         await db.execute(text("select id, node_path::text from nodes where name = '林荫街9号院' and level = 'estate'"))
     ).one()

@@ -133,7 +133,7 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
     names a kind missing here fails the check that needs it; add the kind here."""
     from sqlalchemy import text
 
-    from linli.events import service as events
+    from linli.events import intake, routing
     from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 
     await apply_scopes(db, SYSTEM_SCOPE)
@@ -176,17 +176,17 @@ async def nanhong_objects(db: Any) -> dict[str, Any]:
             {"t": tenant, "d": device, "n": estate.id, "p": estate.node_path},
         )
     ).scalar_one()
-    unit = await events.create_unit(
+    unit = await routing.create_unit(
         db, actor=None, node_id=estate.id, kind="maintenance", name="matrix unit", contact={}
     )
-    rule = await events.create_rule(
+    rule = await routing.create_rule(
         db, actor=None, node_id=estate.id, item="ph_repair_request", line=None, handler_unit_id=unit.id, priority=0
     )
-    event, _ = await events.create_event(
+    event, _ = await intake.create_event(
         db,
         actor=None,
         actor_label="matrix",
-        intake=events.Intake(
+        intake=intake.Intake(
             item_code="ph_repair_request", node_id=estate.id, source="resident_report", location={"room": "matrix"}
         ),
     )

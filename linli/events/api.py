@@ -12,7 +12,21 @@ from pydantic import ValidationError
 from linli.events import intake, kpis, lifecycle, notifications, reading, routing
 from linli.events.config import get_events_settings
 from linli.events.models import Event
-from linli.events.repositories import EventRepository, HandlerUnitRepository, RoutingRuleRepository, WebhookRepository
+from linli.events.permissions import (
+    EventsAttach,
+    EventsCreate,
+    EventsRate,
+    EventsRead,
+    EventsTransition,
+    HandlersCreate,
+    HandlersDelete,
+    HandlersRead,
+    HandlersUpdate,
+    KpisRead,
+    RoutingCreate,
+    RoutingDelete,
+    RoutingRead,
+)
 from linli.events.schemas import (
     AiDetectionIn,
     AiDetectionOut,
@@ -38,9 +52,8 @@ from linli.events.schemas import (
     WebhookCreated,
     WebhookOut,
 )
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession
 from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
-from linli.platform.hierarchy.service import NodeService
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
 from linli.platform.window import resolve_window
 
@@ -77,7 +90,7 @@ def _decode_event_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | Non
 async def create_event(
     body: EventCreate,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "create")],
+    principal: EventsCreate,
 ) -> JSONResponse:
     """Report an event; it is dispatched at once. The same item at the same place within the
     duplicate window merges into the open event (200, `merged: true`)."""
@@ -107,7 +120,7 @@ async def create_event(
 async def ingest_ai_detection(
     request: Request,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "create")],
+    principal: EventsCreate,
 ) -> JSONResponse:
     """An AI video platform reports a detection, with an API key created for source `ai_video`. The raw
     body is signed with the key's signing secret (shown once at creation, not the key itself):
@@ -150,7 +163,7 @@ async def ingest_ai_detection(
 @router.get("/events/kpis", operation_id="event_kpis")
 async def event_kpis(
     session: DbSession,
-    principal: Annotated[Principal, require("kpis", "read")],
+    principal: KpisRead,
     node_id: Annotated[int | None, Query(description="subtree root (default: the node of your grant)")] = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
@@ -163,7 +176,7 @@ async def event_kpis(
 @router.get("/events", operation_id="list_events")
 async def list_events(
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
     node_id: int | None = None,
     status: Annotated[str | None, Query(max_length=100)] = None,
     item: Annotated[str | None, Query(max_length=500)] = None,
@@ -192,11 +205,8 @@ async def list_events(
 
 
 @router.get("/events/{event_id}", operation_id="get_event")
-async def get_event(
-    event_id: uuid.UUID, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> EventDetailOut:
-    event = await reading.get_event(session, actor=principal, event_id=event_id)
-    entries = await EventRepository(session).timeline(event.id)
+async def get_event(event_id: uuid.UUID, session: DbSession, principal: EventsRead) -> EventDetailOut:
+    event, entries = await reading.event_with_timeline(session, actor=principal, event_id=event_id)
     return EventDetailOut(**EventOut.of(event).model_dump(), timeline=[TimelineOut.model_validate(t) for t in entries])
 
 
@@ -205,7 +215,7 @@ async def transition_event(
     event_id: uuid.UUID,
     body: TransitionIn,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "transition")],
+    principal: EventsTransition,
 ) -> EventOut:
     event = await lifecycle.transition(
         session,
@@ -224,7 +234,7 @@ async def transition_event(
 async def upload_attachment(
     event_id: uuid.UUID,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "attach")],
+    principal: EventsAttach,
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP photo")],
 ) -> AttachmentOut:
     limit = get_events_settings().events_max_attachment_bytes
@@ -236,11 +246,8 @@ async def upload_attachment(
 
 
 @router.get("/events/{event_id}/attachments", operation_id="list_event_attachments")
-async def list_attachments(
-    event_id: uuid.UUID, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> Page[AttachmentOut]:
-    event = await reading.get_event(session, actor=principal, event_id=event_id)
-    rows = await EventRepository(session).attachments(event.id)
+async def list_attachments(event_id: uuid.UUID, session: DbSession, principal: EventsRead) -> Page[AttachmentOut]:
+    rows = await lifecycle.attachments(session, actor=principal, event_id=event_id)
     return Page(items=[AttachmentOut.model_validate(a) for a in rows])
 
 
@@ -249,7 +256,7 @@ async def get_attachment(
     event_id: uuid.UUID,
     attachment_id: uuid.UUID,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
 ) -> Response:
     attachment, data = await lifecycle.read_attachment(
         session, actor=principal, event_id=event_id, attachment_id=attachment_id
@@ -266,7 +273,7 @@ async def rate_event(
     event_id: uuid.UUID,
     body: RatingIn,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "rate")],
+    principal: EventsRate,
 ) -> RatingOut:
     rating, reopened = await lifecycle.rate(
         session, actor=principal, event_id=event_id, score=body.score, comment=body.comment, reopen=body.reopen
@@ -282,23 +289,20 @@ async def rate_event(
 @router.get("/handler-units", operation_id="list_handler_units")
 async def list_handler_units(
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "read")],
+    principal: HandlersRead,
     node_id: int | None = None,
     kind: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HandlerUnitOut]:
-    within = await NodeService(session).path_filter(node_id)
-    rows = await HandlerUnitRepository(session).units(
-        within_path=within, kind=kind, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await routing.list_units(
+        session, node_id=node_id, kind=kind, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[HandlerUnitOut.model_validate(u) for u in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/handler-units", status_code=201, operation_id="create_handler_unit")
-async def create_handler_unit(
-    body: HandlerUnitCreate, session: DbSession, principal: Annotated[Principal, require("handlers", "create")]
-) -> HandlerUnitOut:
+async def create_handler_unit(body: HandlerUnitCreate, session: DbSession, principal: HandlersCreate) -> HandlerUnitOut:
     unit = await routing.create_unit(
         session, actor=principal, node_id=body.node_id, kind=body.kind, name=body.name, contact=body.contact
     )
@@ -310,7 +314,7 @@ async def update_handler_unit(
     unit_id: int,
     body: HandlerUnitUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "update")],
+    principal: HandlersUpdate,
 ) -> HandlerUnitOut:
     unit = await routing.update_unit(
         session, actor=principal, unit_id=unit_id, name=body.name, contact=body.contact, active=body.active
@@ -323,7 +327,7 @@ async def add_handler_unit_member(
     unit_id: int,
     body: MemberCreate,
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "update")],
+    principal: HandlersUpdate,
 ) -> dict[str, Any]:
     member = await routing.add_member(session, actor=principal, unit_id=unit_id, user_id=body.user_id)
     return {"handler_unit_id": member.handler_unit_id, "user_id": str(member.user_id)}
@@ -332,22 +336,17 @@ async def add_handler_unit_member(
 @router.get("/routing-rules", operation_id="list_routing_rules")
 async def list_routing_rules(
     session: DbSession,
-    principal: Annotated[Principal, require("routing", "read")],
+    principal: RoutingRead,
     node_id: int | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[RoutingRuleOut]:
-    within = await NodeService(session).path_filter(node_id)
-    rows = await RoutingRuleRepository(session).rules(
-        within_path=within, after_id=decode_int_cursor(cursor), limit=limit
-    )
+    rows = await routing.list_rules(session, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[RoutingRuleOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/routing-rules", status_code=201, operation_id="create_routing_rule")
-async def create_routing_rule(
-    body: RoutingRuleCreate, session: DbSession, principal: Annotated[Principal, require("routing", "create")]
-) -> RoutingRuleOut:
+async def create_routing_rule(body: RoutingRuleCreate, session: DbSession, principal: RoutingCreate) -> RoutingRuleOut:
     rule = await routing.create_rule(
         session,
         actor=principal,
@@ -361,17 +360,13 @@ async def create_routing_rule(
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204, operation_id="delete_routing_rule")
-async def delete_routing_rule(
-    rule_id: int, session: DbSession, principal: Annotated[Principal, require("routing", "delete")]
-) -> Response:
+async def delete_routing_rule(rule_id: int, session: DbSession, principal: RoutingDelete) -> Response:
     await routing.delete_rule(session, actor=principal, rule_id=rule_id)
     return Response(status_code=204)
 
 
 @router.post("/webhooks", status_code=201, operation_id="create_webhook")
-async def create_webhook(
-    body: WebhookCreate, session: DbSession, principal: Annotated[Principal, require("handlers", "create")]
-) -> WebhookCreated:
+async def create_webhook(body: WebhookCreate, session: DbSession, principal: HandlersCreate) -> WebhookCreated:
     """Register a webhook for events under a node; the secret (shown once) signs every delivery."""
     endpoint = await notifications.create_webhook(session, actor=principal, node_id=body.node_id, url=body.url)
     return WebhookCreated.model_validate(endpoint)
@@ -380,24 +375,21 @@ async def create_webhook(
 @router.get("/webhooks", operation_id="list_webhooks")
 async def list_webhooks(
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "read")],
+    principal: HandlersRead,
     node_id: int | None = None,
     active: bool | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[WebhookOut]:
     """Webhook endpoints in scope (never their secrets)."""
-    within = await NodeService(session).path_filter(node_id)
-    rows = await WebhookRepository(session).webhooks(
-        within_path=within, active=active, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await notifications.list_webhooks(
+        session, node_id=node_id, active=active, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[WebhookOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="retire_webhook")
-async def retire_webhook(
-    webhook_id: int, session: DbSession, principal: Annotated[Principal, require("handlers", "delete")]
-) -> Response:
+async def retire_webhook(webhook_id: int, session: DbSession, principal: HandlersDelete) -> Response:
     """Stop deliveries to an endpoint; it stays listed as inactive, with its history."""
     await notifications.retire_webhook(session, actor=principal, webhook_id=webhook_id)
     return Response(status_code=204)
@@ -409,7 +401,7 @@ async def retire_webhook(
 @router.get("/notifications", operation_id="list_notifications", tags=["notifications"])
 async def list_notifications(
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
     unread: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -422,25 +414,19 @@ async def list_notifications(
 
 
 @router.post("/notifications/{notification_id}/read", operation_id="mark_notification_read", tags=["notifications"])
-async def mark_notification_read(
-    notification_id: int, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> NotificationOut:
+async def mark_notification_read(notification_id: int, session: DbSession, principal: EventsRead) -> NotificationOut:
     return NotificationOut.model_validate(
         await notifications.mark_read(session, actor=principal, notification_id=notification_id)
     )
 
 
 @router.get("/notification-preferences", operation_id="get_notification_preferences", tags=["notifications"])
-async def get_preferences(
-    session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> list[PreferenceOut]:
+async def get_preferences(session: DbSession, principal: EventsRead) -> list[PreferenceOut]:
     return [PreferenceOut(**p) for p in await notifications.preferences(session, actor=principal)]
 
 
 @router.put("/notification-preferences", operation_id="set_notification_preference", tags=["notifications"])
-async def set_preference(
-    body: PreferenceIn, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> list[PreferenceOut]:
+async def set_preference(body: PreferenceIn, session: DbSession, principal: EventsRead) -> list[PreferenceOut]:
     await notifications.set_preference(
         session, actor=principal, channel=body.channel, enabled=body.enabled, min_severity=body.min_severity
     )

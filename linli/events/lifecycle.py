@@ -304,6 +304,11 @@ async def store_attachment(
     return attachment
 
 
+async def attachments(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID) -> Sequence[EventAttachment]:
+    event = await get_event(session, actor=actor, event_id=event_id)
+    return await EventRepository(session).attachments(event.id)
+
+
 async def read_attachment(
     session: AsyncSession,
     *,

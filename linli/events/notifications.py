@@ -386,6 +386,14 @@ async def set_preference(
         )
 
 
+async def list_webhooks(
+    session: AsyncSession, *, node_id: int | None, active: bool | None, after_id: int | None, limit: int
+) -> Sequence[WebhookEndpoint]:
+    """Webhook endpoints in scope (never their secrets)."""
+    within = await NodeService(session).path_filter(node_id)
+    return await WebhookRepository(session).webhooks(within_path=within, active=active, after_id=after_id, limit=limit)
+
+
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("handlers", "create", node.node_path, what="node")

@@ -13,11 +13,9 @@ from fastapi import APIRouter, Query, Request
 
 from linli.events import intake, reading
 from linli.events.models import Event
-from linli.events.repositories import CatalogRepository, EventRepository
-from linli.platform.access import DbSession, Principal, _principal_from_api_key, path_within
+from linli.platform.access import DbSession, Principal, _principal_from_api_key
 from linli.platform.db import apply_scopes
-from linli.platform.errors import BadRequest, Forbidden, NotFound, Unauthenticated
-from linli.platform.hierarchy.repository import NodeRepository
+from linli.platform.errors import BadRequest, NotFound, Unauthenticated
 
 open311_router = APIRouter(prefix="/open311/v2/{tenant_slug}", tags=["open311"])
 # Public by design (GeoReport v2): no bearer token; POST needs an integration API key. Listed here so
@@ -29,18 +27,6 @@ PUBLIC_PATHS = (
     "/open311/v2/{tenant_slug}/requests/{request_id}.json",
 )
 CLOSED = ("resolved", "closed", "cancelled")
-
-
-async def _tenant_scope(session: DbSession, slug: str) -> str:
-    from sqlalchemy import text
-
-    row = (
-        await session.execute(text("select node_path::text, status from linli_tenant_by_slug(:s)"), {"s": slug})
-    ).first()
-    if row is None:
-        raise NotFound("tenant")
-    await apply_scopes(session, [row[0]])
-    return str(row[0])
 
 
 def _service_out(item: dict[str, Any]) -> dict[str, Any]:
@@ -85,31 +71,14 @@ def _request_out(event: Event, *, place: str | None = None) -> dict[str, Any]:
 async def _open311_out(session: DbSession, events: Sequence[Event], reader: Principal | None) -> list[dict[str, Any]]:
     if reader is not None:
         return [_request_out(e) for e in events]
-    nodes = NodeRepository(session)
-    places: dict[int, str] = {}
-    for event in events:
-        if event.node_id not in places:
-            node = await nodes.get(event.node_id)
-            places[event.node_id] = node.name if node is not None else ""
+    places = await reading.place_names(session, events)
     return [_request_out(e, place=places[e.node_id]) for e in events]
 
 
 async def _open311_reader(session: DbSession, request: Request, path: str, api_key: str | None) -> Principal | None:
-    """Who reads requests: an API key (`api_key` or `X-Api-Key`) that may read events in the tenant sees
-    them in full within its scopes; without a key, None (the public view)."""
+    """Who reads requests: an API key (`api_key` or `X-Api-Key`), or None (the public view)."""
     key = request.headers.get("x-api-key") or api_key
-    if not key:
-        return None
-    principal = await _principal_from_api_key(session, key)
-    if principal is None:
-        raise Unauthenticated("the API key is not valid", code="bad_api_key")
-    if not any(path_within(g.node_path, path) or path_within(path, g.node_path) for g in principal.grants):
-        raise NotFound("tenant")
-    readable = [s for s in principal.scopes_for("events", "read") if path_within(s, path) or path_within(path, s)]
-    if not readable:
-        raise Forbidden("the key may not read events here", code="events_read_required")
-    await apply_scopes(session, readable)
-    return principal
+    return await reading.open311_reader(session, path=path, api_key=key) if key else None
 
 
 ApiKeyParam = Annotated[
@@ -119,14 +88,14 @@ ApiKeyParam = Annotated[
 
 @open311_router.get("/services.json", operation_id="open311_services")
 async def open311_services(tenant_slug: str, session: DbSession) -> list[dict[str, Any]]:
-    await _tenant_scope(session, tenant_slug)
-    return [_service_out(i) for i in await CatalogRepository(session).items()]
+    await reading.open311_tenant_path(session, slug=tenant_slug)
+    return [_service_out(i) for i in await reading.catalog_items(session)]
 
 
 @open311_router.get("/services/{service_code}.json", operation_id="open311_service_definition")
 async def open311_service(tenant_slug: str, service_code: str, session: DbSession) -> dict[str, Any]:
-    await _tenant_scope(session, tenant_slug)
-    if await CatalogRepository(session).item(service_code) is None:
+    await reading.open311_tenant_path(session, slug=tenant_slug)
+    if not await reading.item_exists(session, service_code):
         raise NotFound("service")
     return {"service_code": service_code, "attributes": []}
 
@@ -147,7 +116,7 @@ async def open311_requests(
     """Requests of the tenant. Without an API key only the items the tenant shows publicly (setting
     `open311_public`), without descriptions and located at their estate; with a key holding events:read,
     everything in the key's scope."""
-    path = await _tenant_scope(session, tenant_slug)
+    path = await reading.open311_tenant_path(session, slug=tenant_slug)
     reader = await _open311_reader(session, request, path, api_key)
     ids = None
     if service_request_id:
@@ -155,27 +124,20 @@ async def open311_requests(
             ids = [uuid.UUID(s) for s in service_request_id.split(",")]
         except ValueError as exc:
             raise BadRequest("service_request_id must be ids separated by commas", code="bad_request_id") from exc
-    codes = set(service_code.split(",")) if service_code else None
-    if reader is None:
-        public = await reading.open311_public_items(session, tenant_path=path)
-        codes = public if codes is None else codes & public
-        if not codes:
-            return []
     statuses = None
     if status and "," not in status:
         statuses = ",".join(CLOSED) if status == "closed" else "new,dispatched,accepted,in_progress"
     if start_date is None and end_date is None and ids is None:
         start_date = datetime.now(UTC) - timedelta(days=90)  # the spec's default window
-    rows = await EventRepository(session).search(
-        within_path=path,
-        reporter_id=None,
-        status=statuses,
-        item_code=",".join(sorted(codes)) if codes is not None else None,
-        source=None,
+    rows = await reading.open311_requests(
+        session,
+        tenant_path=path,
+        public=reader is None,
+        ids=ids,
+        codes=set(service_code.split(",")) if service_code else None,
+        statuses=statuses,
         created_from=start_date,
         created_to=end_date,
-        ids=ids,
-        before=None,
         limit=limit,
     )
     return await _open311_out(session, rows, reader)
@@ -185,24 +147,20 @@ async def open311_requests(
 async def open311_request(
     tenant_slug: str, request_id: str, request: Request, session: DbSession, api_key: ApiKeyParam = None
 ) -> list[dict[str, Any]]:
-    path = await _tenant_scope(session, tenant_slug)
+    path = await reading.open311_tenant_path(session, slug=tenant_slug)
     reader = await _open311_reader(session, request, path, api_key)
     try:
         event_id = uuid.UUID(request_id)
     except ValueError as exc:
         raise NotFound("request") from exc
-    event = await EventRepository(session).get(event_id)
-    if event is None or not path_within(event.node_path, path):
-        raise NotFound("request")
-    if reader is None and event.item_code not in await reading.open311_public_items(session, tenant_path=path):
-        raise NotFound("request")
+    event = await reading.open311_request(session, tenant_path=path, event_id=event_id, public=reader is None)
     return await _open311_out(session, [event], reader)
 
 
 @open311_router.post("/requests.json", status_code=201, operation_id="open311_create_request")
 async def open311_create_request(tenant_slug: str, request: Request, session: DbSession) -> list[dict[str, Any]]:
     """Create a request (form-encoded or JSON). Authenticated by `api_key` (field) or `X-Api-Key`."""
-    path = await _tenant_scope(session, tenant_slug)
+    path = await reading.open311_tenant_path(session, slug=tenant_slug)
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             fields: dict[str, Any] = json.loads(await request.body())

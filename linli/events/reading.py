@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import Event, TimelineEntry
 from linli.events.repositories import CatalogRepository, EventRepository
-from linli.platform.access import Principal, tenant_chain
-from linli.platform.errors import NotFound
+from linli.platform.access import Principal, _principal_from_api_key, path_within, tenant_chain
+from linli.platform.db import apply_scopes
+from linli.platform.errors import Forbidden, NotFound, Unauthenticated
+from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
 
 # Open311 without an API key shows only the items a tenant marks public (tenant setting `open311_public`:
@@ -91,6 +93,94 @@ async def list_events(
     )
 
 
-async def timeline(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID) -> Sequence[TimelineEntry]:
+async def event_with_timeline(
+    session: AsyncSession, *, actor: Principal, event_id: uuid.UUID
+) -> tuple[Event, Sequence[TimelineEntry]]:
     event = await get_event(session, actor=actor, event_id=event_id)
-    return await EventRepository(session).timeline(event.id)
+    return event, await EventRepository(session).timeline(event.id)
+
+
+# Open311 ---------------------------------------------------------------------------------------------
+
+
+async def open311_tenant_path(session: AsyncSession, *, slug: str) -> str:
+    """The tenant's path (404 for an unknown slug); from here on the request reads only inside it."""
+    path = await EventRepository(session).tenant_path_by_slug(slug)
+    if path is None:
+        raise NotFound("tenant")
+    await apply_scopes(session, [path])
+    return path
+
+
+async def open311_reader(session: AsyncSession, *, path: str, api_key: str) -> Principal:
+    """An API key that may read events in the tenant sees its requests in full within its scopes."""
+    principal = await _principal_from_api_key(session, api_key)
+    if principal is None:
+        raise Unauthenticated("the API key is not valid", code="bad_api_key")
+    if not any(path_within(g.node_path, path) or path_within(path, g.node_path) for g in principal.grants):
+        raise NotFound("tenant")
+    readable = [s for s in principal.scopes_for("events", "read") if path_within(s, path) or path_within(path, s)]
+    if not readable:
+        raise Forbidden("the key may not read events here", code="events_read_required")
+    await apply_scopes(session, readable)
+    return principal
+
+
+async def catalog_items(session: AsyncSession) -> list[dict[str, Any]]:
+    return await CatalogRepository(session).items()
+
+
+async def item_exists(session: AsyncSession, code: str) -> bool:
+    return await CatalogRepository(session).item(code) is not None
+
+
+async def open311_requests(
+    session: AsyncSession,
+    *,
+    tenant_path: str,
+    public: bool,
+    ids: Sequence[uuid.UUID] | None,
+    codes: set[str] | None,
+    statuses: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    limit: int,
+) -> Sequence[Event]:
+    """The tenant's requests; the public view only of the items the tenant shows publicly."""
+    if public:
+        shown = await open311_public_items(session, tenant_path=tenant_path)
+        codes = shown if codes is None else codes & shown
+        if not codes:
+            return []
+    return await EventRepository(session).search(
+        within_path=tenant_path,
+        reporter_id=None,
+        status=statuses,
+        item_code=",".join(sorted(codes)) if codes is not None else None,
+        source=None,
+        created_from=created_from,
+        created_to=created_to,
+        ids=ids,
+        before=None,
+        limit=limit,
+    )
+
+
+async def open311_request(session: AsyncSession, *, tenant_path: str, event_id: uuid.UUID, public: bool) -> Event:
+    event = await EventRepository(session).get(event_id)
+    if event is None or not path_within(event.node_path, tenant_path):
+        raise NotFound("request")
+    if public and event.item_code not in await open311_public_items(session, tenant_path=tenant_path):
+        raise NotFound("request")
+    return event
+
+
+async def place_names(session: AsyncSession, events: Sequence[Event]) -> dict[int, str]:
+    """The name of each event's node (the public view locates an event only there)."""
+    nodes = NodeRepository(session)
+    places: dict[int, str] = {}
+    for event in events:
+        if event.node_id not in places:
+            node = await nodes.get(event.node_id)
+            places[event.node_id] = node.name if node is not None else ""
+    return places

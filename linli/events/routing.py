@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +74,13 @@ async def hand_to_community_staff(session: AsyncSession, event: Event) -> None:
     route = await RoutingRuleRepository(session).route_to_kind(kind="community_staff", node_path=event.node_path)
     if route is not None:
         event.handler_unit_id, event.handler_name, event.handler_kind = route.handler_unit_id, route.name, route.kind
+
+
+async def list_units(
+    session: AsyncSession, *, node_id: int | None, kind: str | None, after_id: int | None, limit: int
+) -> Sequence[HandlerUnit]:
+    within = await NodeService(session).path_filter(node_id)
+    return await HandlerUnitRepository(session).units(within_path=within, kind=kind, after_id=after_id, limit=limit)
 
 
 async def create_unit(
@@ -166,6 +174,13 @@ async def add_member(
         after={"user_id": str(user_id)},
     )
     return member
+
+
+async def list_rules(
+    session: AsyncSession, *, node_id: int | None, after_id: int | None, limit: int
+) -> Sequence[RoutingRule]:
+    within = await NodeService(session).path_filter(node_id)
+    return await RoutingRuleRepository(session).rules(within_path=within, after_id=after_id, limit=limit)
 
 
 async def create_rule(

@@ -20,7 +20,7 @@ from linli.events.repositories import CatalogRepository, EventRepository, Item, 
 from linli.events.routing import dispatch
 from linli.iot import service as iot
 from linli.platform import audit
-from linli.platform.access import Principal
+from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Forbidden, LinliError, Unauthenticated
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import constant_time_equals, hmac_sha256_hex
@@ -134,13 +134,10 @@ async def create_event(
     item = await CatalogRepository(session).item(intake.item_code)
     if item is None:
         raise BadRequest(f"unknown event item {intake.item_code!r}", code="unknown_item")
-    if actor is not None:
-        actor.authorize("events", "create", node.node_path, what="node")
+    await access_object(session, actor, node, permission=Permission("events", "create"), what="node")
     check_source(actor, intake.source, item)
     sender = raised_by(actor)
-    tenant_id, writable = await repo.tenancy(node.node_path)
-    if not writable:
-        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
+    tenant_id = await repo.tenant_for_path(node.node_path)
     location = _clean_location(intake.location or {})
     key = place_key(location)
     lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]

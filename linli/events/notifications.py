@@ -27,7 +27,7 @@ from linli.events.models import Event, Notification, NotificationPreference, Web
 from linli.events.records import SEVERITY_RANK, utcnow
 from linli.events.repositories import NotificationRepository, WebhookRepository
 from linli.platform import audit
-from linli.platform.access import Principal, assert_writable
+from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.netguard import ForbiddenDestination, Resolver, check_url, pin, system_resolver
@@ -395,9 +395,13 @@ async def list_webhooks(
 
 
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
-    node = await NodeService(session).get_visible(node_id)
-    actor.authorize("handlers", "create", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
+    node = await access_object(
+        session,
+        actor,
+        await NodeService(session).get_visible(node_id),
+        permission=Permission("handlers", "create"),
+        what="node",
+    )
     await check_webhook_url(url)
     endpoint = WebhookEndpoint(node_id=node.id, node_path=node.node_path, url=url, secret=new_secret(24))
     WebhookRepository(session).add(endpoint)
@@ -417,11 +421,13 @@ async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: in
 async def retire_webhook(session: AsyncSession, *, actor: Principal, webhook_id: int) -> WebhookEndpoint:
     """Stop delivering to an endpoint (deliveries still pending fail as "endpoint is gone"); the row
     stays so the notifications sent to it keep their meaning."""
-    endpoint = await WebhookRepository(session).webhook(webhook_id)
-    if endpoint is None:
-        raise NotFound("webhook")
-    actor.authorize("handlers", "delete", endpoint.node_path, what="webhook")
-    await assert_writable(session, endpoint.node_path)
+    endpoint = await access_object(
+        session,
+        actor,
+        await WebhookRepository(session).webhook(webhook_id),
+        permission=Permission("handlers", "delete"),
+        what="webhook",
+    )
     if endpoint.active:
         endpoint.active = False
         await session.flush()

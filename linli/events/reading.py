@@ -11,7 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import Event, TimelineEntry
 from linli.events.repositories import CatalogRepository, EventRepository
-from linli.platform.access import Principal, _principal_from_api_key, path_within, tenant_chain
+from linli.platform.access import (
+    Permission,
+    Principal,
+    _principal_from_api_key,
+    access_object,
+    path_within,
+    tenant_chain,
+)
 from linli.platform.db import apply_scopes
 from linli.platform.errors import Forbidden, NotFound, Unauthenticated
 from linli.platform.hierarchy.repository import NodeRepository
@@ -51,12 +58,15 @@ def reporters(event: Event) -> list[uuid.UUID]:
 
 
 async def get_event(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID, for_update: bool = False) -> Event:
-    event = await EventRepository(session).get(event_id, for_update=for_update)
-    if event is None or not actor.grants_covering(event.node_path):
-        raise NotFound("event")
+    event = await access_object(
+        session,
+        actor,
+        await EventRepository(session).get(event_id, for_update=for_update),
+        permission=Permission("events", "read"),
+        what="event",
+    )
     if _only_resident(actor, event.node_path) and actor.id not in reporters(event):
         raise NotFound("event")
-    actor.authorize("events", "read", event.node_path, what="event")
     return event
 
 

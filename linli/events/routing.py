@@ -16,7 +16,7 @@ from linli.events.notifications import notify
 from linli.events.records import add_timeline
 from linli.events.repositories import CatalogRepository, HandlerUnitRepository, Item, RoutingRuleRepository
 from linli.platform import audit
-from linli.platform.access import Principal, assert_writable
+from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.tenants.models import Tenant
@@ -86,10 +86,13 @@ async def list_units(
 async def create_unit(
     session: AsyncSession, *, actor: Principal | None, node_id: int, kind: str, name: str, contact: dict[str, Any]
 ) -> HandlerUnit:
-    node = await NodeService(session).get_visible(node_id)
-    if actor is not None:
-        actor.authorize("handlers", "create", node.node_path, what="node")
-        await assert_writable(session, node.node_path)
+    node = await access_object(
+        session,
+        actor,
+        await NodeService(session).get_visible(node_id),
+        permission=Permission("handlers", "create"),
+        what="node",
+    )
     if kind not in HANDLER_KINDS:
         raise BadRequest(f"unknown handler kind {kind!r}", code="unknown_handler_kind")
     unit = HandlerUnit(node_id=node.id, node_path=node.node_path, kind=kind, name=name, contact=contact, active=True)
@@ -120,12 +123,13 @@ async def update_unit(
     contact: dict[str, Any] | None,
     active: bool | None,
 ) -> HandlerUnit:
-    repo = HandlerUnitRepository(session)
-    unit = await repo.unit(unit_id)
-    if unit is None:
-        raise NotFound("handler unit")
-    actor.authorize("handlers", "update", unit.node_path, what="handler unit")
-    await assert_writable(session, unit.node_path)
+    unit = await access_object(
+        session,
+        actor,
+        await HandlerUnitRepository(session).unit(unit_id),
+        permission=Permission("handlers", "update"),
+        what="handler unit",
+    )
     before = {"name": unit.name, "contact": unit.contact, "active": unit.active}
     if name is not None:
         unit.name = name
@@ -150,12 +154,9 @@ async def add_member(
     session: AsyncSession, *, actor: Principal | None, unit_id: int, user_id: uuid.UUID
 ) -> HandlerUnitMember:
     repo = HandlerUnitRepository(session)
-    unit = await repo.unit(unit_id)
-    if unit is None:
-        raise NotFound("handler unit")
-    if actor is not None:
-        actor.authorize("handlers", "update", unit.node_path, what="handler unit")
-        await assert_writable(session, unit.node_path)
+    unit = await access_object(
+        session, actor, await repo.unit(unit_id), permission=Permission("handlers", "update"), what="handler unit"
+    )
     if await UserRepository(session).get(user_id) is None:
         raise NotFound("user")
     existing = await repo.member(unit.id, user_id)
@@ -193,9 +194,13 @@ async def create_rule(
     handler_unit_id: int,
     priority: int,
 ) -> RoutingRule:
-    node = await NodeService(session).get_visible(node_id)
-    if actor is not None:
-        actor.authorize("routing", "create", node.node_path, what="node")
+    node = await access_object(
+        session,
+        actor,
+        await NodeService(session).get_visible(node_id),
+        permission=Permission("routing", "create"),
+        what="node",
+    )
     unit = await HandlerUnitRepository(session).unit(handler_unit_id)
     if unit is None:
         raise NotFound("handler unit")
@@ -227,11 +232,9 @@ async def create_rule(
 
 async def delete_rule(session: AsyncSession, *, actor: Principal, rule_id: int) -> None:
     repo = RoutingRuleRepository(session)
-    rule = await repo.rule(rule_id)
-    if rule is None:
-        raise NotFound("routing rule")
-    actor.authorize("routing", "delete", rule.node_path, what="routing rule")
-    await assert_writable(session, rule.node_path)
+    rule = await access_object(
+        session, actor, await repo.rule(rule_id), permission=Permission("routing", "delete"), what="routing rule"
+    )
     await audit.record(
         session,
         actor=actor,

@@ -472,6 +472,35 @@ async def test_suspended_tenant_is_read_only_for_events(
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only"
 
 
+async def test_a_suspended_tenant_takes_no_rating_and_no_routing_rule(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    """Every write goes through `access_object`, so rating and routing are refused like any other write."""
+    resident, admin = await login(RESIDENT), await login("admin@luohu.demo")
+    event = await client.post(
+        "/api/v1/events",
+        json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "1栋"}},
+        headers=resident,
+    )
+    assert event.status_code == 201, event.text
+    units = await client.get("/api/v1/handler-units", params={"node_id": places.mumianling}, headers=admin)
+    rule = {
+        "node_id": places.yuefeng,
+        "item": "ca_streetlight_fault",
+        "handler_unit_id": units.json()["items"][0]["id"],
+    }
+    writes = [
+        (f"/api/v1/events/{event.json()['id']}/rating", {"score": 1}, resident),
+        ("/api/v1/routing-rules", rule, admin),
+    ]
+    for url, body, headers in writes:
+        # Suspended again each time: a refused request rolls the test's transaction back to before it.
+        await system(db)
+        await db.execute(text("update tenants set status = 'suspended' where slug = 'mumianling'"))
+        refused = await client.post(url, json=body, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only", refused.text
+
+
 async def test_each_deadline_is_enqueued_as_a_deferred_job_after_commit(
     client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,16 +131,11 @@ class EventRepository(Repository):
         )
 
     async def tenant_for_path(self, node_path: str) -> int | None:
-        return (await self.tenancy(node_path))[0]
-
-    async def tenancy(self, node_path: str) -> tuple[int | None, bool]:
-        """(innermost tenant id, whether every tenant around the path is active and so writable)."""
-        row = (
-            await self.session.execute(
-                text("select tenant_id, writable from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
-            )
-        ).one()
-        return (int(row[0]) if row[0] is not None else None), bool(row[1])
+        """The innermost tenant owning the path (whether it is writable is `access.assert_writable`'s)."""
+        tenant_id = await self.session.scalar(
+            text("select tenant_id from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
+        )
+        return int(tenant_id) if tenant_id is not None else None
 
     async def tenant_path_by_slug(self, slug: str) -> str | None:
         row = (

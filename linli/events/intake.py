@@ -380,4 +380,5 @@ async def ingest_ai_detection(
     return ("merged" if merged else "created"), None, event
 
 
+# Hook registration (importing this module wires it): an opened alarm raises its event.
 iot.ALARM_OPENED_HANDLERS.append(on_alarm_opened)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -29,9 +28,6 @@ from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
-
-log = logging.getLogger(__name__)
-
 
 # action: (allowed from, to, who may)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None, frozenset[str]]] = {

@@ -1,9 +1,7 @@
-"""Notification channels: in-app inbox (the row itself), e-mail over SMTP, signed webhooks and an SMS
-gateway interface. Every notification is a row with its delivery state; pending rows are delivered by
-a job and retried with backoff until they succeed or run out of attempts.
-
-The notifications of the governance loop: who hears of an event (inbox, preferences), delivery of
-pending rows, webhook endpoints."""
+"""Who hears of an event and how: the in-app inbox (the row itself), notification preferences, e-mail over
+SMTP, an SMS gateway interface and signed webhooks (with their endpoints). Every notification is a row
+with its delivery state; pending rows are delivered by a job and retried with backoff until they
+succeed or run out of attempts."""
 
 from __future__ import annotations
 
@@ -463,5 +461,6 @@ def job_after_commit(
     after_commit(session, _send)
 
 
+# Hook registration (importing this module wires it): reset links go out by e-mail.
 if email_password_reset not in RESET_NOTIFIERS:
     RESET_NOTIFIERS.append(email_password_reset)

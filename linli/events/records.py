@@ -3,7 +3,6 @@ snapshot the audit log keeps. Services never commit: the request or job boundary
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,9 +13,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.events.models import Event, TimelineEntry
 from linli.platform.access import Principal
 from linli.tenants.repository import UserRepository
-
-log = logging.getLogger(__name__)
-
 
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 

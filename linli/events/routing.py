@@ -3,7 +3,6 @@ units every tenant gets."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,8 +21,6 @@ from linli.platform.hierarchy.service import NodeService
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
 from linli.tenants.service import ONBOARDING_HOOKS
-
-log = logging.getLogger(__name__)
 
 
 async def handler_recipients(session: AsyncSession, event: Event) -> list[uuid.UUID]:
@@ -252,5 +249,6 @@ async def ensure_default_units(session: AsyncSession, tenant: Tenant) -> None:
     await HandlerUnitRepository(session).ensure_defaults(root=tenant.node_path, node_id=tenant.node_id)
 
 
+# Hook registration (importing this module wires it): a new tenant gets its default units.
 if ensure_default_units not in ONBOARDING_HOOKS:
     ONBOARDING_HOOKS.append(ensure_default_units)

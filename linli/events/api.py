@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
@@ -11,10 +9,24 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from linli.events import service
+from linli.events import intake, kpis, lifecycle, notifications, reading, routing
 from linli.events.config import get_events_settings
 from linli.events.models import Event
-from linli.events.repository import EventRepository
+from linli.events.permissions import (
+    EventsAttach,
+    EventsCreate,
+    EventsRate,
+    EventsRead,
+    EventsTransition,
+    HandlersCreate,
+    HandlersDelete,
+    HandlersRead,
+    HandlersUpdate,
+    KpisRead,
+    RoutingCreate,
+    RoutingDelete,
+    RoutingRead,
+)
 from linli.events.schemas import (
     AiDetectionIn,
     AiDetectionOut,
@@ -40,11 +52,8 @@ from linli.events.schemas import (
     WebhookCreated,
     WebhookOut,
 )
-from linli.platform.access import DbSession, Principal, _principal_from_api_key, path_within, require
-from linli.platform.db import apply_scopes
-from linli.platform.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, Unauthenticated
-from linli.platform.hierarchy.repository import NodeRepository
-from linli.platform.hierarchy.service import NodeService
+from linli.platform.access import DbSession
+from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
 from linli.platform.window import resolve_window
@@ -82,17 +91,17 @@ def _decode_event_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | Non
 async def create_event(
     body: EventCreate,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "create")],
+    principal: EventsCreate,
 ) -> JSONResponse:
     """Report an event; it is dispatched at once. The same item at the same place within the
     duplicate window merges into the open event (200, `merged: true`)."""
-    event, merged = await service.create_event(
+    event, merged = await intake.create_event(
         session,
         actor=principal,
-        intake=service.Intake(
+        intake=intake.Intake(
             item_code=body.item,
             node_id=body.node_id,
-            source=service.source_for(principal, body.source),
+            source=intake.source_for(principal, body.source),
             description=body.description,
             location=body.location.model_dump(exclude_none=True),
             external_ref=body.external_ref,
@@ -112,7 +121,7 @@ async def create_event(
 async def ingest_ai_detection(
     request: Request,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "create")],
+    principal: EventsCreate,
 ) -> JSONResponse:
     """An AI video platform reports a detection, with an API key created for source `ai_video`. The raw
     body is signed with the key's signing secret (shown once at creation, not the key itself):
@@ -123,7 +132,7 @@ async def ingest_ai_detection(
     raw = await request.body()
     if len(raw) > 12 * 1024 * 1024:
         raise PayloadTooLarge("detection body too large", code="body_too_large")
-    await service.verify_detection_signature(
+    await intake.verify_detection_signature(
         session,
         key_id=principal.id,
         timestamp=request.headers.get(TIMESTAMP_HEADER, ""),
@@ -134,7 +143,7 @@ async def ingest_ai_detection(
         body = AiDetectionIn.model_validate_json(raw)
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from exc
-    status, reason, event = await service.ingest_ai_detection(
+    status, reason, event = await intake.ingest_ai_detection(
         session,
         actor=principal,
         detection_id=body.detection_id,
@@ -155,22 +164,20 @@ async def ingest_ai_detection(
 @router.get("/events/kpis", operation_id="event_kpis")
 async def event_kpis(
     session: DbSession,
-    principal: Annotated[Principal, require("kpis", "read")],
+    principal: KpisRead,
     node_id: Annotated[int | None, Query(description="subtree root (default: the node of your grant)")] = None,
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> KpiOut:
     """KPIs of a subtree for events created in [from, to) (default: the last 30 days)."""
     since, until = resolve_window(since, until)
-    return KpiOut.model_validate(
-        await service.kpis(session, actor=principal, node_id=node_id, since=since, until=until)
-    )
+    return KpiOut.model_validate(await kpis.kpis(session, actor=principal, node_id=node_id, since=since, until=until))
 
 
 @router.get("/events", operation_id="list_events")
 async def list_events(
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
     node_id: Id | None = None,
     status: Annotated[str | None, Query(max_length=100)] = None,
     item: Annotated[str | None, Query(max_length=500)] = None,
@@ -182,7 +189,7 @@ async def list_events(
 ) -> Page[EventOut]:
     """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue."""
     rows = list(
-        await service.list_events(
+        await reading.list_events(
             session,
             actor=principal,
             node_id=node_id,
@@ -199,11 +206,8 @@ async def list_events(
 
 
 @router.get("/events/{event_id}", operation_id="get_event")
-async def get_event(
-    event_id: uuid.UUID, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> EventDetailOut:
-    event = await service.get_event(session, actor=principal, event_id=event_id)
-    entries = await EventRepository(session).timeline(event.id)
+async def get_event(event_id: uuid.UUID, session: DbSession, principal: EventsRead) -> EventDetailOut:
+    event, entries = await reading.event_with_timeline(session, actor=principal, event_id=event_id)
     return EventDetailOut(**EventOut.of(event).model_dump(), timeline=[TimelineOut.model_validate(t) for t in entries])
 
 
@@ -212,9 +216,9 @@ async def transition_event(
     event_id: uuid.UUID,
     body: TransitionIn,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "transition")],
+    principal: EventsTransition,
 ) -> EventOut:
-    event = await service.transition(
+    event = await lifecycle.transition(
         session,
         actor=principal,
         event_id=event_id,
@@ -231,23 +235,20 @@ async def transition_event(
 async def upload_attachment(
     event_id: uuid.UUID,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "attach")],
+    principal: EventsAttach,
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP photo")],
 ) -> AttachmentOut:
     limit = get_events_settings().events_max_attachment_bytes
     data = await file.read(limit + 1)
-    attachment = await service.add_attachment(
+    attachment = await lifecycle.add_attachment(
         session, actor=principal, event_id=event_id, filename=file.filename or "photo", data=data
     )
     return AttachmentOut.model_validate(attachment)
 
 
 @router.get("/events/{event_id}/attachments", operation_id="list_event_attachments")
-async def list_attachments(
-    event_id: uuid.UUID, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> Page[AttachmentOut]:
-    event = await service.get_event(session, actor=principal, event_id=event_id)
-    rows = await EventRepository(session).attachments(event.id)
+async def list_attachments(event_id: uuid.UUID, session: DbSession, principal: EventsRead) -> Page[AttachmentOut]:
+    rows = await lifecycle.attachments(session, actor=principal, event_id=event_id)
     return Page(items=[AttachmentOut.model_validate(a) for a in rows])
 
 
@@ -256,9 +257,9 @@ async def get_attachment(
     event_id: uuid.UUID,
     attachment_id: uuid.UUID,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
 ) -> Response:
-    attachment, data = await service.read_attachment(
+    attachment, data = await lifecycle.read_attachment(
         session, actor=principal, event_id=event_id, attachment_id=attachment_id
     )
     return Response(
@@ -273,9 +274,9 @@ async def rate_event(
     event_id: uuid.UUID,
     body: RatingIn,
     session: DbSession,
-    principal: Annotated[Principal, require("events", "rate")],
+    principal: EventsRate,
 ) -> RatingOut:
-    rating, reopened = await service.rate(
+    rating, reopened = await lifecycle.rate(
         session, actor=principal, event_id=event_id, score=body.score, comment=body.comment, reopen=body.reopen
     )
     out = RatingOut.model_validate(rating)
@@ -289,24 +290,21 @@ async def rate_event(
 @router.get("/handler-units", operation_id="list_handler_units")
 async def list_handler_units(
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "read")],
+    principal: HandlersRead,
     node_id: Id | None = None,
     kind: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[HandlerUnitOut]:
-    within = await NodeService(session).path_filter(node_id)
-    rows = await EventRepository(session).units(
-        within_path=within, kind=kind, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await routing.list_units(
+        session, node_id=node_id, kind=kind, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[HandlerUnitOut.model_validate(u) for u in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/handler-units", status_code=201, operation_id="create_handler_unit")
-async def create_handler_unit(
-    body: HandlerUnitCreate, session: DbSession, principal: Annotated[Principal, require("handlers", "create")]
-) -> HandlerUnitOut:
-    unit = await service.create_unit(
+async def create_handler_unit(body: HandlerUnitCreate, session: DbSession, principal: HandlersCreate) -> HandlerUnitOut:
+    unit = await routing.create_unit(
         session, actor=principal, node_id=body.node_id, kind=body.kind, name=body.name, contact=body.contact
     )
     return HandlerUnitOut.model_validate(unit)
@@ -317,9 +315,9 @@ async def update_handler_unit(
     unit_id: Id,
     body: HandlerUnitUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "update")],
+    principal: HandlersUpdate,
 ) -> HandlerUnitOut:
-    unit = await service.update_unit(
+    unit = await routing.update_unit(
         session, actor=principal, unit_id=unit_id, name=body.name, contact=body.contact, active=body.active
     )
     return HandlerUnitOut.model_validate(unit)
@@ -330,30 +328,27 @@ async def add_handler_unit_member(
     unit_id: Id,
     body: MemberCreate,
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "update")],
+    principal: HandlersUpdate,
 ) -> dict[str, Any]:
-    member = await service.add_member(session, actor=principal, unit_id=unit_id, user_id=body.user_id)
+    member = await routing.add_member(session, actor=principal, unit_id=unit_id, user_id=body.user_id)
     return {"handler_unit_id": member.handler_unit_id, "user_id": str(member.user_id)}
 
 
 @router.get("/routing-rules", operation_id="list_routing_rules")
 async def list_routing_rules(
     session: DbSession,
-    principal: Annotated[Principal, require("routing", "read")],
+    principal: RoutingRead,
     node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[RoutingRuleOut]:
-    within = await NodeService(session).path_filter(node_id)
-    rows = await EventRepository(session).rules(within_path=within, after_id=decode_int_cursor(cursor), limit=limit)
+    rows = await routing.list_rules(session, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[RoutingRuleOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/routing-rules", status_code=201, operation_id="create_routing_rule")
-async def create_routing_rule(
-    body: RoutingRuleCreate, session: DbSession, principal: Annotated[Principal, require("routing", "create")]
-) -> RoutingRuleOut:
-    rule = await service.create_rule(
+async def create_routing_rule(body: RoutingRuleCreate, session: DbSession, principal: RoutingCreate) -> RoutingRuleOut:
+    rule = await routing.create_rule(
         session,
         actor=principal,
         node_id=body.node_id,
@@ -366,45 +361,38 @@ async def create_routing_rule(
 
 
 @router.delete("/routing-rules/{rule_id}", status_code=204, operation_id="delete_routing_rule")
-async def delete_routing_rule(
-    rule_id: Id, session: DbSession, principal: Annotated[Principal, require("routing", "delete")]
-) -> Response:
-    await service.delete_rule(session, actor=principal, rule_id=rule_id)
+async def delete_routing_rule(rule_id: Id, session: DbSession, principal: RoutingDelete) -> Response:
+    await routing.delete_rule(session, actor=principal, rule_id=rule_id)
     return Response(status_code=204)
 
 
 @router.post("/webhooks", status_code=201, operation_id="create_webhook")
-async def create_webhook(
-    body: WebhookCreate, session: DbSession, principal: Annotated[Principal, require("handlers", "create")]
-) -> WebhookCreated:
+async def create_webhook(body: WebhookCreate, session: DbSession, principal: HandlersCreate) -> WebhookCreated:
     """Register a webhook for events under a node; the secret (shown once) signs every delivery."""
-    endpoint = await service.create_webhook(session, actor=principal, node_id=body.node_id, url=body.url)
+    endpoint = await notifications.create_webhook(session, actor=principal, node_id=body.node_id, url=body.url)
     return WebhookCreated.model_validate(endpoint)
 
 
 @router.get("/webhooks", operation_id="list_webhooks")
 async def list_webhooks(
     session: DbSession,
-    principal: Annotated[Principal, require("handlers", "read")],
+    principal: HandlersRead,
     node_id: Id | None = None,
     active: bool | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[WebhookOut]:
     """Webhook endpoints in scope (never their secrets)."""
-    within = await NodeService(session).path_filter(node_id)
-    rows = await EventRepository(session).webhooks(
-        within_path=within, active=active, after_id=decode_int_cursor(cursor), limit=limit
+    rows = await notifications.list_webhooks(
+        session, node_id=node_id, active=active, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[WebhookOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="retire_webhook")
-async def retire_webhook(
-    webhook_id: Id, session: DbSession, principal: Annotated[Principal, require("handlers", "delete")]
-) -> Response:
+async def retire_webhook(webhook_id: Id, session: DbSession, principal: HandlersDelete) -> Response:
     """Stop deliveries to an endpoint; it stays listed as inactive, with its history."""
-    await service.retire_webhook(session, actor=principal, webhook_id=webhook_id)
+    await notifications.retire_webhook(session, actor=principal, webhook_id=webhook_id)
     return Response(status_code=204)
 
 
@@ -414,270 +402,33 @@ async def retire_webhook(
 @router.get("/notifications", operation_id="list_notifications", tags=["notifications"])
 async def list_notifications(
     session: DbSession,
-    principal: Annotated[Principal, require("events", "read")],
+    principal: EventsRead,
     unread: bool = False,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[NotificationOut]:
     """The caller's in-app inbox, newest first."""
-    rows = await service.inbox(
+    rows = await notifications.inbox(
         session, actor=principal, unread_only=unread, before_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[NotificationOut.model_validate(n) for n in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/notifications/{notification_id}/read", operation_id="mark_notification_read", tags=["notifications"])
-async def mark_notification_read(
-    notification_id: Id, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> NotificationOut:
+async def mark_notification_read(notification_id: Id, session: DbSession, principal: EventsRead) -> NotificationOut:
     return NotificationOut.model_validate(
-        await service.mark_read(session, actor=principal, notification_id=notification_id)
+        await notifications.mark_read(session, actor=principal, notification_id=notification_id)
     )
 
 
 @router.get("/notification-preferences", operation_id="get_notification_preferences", tags=["notifications"])
-async def get_preferences(
-    session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> list[PreferenceOut]:
-    return [PreferenceOut(**p) for p in await service.preferences(session, actor=principal)]
+async def get_preferences(session: DbSession, principal: EventsRead) -> list[PreferenceOut]:
+    return [PreferenceOut(**p) for p in await notifications.preferences(session, actor=principal)]
 
 
 @router.put("/notification-preferences", operation_id="set_notification_preference", tags=["notifications"])
-async def set_preference(
-    body: PreferenceIn, session: DbSession, principal: Annotated[Principal, require("events", "read")]
-) -> list[PreferenceOut]:
-    await service.set_preference(
+async def set_preference(body: PreferenceIn, session: DbSession, principal: EventsRead) -> list[PreferenceOut]:
+    await notifications.set_preference(
         session, actor=principal, channel=body.channel, enabled=body.enabled, min_severity=body.min_severity
     )
-    return [PreferenceOut(**p) for p in await service.preferences(session, actor=principal)]
-
-
-# Open311 GeoReport v2 --------------------------------------------------------------------------
-
-open311_router = APIRouter(prefix="/open311/v2/{tenant_slug}", tags=["open311"])
-# Public by design (GeoReport v2): no bearer token; POST needs an integration API key. Listed here so
-# the "every endpoint declares a permission" check can allow-list exactly these.
-PUBLIC_PATHS = (
-    "/open311/v2/{tenant_slug}/services.json",
-    "/open311/v2/{tenant_slug}/services/{service_code}.json",
-    "/open311/v2/{tenant_slug}/requests.json",
-    "/open311/v2/{tenant_slug}/requests/{request_id}.json",
-)
-CLOSED = ("resolved", "closed", "cancelled")
-
-
-async def _tenant_scope(session: DbSession, slug: str) -> str:
-    from sqlalchemy import text
-
-    row = (
-        await session.execute(text("select node_path::text, status from linli_tenant_by_slug(:s)"), {"s": slug})
-    ).first()
-    if row is None:
-        raise NotFound("tenant")
-    await apply_scopes(session, [row[0]])
-    return str(row[0])
-
-
-def _service_out(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "service_code": item["code"],
-        "service_name": item["name"],
-        "description": item["name_en"],
-        "metadata": False,
-        "type": "realtime",
-        "keywords": ",".join(item["sources"]),
-        "group": item["line_name"],
-    }
-
-
-def _request_out(event: Event, *, place: str | None = None) -> dict[str, Any]:
-    """A GeoReport request: in full for an API key that may read events; for anyone else (`place` given)
-    without what residents wrote and located only at its estate (or the node above it)."""
-    public = place is not None
-    loc = {} if public else event.location
-    return {
-        "service_request_id": str(event.id),
-        "status": "closed" if event.status in CLOSED else "open",
-        "status_notes": event.status,
-        "service_name": event.item_code,
-        "service_code": event.item_code,
-        "description": None if public else event.description,
-        "agency_responsible": event.handler_name,
-        "service_notice": None,
-        "requested_datetime": event.created_at.isoformat(),
-        "updated_datetime": event.updated_at.isoformat(),
-        "expected_datetime": event.resolve_by.isoformat() if event.resolve_by else None,
-        "address": place
-        if public
-        else loc.get("address") or " ".join(str(loc[k]) for k in ("building", "unit") if loc.get(k)) or None,
-        "address_id": event.node_id,
-        "lat": loc.get("lat"),
-        "long": loc.get("lon"),
-        "media_url": None,
-    }
-
-
-async def _open311_out(session: DbSession, events: Sequence[Event], reader: Principal | None) -> list[dict[str, Any]]:
-    if reader is not None:
-        return [_request_out(e) for e in events]
-    nodes = NodeRepository(session)
-    places: dict[int, str] = {}
-    for event in events:
-        if event.node_id not in places:
-            node = await nodes.get(event.node_id)
-            places[event.node_id] = node.name if node is not None else ""
-    return [_request_out(e, place=places[e.node_id]) for e in events]
-
-
-async def _open311_reader(session: DbSession, request: Request, path: str, api_key: str | None) -> Principal | None:
-    """Who reads requests: an API key (`api_key` or `X-Api-Key`) that may read events in the tenant sees
-    them in full within its scopes; without a key, None (the public view)."""
-    key = request.headers.get("x-api-key") or api_key
-    if not key:
-        return None
-    principal = await _principal_from_api_key(session, key)
-    if principal is None:
-        raise Unauthenticated("the API key is not valid", code="bad_api_key")
-    if not any(path_within(g.node_path, path) or path_within(path, g.node_path) for g in principal.grants):
-        raise NotFound("tenant")
-    readable = [s for s in principal.scopes_for("events", "read") if path_within(s, path) or path_within(path, s)]
-    if not readable:
-        raise Forbidden("the key may not read events here", code="events_read_required")
-    await apply_scopes(session, readable)
-    return principal
-
-
-ApiKeyParam = Annotated[
-    str | None, Query(max_length=200, description="an API key with events:read: every request, in full")
-]
-
-
-@open311_router.get("/services.json", operation_id="open311_services")
-async def open311_services(tenant_slug: str, session: DbSession) -> list[dict[str, Any]]:
-    await _tenant_scope(session, tenant_slug)
-    return [_service_out(i) for i in await EventRepository(session).items()]
-
-
-@open311_router.get("/services/{service_code}.json", operation_id="open311_service_definition")
-async def open311_service(tenant_slug: str, service_code: str, session: DbSession) -> dict[str, Any]:
-    await _tenant_scope(session, tenant_slug)
-    if await EventRepository(session).item(service_code) is None:
-        raise NotFound("service")
-    return {"service_code": service_code, "attributes": []}
-
-
-@open311_router.get("/requests.json", operation_id="open311_requests")
-async def open311_requests(
-    tenant_slug: str,
-    request: Request,
-    session: DbSession,
-    api_key: ApiKeyParam = None,
-    service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
-    service_code: Annotated[str | None, Query(max_length=500)] = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
-    status: Annotated[str | None, Query(pattern="^(open|closed)(,(open|closed))?$")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-) -> list[dict[str, Any]]:
-    """Requests of the tenant. Without an API key only the items the tenant shows publicly (setting
-    `open311_public`), without descriptions and located at their estate; with a key holding events:read,
-    everything in the key's scope."""
-    path = await _tenant_scope(session, tenant_slug)
-    reader = await _open311_reader(session, request, path, api_key)
-    ids = None
-    if service_request_id:
-        try:
-            ids = [uuid.UUID(s) for s in service_request_id.split(",")]
-        except ValueError as exc:
-            raise BadRequest("service_request_id must be ids separated by commas", code="bad_request_id") from exc
-    codes = set(service_code.split(",")) if service_code else None
-    if reader is None:
-        public = await service.open311_public_items(session, tenant_path=path)
-        codes = public if codes is None else codes & public
-        if not codes:
-            return []
-    statuses = None
-    if status and "," not in status:
-        statuses = ",".join(CLOSED) if status == "closed" else "new,dispatched,accepted,in_progress"
-    if start_date is None and end_date is None and ids is None:
-        start_date = datetime.now(UTC) - timedelta(days=90)  # the spec's default window
-    rows = await EventRepository(session).search(
-        within_path=path,
-        reporter_id=None,
-        status=statuses,
-        item_code=",".join(sorted(codes)) if codes is not None else None,
-        source=None,
-        created_from=start_date,
-        created_to=end_date,
-        ids=ids,
-        before=None,
-        limit=limit,
-    )
-    return await _open311_out(session, rows, reader)
-
-
-@open311_router.get("/requests/{request_id}.json", operation_id="open311_request")
-async def open311_request(
-    tenant_slug: str, request_id: str, request: Request, session: DbSession, api_key: ApiKeyParam = None
-) -> list[dict[str, Any]]:
-    path = await _tenant_scope(session, tenant_slug)
-    reader = await _open311_reader(session, request, path, api_key)
-    try:
-        event_id = uuid.UUID(request_id)
-    except ValueError as exc:
-        raise NotFound("request") from exc
-    event = await EventRepository(session).get(event_id)
-    if event is None or not path_within(event.node_path, path):
-        raise NotFound("request")
-    if reader is None and event.item_code not in await service.open311_public_items(session, tenant_path=path):
-        raise NotFound("request")
-    return await _open311_out(session, [event], reader)
-
-
-@open311_router.post("/requests.json", status_code=201, operation_id="open311_create_request")
-async def open311_create_request(tenant_slug: str, request: Request, session: DbSession) -> list[dict[str, Any]]:
-    """Create a request (form-encoded or JSON). Authenticated by `api_key` (field) or `X-Api-Key`."""
-    path = await _tenant_scope(session, tenant_slug)
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            fields: dict[str, Any] = json.loads(await request.body())
-        except ValueError as exc:
-            raise BadRequest("body is not JSON", code="bad_json") from exc
-        if not isinstance(fields, dict):
-            raise BadRequest("body must be a JSON object", code="bad_json")
-    else:
-        fields = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    key = request.headers.get("x-api-key") or str(fields.get("api_key") or "")
-    principal = await _principal_from_api_key(session, key) if key else None
-    if principal is None:
-        raise Unauthenticated("an API key is required to create requests", code="api_key_required")
-    if not principal.grants_covering(path) and not any(g.node_path.startswith(path + ".") for g in principal.grants):
-        raise NotFound("tenant")
-    await apply_scopes(session, principal.scopes)
-    code = str(fields.get("service_code") or "")
-    if not code:
-        raise BadRequest("service_code is required", code="service_code_required")
-    node_id = fields.get("address_id")
-    if node_id is None:
-        node_id = principal.grants[0].node_id
-    try:
-        lat = float(fields["lat"]) if fields.get("lat") not in (None, "") else None
-        lon = float(fields["long"]) if fields.get("long") not in (None, "") else None
-        node = int(node_id)
-    except (TypeError, ValueError) as exc:
-        raise BadRequest("lat, long and address_id must be numbers", code="bad_number") from exc
-    location = {"lat": lat, "lon": lon, "address": fields.get("address_string")}
-    event, _ = await service.create_event(
-        session,
-        actor=principal,
-        intake=service.Intake(
-            item_code=code,
-            node_id=node,
-            source=service.source_for(principal, None),
-            description=str(fields.get("description") or "")[:2000],
-            location=location,
-            external_ref=str(fields["external_id"]) if fields.get("external_id") else None,
-            reporter_label=" ".join(str(fields.get(k) or "") for k in ("first_name", "last_name")).strip() or None,
-        ),
-    )
-    return [{"service_request_id": str(event.id), "service_notice": event.handler_name, "account_id": None}]
+    return [PreferenceOut(**p) for p in await notifications.preferences(session, actor=principal)]

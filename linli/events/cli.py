@@ -17,7 +17,7 @@ def sweep(
     now: Annotated[str | None, typer.Option(help="pretend it is this ISO time (with zone)")] = None,
 ) -> None:
     """Escalate every event whose deadline has passed."""
-    from linli.events import service
+    from linli.events import deadlines
     from linli.platform.db import SYSTEM_SCOPE, dispose_engines, scoped_session
 
     at = datetime.fromisoformat(now) if now else None
@@ -27,7 +27,7 @@ def sweep(
     async def main() -> int:
         try:
             async with scoped_session(SYSTEM_SCOPE) as session:
-                return await service.sweep_deadlines(session, now=at)
+                return await deadlines.sweep_deadlines(session, now=at)
         finally:
             await dispose_engines()
 
@@ -37,13 +37,13 @@ def sweep(
 @events_app.command("deliver")
 def deliver() -> None:
     """Send due pending notifications (e-mail, SMS, webhooks)."""
-    from linli.events import service
+    from linli.events import notifications
     from linli.platform.db import SYSTEM_SCOPE, dispose_engines, scoped_session
 
     async def main() -> tuple[int, int]:
         try:
             async with scoped_session(SYSTEM_SCOPE) as session:
-                return await service.deliver_pending(session)
+                return await notifications.deliver_pending(session)
         finally:
             await dispose_engines()
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service
-from linli.events.repository import EventRepository
+from linli.events import routing
+from linli.events.repositories import HandlerUnitRepository, RoutingRuleRepository
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
@@ -25,7 +25,7 @@ DEMO_MEMBERS = (
 async def seed_events_demo(session: AsyncSession, scale: str) -> None:
     tenants = (await session.execute(select(Tenant).order_by(Tenant.id))).scalars().all()
     for tenant in tenants:
-        await service.ensure_default_units(session, tenant)
+        await routing.ensure_default_units(session, tenant)
         await session.execute(
             text(
                 "insert into handler_units (node_id, node_path, kind, name) "
@@ -35,7 +35,7 @@ async def seed_events_demo(session: AsyncSession, scale: str) -> None:
             ),
             {"root": tenant.node_path, "suffix": PROPERTY_UNIT_SUFFIX},
         )
-    repo = EventRepository(session)
+    units = HandlerUnitRepository(session)
     nodes = NodeRepository(session)
     users = UserRepository(session)
     for login, kind, node_name in DEMO_MEMBERS:
@@ -43,16 +43,16 @@ async def seed_events_demo(session: AsyncSession, scale: str) -> None:
         user = await users.by_login(login)
         if node is None or user is None:
             continue
-        unit = await repo.unit_at(node_id=node.id, kind=kind)
+        unit = await units.unit_at(node_id=node.id, kind=kind)
         if unit is not None:
-            await service.add_member(session, actor=None, unit_id=unit.id, user_id=user.id)
+            await routing.add_member(session, actor=None, unit_id=unit.id, user_id=user.id)
     # Inside 悦峰尚府 its property company also handles city-appearance items (an estate-level override).
     estate = await nodes.find_by_name("悦峰尚府", level="estate")
     if estate is not None:
-        unit = await repo.unit_at(node_id=estate.id, kind="property")
-        rules = await repo.rules(within_path=estate.node_path, after_id=None, limit=10)
+        unit = await units.unit_at(node_id=estate.id, kind="property")
+        rules = await RoutingRuleRepository(session).rules(within_path=estate.node_path, after_id=None, limit=10)
         if unit is not None and not any(r.line_code == "city_appearance" for r in rules):
-            await service.create_rule(
+            await routing.create_rule(
                 session,
                 actor=None,
                 node_id=estate.id,

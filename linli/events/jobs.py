@@ -8,23 +8,23 @@ from typing import Any
 
 from arq.cron import cron
 
-from linli.events import service
+from linli.events import deadlines, notifications
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 
 
 async def events_fire_deadline(ctx: dict[str, Any], deadline_id: int) -> bool:
     async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.fire_deadline(session, deadline_id=deadline_id)
+        return await deadlines.fire_deadline(session, deadline_id=deadline_id)
 
 
 async def events_sweep_deadlines(ctx: dict[str, Any]) -> int:
     async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.sweep_deadlines(session)
+        return await deadlines.sweep_deadlines(session)
 
 
 async def events_deliver_notifications(ctx: dict[str, Any], ids: list[int] | None = None) -> tuple[int, int]:
     async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.deliver_pending(session, ids=ids)
+        return await notifications.deliver_pending(session, ids=ids)
 
 
 DELIVERY_BATCH = 20
@@ -35,7 +35,7 @@ async def events_deliver_pending(ctx: dict[str, Any]) -> tuple[int, int]:
     delivered = failed = 0
     while True:
         async with scoped_session(SYSTEM_SCOPE) as session:
-            ok, bad = await service.deliver_pending(session, limit=DELIVERY_BATCH)
+            ok, bad = await notifications.deliver_pending(session, limit=DELIVERY_BATCH)
         delivered, failed = delivered + ok, failed + bad
         if ok + bad < DELIVERY_BATCH:
             return delivered, failed

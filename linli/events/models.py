@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Integer, SmallInteger, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.platform.db import Base, IdMixin, TimestampMixin
 from linli.platform.hierarchy.models import Ltree
 
-HANDLER_KINDS = (
+# The kinds and sources are defined once, as the types the schemas use; the tuples derive from them.
+HandlerKind = Literal[
     "property",
     "grid_worker",
     "community_staff",
@@ -23,8 +24,10 @@ HANDLER_KINDS = (
     "mediation",
     "social_worker",
     "street_office",
-)
-SOURCES = ("iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream")
+]
+Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
+HANDLER_KINDS: tuple[HandlerKind, ...] = get_args(HandlerKind)
+SOURCES: tuple[Source, ...] = get_args(Source)
 OPEN_STATUSES = ("new", "dispatched", "accepted", "in_progress")
 TERMINAL_STATUSES = ("resolved", "closed", "cancelled")
 

@@ -6,25 +6,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from linli.events.models import Event
+from linli.events.models import Event, HandlerKind, Source
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
 
-Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
 Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
-HandlerKind = Literal[
-    "property",
-    "grid_worker",
-    "community_staff",
-    "urban_mgmt",
-    "police",
-    "fire",
-    "medical",
-    "maintenance",
-    "mediation",
-    "social_worker",
-    "street_office",
-]
 
 
 class Location(Strict):

@@ -30,6 +30,7 @@ ROUTER_MODULES = (
     "linli.portal.api",
     "linli.iot.api",
     "linli.events.api",
+    "linli.events.open311",
     "linli.dashboards.api",
 )
 

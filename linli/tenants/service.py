@@ -638,7 +638,7 @@ async def assert_writable(session: AsyncSession, node_path: str) -> None:
 
 
 # Event sources an API key may be created for; `iot_alarm`, `ai_video` and `robot` are system sources
-# that nobody else may claim (`events.service.check_source`).
+# that nobody else may claim (`events.intake.check_source`).
 API_KEY_SOURCES = ("iot_alarm", "ai_video", "robot", "hotline", "upstream")
 # Sources whose requests are signed with a per-key signing secret (not the key's own secret).
 SIGNED_SOURCES = ("ai_video",)

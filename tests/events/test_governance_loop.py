@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service
+from linli.events import deadlines, intake, kpis, lifecycle
 from tests.conftest import Login
 from tests.events.conftest import PNG, Places, system
 
@@ -129,10 +129,10 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     assert minutes_between(created["accept_by"], created["created_at"]) == 2
 
     await system(db)
-    assert await service.sweep_deadlines(db, now=accept_by - timedelta(seconds=1)) == 0
-    assert await service.sweep_deadlines(db, now=accept_by + timedelta(seconds=1)) == 1
+    assert await deadlines.sweep_deadlines(db, now=accept_by - timedelta(seconds=1)) == 0
+    assert await deadlines.sweep_deadlines(db, now=accept_by + timedelta(seconds=1)) == 1
     # Idempotent: the same sweep again escalates nothing more.
-    assert await service.sweep_deadlines(db, now=accept_by + timedelta(seconds=1)) == 0
+    assert await deadlines.sweep_deadlines(db, now=accept_by + timedelta(seconds=1)) == 0
 
     staff = await login(STAFF)
     detail = (await client.get(f"/api/v1/events/{created['id']}", headers=staff)).json()
@@ -145,13 +145,13 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     # Still not accepted two minutes later: the next level up (the street).
     await system(db)
     # Other tests may leave committed events due by then: count only that ours was among them.
-    assert await service.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) >= 1
+    assert await deadlines.sweep_deadlines(db, now=accept_by + timedelta(minutes=10)) >= 1
     detail = (await client.get(f"/api/v1/events/{created['id']}", headers=staff)).json()
     assert detail["escalation_level"] == 2
     # A non-critical event climbs one level at a time: 悦峰尚府 → 木棉岭第1网格.
     repair = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="9栋")).json()
     await system(db)
-    assert await service.sweep_deadlines(db, now=datetime.fromisoformat(repair["accept_by"]) + timedelta(seconds=1))
+    assert await deadlines.sweep_deadlines(db, now=datetime.fromisoformat(repair["accept_by"]) + timedelta(seconds=1))
     repair = (await client.get(f"/api/v1/events/{repair['id']}", headers=staff)).json()
     assert (repair["escalation_level"], repair["escalation_node_id"]) == (1, places.grid1)
     # An accepted event's accept deadline is met: nothing escalates.
@@ -161,7 +161,7 @@ async def test_unaccepted_critical_event_escalates_to_the_community(
     assert ok.status_code == 200, ok.text
     await system(db)
     later = datetime.fromisoformat(second["accept_by"]) + timedelta(minutes=1)
-    await service.sweep_deadlines(db, now=later)
+    await deadlines.sweep_deadlines(db, now=later)
     assert (await client.get(f"/api/v1/events/{second['id']}", headers=staff)).json()["escalation_level"] == 0
 
 
@@ -389,11 +389,11 @@ async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: P
     staff = await load_user_principal(db, staff_id)
     events = []
     for n in range(3):
-        event, _ = await service.create_event(
+        event, _ = await intake.create_event(
             db,
             actor=None,
             actor_label="test",
-            intake=service.Intake(
+            intake=intake.Intake(
                 item_code="ph_visitor_large_item",
                 node_id=places.yuefeng,
                 source="resident_report",
@@ -405,7 +405,7 @@ async def test_kpi_functions_compute_times_and_rates(db: AsyncSession, places: P
     await apply(db, handler, events[0], ["accept", "resolve"], [60, 600])
     await apply(db, handler, events[1], ["accept", "resolve"], [180, 3 * 3600])
     await system(db)
-    k = await service.kpis(db, actor=staff, node_id=places.mumianling, since=t0, until=t0 + timedelta(seconds=1))
+    k = await kpis.kpis(db, actor=staff, node_id=places.mumianling, since=t0, until=t0 + timedelta(seconds=1))
     assert (k["total"], k["open"], k["resolved"]) == (3, 1, 2)
     assert k["avg_accept_s"] == 120 and k["p90_accept_s"] == 168
     assert k["avg_resolve_s"] == 5700
@@ -422,7 +422,7 @@ async def apply(db: AsyncSession, actor: object, event_id: object, actions: list
     assert isinstance(actor, Principal)
     t0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
     for action, offset in zip(actions, offsets, strict=True):
-        await service.transition(
+        await lifecycle.transition(
             db,
             actor=actor,
             event_id=event_id,

@@ -24,10 +24,10 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service
+from linli.events import intake, lifecycle, notifications
 from linli.events.config import get_events_settings
-from linli.events.notify import MAX_ATTEMPTS, webhook_signature
-from linli.events.repository import EventRepository
+from linli.events.notifications import MAX_ATTEMPTS, webhook_signature
+from linli.events.repositories import EventRepository
 from linli.iot.service import AlarmOpened
 from linli.platform.access import load_user_principal
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes, scoped_session, session_factory
@@ -165,8 +165,8 @@ async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSessio
         ts=datetime.now(UTC),
     )
     await system(db)
-    await service.on_alarm_opened(db, alarm)
-    await service.on_alarm_opened(db, alarm)  # a replayed alarm creates nothing more
+    await intake.on_alarm_opened(db, alarm)
+    await intake.on_alarm_opened(db, alarm)  # a replayed alarm creates nothing more
     count = await db.scalar(text("select count(*) from events where external_ref = 'alarm:987654'"))
     assert count == 1
     event = await EventRepository(db).by_external_ref(
@@ -180,7 +180,7 @@ async def test_alarm_opened_handler_creates_one_dispatched_event(db: AsyncSessio
     assert event.location == {"building": "1栋", "unit": "2单元", "floor": "12"}
     assert event.accept_by is not None and event.accept_by - event.created_at == timedelta(minutes=2)
     # A rule pointing at an item that does not exist raises no event and does not break the caller.
-    await service.on_alarm_opened(db, dataclasses.replace(alarm, alarm_id=987655, event_item="no_such_item"))
+    await intake.on_alarm_opened(db, dataclasses.replace(alarm, alarm_id=987655, event_item="no_such_item"))
     assert await db.scalar(text("select count(*) from events where external_ref = 'alarm:987655'")) == 0
 
 
@@ -188,11 +188,11 @@ async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places:
     """Needs committed data: two separate API-role sessions race for the row lock."""
     marker = f"race-{uuid.uuid4().hex[:8]}"
     async with scoped_session(SYSTEM_SCOPE) as s:
-        event, _ = await service.create_event(
+        event, _ = await intake.create_event(
             s,
             actor=None,
             actor_label="test",
-            intake=service.Intake(
+            intake=intake.Intake(
                 item_code="ph_public_facility", node_id=places.yuefeng, source="staff_patrol", location={"unit": marker}
             ),
         )
@@ -205,7 +205,7 @@ async def test_two_concurrent_accepts_exactly_one_wins(db: AsyncSession, places:
                 principal = await load_user_principal(s, user_id)
                 await apply_scopes(s, principal.scopes)
                 try:
-                    await service.transition(s, actor=principal, event_id=event_id, action="accept")
+                    await lifecycle.transition(s, actor=principal, event_id=event_id, action="accept")
                     await s.commit()
                     return "won"
                 except Conflict:
@@ -274,7 +274,7 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
         )
     ).json()
     await system(db)
-    delivered, failed = await service.deliver_pending(db)
+    delivered, failed = await notifications.deliver_pending(db)
     assert (delivered, failed) == (1, 0)
     assert len(inbox.messages) == 1
     envelope = inbox.messages[0]
@@ -298,7 +298,7 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
         )
     ).json()
     await system(db)
-    assert await service.deliver_pending(db) == (0, 1)
+    assert await notifications.deliver_pending(db) == (0, 1)
     row = (
         await db.execute(
             text("select state, attempts, last_error from notifications where event_id = :e and channel = 'email'"),
@@ -307,11 +307,11 @@ async def test_email_notifications_are_sent_over_smtp_and_retried(
     ).one()
     assert row.state == "pending" and row.attempts == 1 and row.last_error.startswith("smtp")
     # Not due again yet (backoff); after enough retries it is marked failed.
-    assert await service.deliver_pending(db) == (0, 0)
+    assert await notifications.deliver_pending(db) == (0, 0)
     later = datetime.now(UTC)
     for _ in range(MAX_ATTEMPTS - 1):
         later += timedelta(hours=1)
-        await service.deliver_pending(db, now=later)
+        await notifications.deliver_pending(db, now=later)
     final = await db.scalar(
         text("select state from notifications where event_id = :e and channel = 'email'"), {"e": second["id"]}
     )
@@ -360,7 +360,7 @@ async def test_webhooks_are_signed(
             )
         ).json()
         await system(db)
-        assert await service.deliver_pending(db) == (1, 0)
+        assert await notifications.deliver_pending(db) == (1, 0)
         headers, body = _Hook.received[0]
         assert json.loads(body)["event_id"] == event["id"]
         assert headers["x-linli-signature"] == webhook_signature(secret, headers["x-linli-timestamp"], body)
@@ -428,11 +428,11 @@ async def test_deadline_job_escalates_once_and_is_registered_with_the_worker(pla
 
     long_ago = datetime.now(UTC) - timedelta(minutes=30)
     async with scoped_session(SYSTEM_SCOPE) as s:
-        event, _ = await service.create_event(
+        event, _ = await intake.create_event(
             s,
             actor=None,
             actor_label="test",
-            intake=service.Intake(
+            intake=intake.Intake(
                 item_code="po_person_fall",
                 node_id=places.yuefeng,
                 source="robot",
@@ -470,6 +470,35 @@ async def test_suspended_tenant_is_read_only_for_events(
         headers=await login(RESIDENT),
     )
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only"
+
+
+async def test_a_suspended_tenant_takes_no_rating_and_no_routing_rule(
+    client: httpx.AsyncClient, login: Login, places: Places, db: AsyncSession
+) -> None:
+    """Every write goes through `access_object`, so rating and routing are refused like any other write."""
+    resident, admin = await login(RESIDENT), await login("admin@luohu.demo")
+    event = await client.post(
+        "/api/v1/events",
+        json={"item": "ph_repair_request", "node_id": places.yuefeng, "location": {"building": "1栋"}},
+        headers=resident,
+    )
+    assert event.status_code == 201, event.text
+    units = await client.get("/api/v1/handler-units", params={"node_id": places.mumianling}, headers=admin)
+    rule = {
+        "node_id": places.yuefeng,
+        "item": "ca_streetlight_fault",
+        "handler_unit_id": units.json()["items"][0]["id"],
+    }
+    writes = [
+        (f"/api/v1/events/{event.json()['id']}/rating", {"score": 1}, resident),
+        ("/api/v1/routing-rules", rule, admin),
+    ]
+    for url, body, headers in writes:
+        # Suspended again each time: a refused request rolls the test's transaction back to before it.
+        await system(db)
+        await db.execute(text("update tenants set status = 'suspended' where slug = 'mumianling'"))
+        refused = await client.post(url, json=body, headers=headers)
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "tenant_read_only", refused.text
 
 
 async def test_each_deadline_is_enqueued_as_a_deferred_job_after_commit(
@@ -531,7 +560,7 @@ async def test_sms_goes_through_the_gateway_and_big_photos_are_refused(
         url = f"/api/v1/events/{event['id']}"
         assert (await client.post(f"{url}/transitions", json={"action": "accept"}, headers=handler)).status_code == 200
         await system(db)
-        assert await service.deliver_pending(db) == (1, 0)
+        assert await notifications.deliver_pending(db) == (1, 0)
         _, body = _Hook.received[0]
         assert json.loads(body)["phone"] == RESIDENT
 

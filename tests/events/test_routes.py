@@ -3,7 +3,8 @@ from __future__ import annotations
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from linli.events.api import PUBLIC_PATHS, open311_router, router
+from linli.events.api import router
+from linli.events.open311 import PUBLIC_PATHS, open311_router
 from linli.platform.access import PERMISSION_DEPENDENCIES
 
 
@@ -38,7 +39,7 @@ def test_schema_kinds_and_sources_match_the_model_and_the_taxonomy() -> None:
 def test_the_platform_paths_raise_only_items_their_source_may_raise() -> None:
     """Sources are enforced per item: a catalog rule or an AI detection type naming an item its source
     may not raise would open alarms or detections that silently raise no event."""
-    from linli.events.service import DETECTION_TYPES
+    from linli.events.intake import DETECTION_TYPES
     from linli.platform.catalogs import load
 
     sources = {i["code"]: i["sources"] for line in load("event_taxonomy")["lines"] for i in line["items"]}

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service
+from linli.events import intake
 from linli.iot.service import AlarmOpened
 from linli.platform.access import Principal, load_user_principal
 from linli.platform.errors import Forbidden
@@ -178,11 +178,11 @@ async def test_a_senders_external_reference_cannot_pre_empt_an_alarm(
         ts=datetime.now(UTC),
     )
     await system(db)
-    real = await service.create_from_alarm(db, alarm=alarm)
+    real = await intake.create_from_alarm(db, alarm=alarm)
     assert str(real.id) != planted.json()["id"] and real.raised_by == "system"
     assert real.location == {"building": "1栋"} and real.status == "dispatched"
     # Replaying the real alarm still finds its own event.
-    assert (await service.create_from_alarm(db, alarm=alarm)).id == real.id
+    assert (await intake.create_from_alarm(db, alarm=alarm)).id == real.id
     # Two keys using the same reference each get their own event.
     other = await integration_key(client, login, places.mumianling, source="iot_alarm")
     second = await client.post(
@@ -195,10 +195,10 @@ async def test_a_senders_external_reference_cannot_pre_empt_an_alarm(
     await system(db)
     staff = await _principal(db, STAFF)
     with pytest.raises(Forbidden):
-        await service.create_event(
+        await intake.create_event(
             db,
             actor=staff,
-            intake=service.Intake(
+            intake=intake.Intake(
                 item_code="sf_co_high", node_id=places.yuefeng, source="iot_alarm", external_ref=f"alarm:{alarm_id + 1}"
             ),
         )

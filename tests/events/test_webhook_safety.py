@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service
-from linli.events.notify import DeliveryError, HttpWebhookSender
+from linli.events import notifications
+from linli.events.notifications import DeliveryError, HttpWebhookSender
 from linli.platform.netguard import IPAddress
 from linli.platform.settings import get_settings
 from tests.conftest import Login
@@ -120,7 +120,7 @@ async def test_sending_checks_the_address_again(
         headers=await login(RESIDENT),
     )
     await system(db)
-    assert await service.deliver_pending(db) == (0, 1)
+    assert await notifications.deliver_pending(db) == (0, 1)
     error = await db.scalar(
         text("select last_error from notifications where channel = 'webhook' and address = :u"), {"u": url}
     )

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events import service as events
+from linli.events import intake
 from linli.platform.access import load_user_principal
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from tests.tenants.support import CachedLogin, all_items, nanhong_objects, person, within
@@ -34,11 +34,11 @@ async def test_lists_show_a_residents_estate_as_a_resident_even_to_a_grid_worker
 
     async def report(user: str | None, node: int, place: str) -> str:
         actor = None if user is None else await load_user_principal(db, uuid.UUID(user))
-        event, _ = await events.create_event(
+        event, _ = await intake.create_event(
             db,
             actor=actor,
             actor_label="test",
-            intake=events.Intake(
+            intake=intake.Intake(
                 item_code="ph_public_facility",
                 node_id=node,
                 source="resident_report" if user else "staff_patrol",

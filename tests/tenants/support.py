@@ -143,7 +143,7 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
     missing here fails the check that needs it; add the kind here."""
     from sqlalchemy import text
 
-    from linli.events import service as events
+    from linli.events import intake, routing
     from linli.events.storage import get_storage
 
     await apply_scopes(db, SYSTEM_SCOPE)
@@ -202,17 +202,17 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place | {"d": device, "a": alarm},
         )
     ).scalar_one()
-    unit = await events.create_unit(
+    unit = await routing.create_unit(
         db, actor=None, node_id=estate_row.id, kind="maintenance", name="matrix unit", contact={}
     )
-    rule = await events.create_rule(
+    rule = await routing.create_rule(
         db, actor=None, node_id=estate_row.id, item="ph_repair_request", line=None, handler_unit_id=unit.id, priority=0
     )
-    event, _ = await events.create_event(
+    event, _ = await intake.create_event(
         db,
         actor=None,
         actor_label="matrix",
-        intake=events.Intake(
+        intake=intake.Intake(
             item_code="ph_repair_request", node_id=estate_row.id, source="resident_report", location={"room": "matrix"}
         ),
     )

@@ -183,7 +183,7 @@ async def test_password_reset_is_sent_by_the_worker_never_returned(
         await (await pool()).delete(key)
     # The job (here on the test's session): the registered e-mail channel delivers it; in development
     # the message goes to the log (the outbox).
-    with caplog.at_level(logging.WARNING, logger="linli.events.notify"):
+    with caplog.at_level(logging.WARNING, logger="linli.events.notifications"):
         assert await service.send_password_reset(db, login="grid@mumianling.demo")
         assert not await service.send_password_reset(db, login="nobody@example.org")
     [message] = [r.getMessage() for r in caplog.records if "outbox" in r.getMessage()]
@@ -197,7 +197,7 @@ async def test_password_reset_is_sent_by_the_worker_never_returned(
 async def test_in_production_the_reset_link_goes_out_by_e_mail(
     db: AsyncSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from linli.events import notify
+    from linli.events import notifications
     from linli.platform.settings import get_settings
 
     sent: list[dict[str, str]] = []
@@ -207,7 +207,7 @@ async def test_in_production_the_reset_link_goes_out_by_e_mail(
             sent.append({"to": to, "subject": subject, "body": body})
 
     monkeypatch.setattr(get_settings(), "env", "production")
-    monkeypatch.setattr(notify, "default_senders", lambda: notify.Senders(email=Recorder()))
+    monkeypatch.setattr(notifications, "default_senders", lambda: notifications.Senders(email=Recorder()))
     assert await service.send_password_reset(db, login="staff@nanhong.demo")
     assert [m["to"] for m in sent] == ["staff@nanhong.demo"] and "token=" in sent[0]["body"]
 

@@ -136,16 +136,13 @@ class EventRepository:
         )
 
     async def tenant_for_path(self, node_path: str) -> int | None:
-        return (await self.tenancy(node_path))[0]
-
-    async def tenancy(self, node_path: str) -> tuple[int | None, bool]:
-        """(innermost tenant id, whether every tenant around the path is active and so writable)."""
-        row = (
+        """The innermost tenant around the path (writability is `access.assert_writable`'s)."""
+        tenant_id = (
             await self.session.execute(
-                text("select tenant_id, writable from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
+                text("select tenant_id from linli_tenant_for_path(text2ltree(:p))"), {"p": node_path}
             )
-        ).one()
-        return (int(row[0]) if row[0] is not None else None), bool(row[1])
+        ).scalar_one()
+        return int(tenant_id) if tenant_id is not None else None
 
     async def unit_member_ids(self, unit_id: int) -> list[uuid.UUID]:
         rows = await self.session.execute(text("select user_id from linli_handler_unit_members(:u)"), {"u": unit_id})

@@ -48,9 +48,9 @@ from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret
+from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS
 
 log = logging.getLogger(__name__)
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
@@ -506,9 +506,8 @@ async def create_event(
         raise BadRequest(f"unknown event item {intake.item_code!r}", code="unknown_item")
     if actor is not None:
         actor.authorize("events", "create", node.node_path, what="node")
-    tenant_id, writable = await repo.tenancy(node.node_path)
-    if not writable:
-        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
+    await assert_writable(session, node.node_path)
+    tenant_id = await repo.tenant_for_path(node.node_path)
     location = _clean_location(intake.location or {})
     key = place_key(location)
     lock_keys = [f"events:place:{item.code}:{node.id}:{key}"]
@@ -831,8 +830,7 @@ async def transition(
         raise BadRequest(f"unknown action {action!r}", code="unknown_action")
     allowed_from, to_status, who = TRANSITIONS[action]
     actor.authorize("events", "read" if action == "comment" else "transition", event.node_path, what="event")
-    if not (await repo.tenancy(event.node_path))[1]:
-        raise Forbidden("the tenant is suspended and read-only", code="tenant_read_only")
+    await assert_writable(session, event.node_path)
     rel = await relations(session, actor, event)
     if not rel & who:
         raise Forbidden(f"only {' or '.join(sorted(who))} may {action} this event", code="transition_not_allowed")

@@ -41,12 +41,11 @@ from linli.iot.schemas import (
     TypeName,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit, tenant_chain
+from linli.platform.access import Principal, after_commit, assert_writable, tenant_chain
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret, sha256_hex
-from linli.tenants import service as tenants
 
 log = logging.getLogger(__name__)
 TOKEN_PREFIX = "dt_"
@@ -144,7 +143,7 @@ async def _prepare(
 ) -> _Prepared:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("devices", "create", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -443,7 +442,7 @@ async def acknowledge_alarm(session: AsyncSession, *, actor: Principal, alarm_id
     if alarm is None:
         raise NotFound("alarm")
     actor.authorize("alarms", "acknowledge", alarm.node_path, what="alarm")
-    await tenants.assert_writable(session, alarm.node_path)
+    await assert_writable(session, alarm.node_path)
     if alarm.state != "open":
         raise Conflict(f"the alarm is {alarm.state}", code="alarm_not_open")
     alarm.state = "acknowledged"
@@ -615,7 +614,7 @@ async def override_rule(
 ) -> dict[str, Any]:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("rules", "update", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -799,7 +798,7 @@ def _type_snapshot(row: TenantDeviceType) -> dict[str, Any]:
 async def create_device_type(session: AsyncSession, *, actor: Principal, body: DeviceTypeCreate) -> DeviceTypeOut:
     node = await NodeService(session).get_visible(body.node_id)
     actor.authorize("device_types", "create", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -849,7 +848,7 @@ async def update_device_type(
     """Replace the definition (the code and node stay). Readings of metrics it drops are refused from now."""
     row = await get_device_type(session, type_id=type_id)
     actor.authorize("device_types", "update", row.node_path, what="device type")
-    await tenants.assert_writable(session, row.node_path)
+    await assert_writable(session, row.node_path)
     spec = await _checked_spec(session, code=row.code, node_path=row.node_path, body=body)
     before = _type_snapshot(row)
     await DeviceTypeRepository(session).register_metrics([m.code for m in body.metrics])
@@ -874,7 +873,7 @@ async def delete_device_type(session: AsyncSession, *, actor: Principal, type_id
     """Only while no device (revoked ones included: their telemetry keeps its meaning) has the type."""
     row = await get_device_type(session, type_id=type_id)
     actor.authorize("device_types", "delete", row.node_path, what="device type")
-    await tenants.assert_writable(session, row.node_path)
+    await assert_writable(session, row.node_path)
     used = await DeviceRepository(session).count_of_type(row.code, row.node_path)
     if used:
         raise Conflict(

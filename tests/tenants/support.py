@@ -228,6 +228,7 @@ async def person(db: AsyncSession, login: str, password: str, grants: list[tuple
     from linli.platform.hierarchy.repository import NodeRepository
     from linli.platform.security import hash_password
     from linli.tenants import service as tenants
+    from linli.tenants.grants import grant_role
 
     await apply_scopes(db, SYSTEM_SCOPE)
     user = await tenants.ensure_user(db, email=login, display_name=login.split("@")[0])
@@ -235,7 +236,7 @@ async def person(db: AsyncSession, login: str, password: str, grants: list[tuple
     for role, path in grants:
         node = await NodeRepository(db).get_by_path(path)
         assert node is not None, path
-        await tenants.grant_role(db, actor=None, user=user, role=role, node=node)
+        await grant_role(db, actor=None, user=user, role=role, node=node)
     await db.flush()
     await apply_scopes(db, ())
     return str(user.id)

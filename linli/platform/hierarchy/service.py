@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.errors import BadRequest, Conflict
 from linli.platform.hierarchy.models import Node, NodeLevel
 from linli.platform.hierarchy.repository import NodeRepository, tables_with_node_path
 
@@ -40,10 +40,9 @@ class NodeService:
         self.repo = NodeRepository(session)
 
     async def get_visible(self, node_id: int) -> Node:
-        node = await self.repo.get(node_id)
-        if node is None:
-            raise NotFound("node")
-        return node
+        """The node if row-level security shows it to the caller (404 otherwise); for a node the caller
+        acts on, `get_for`."""
+        return await self.get_for(None, node_id, ("nodes", "read"))
 
     async def get_for(
         self, principal: Principal | None, node_id: int, permission: Permission | tuple[str, str]

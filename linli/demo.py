@@ -17,8 +17,8 @@ from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.seed import seed_tree
 from linli.platform.security import hash_password
 from linli.residents.seed import demo_step as seed_residents
+from linli.tenants import grants, lifecycle
 from linli.tenants import service as tenants
-from linli.tenants.repository import TenantRepository
 
 DEMO_PASSWORD = "linli-demo-2026"
 
@@ -104,18 +104,17 @@ async def seed_accounts(session: AsyncSession) -> None:
         )
         if not user.has_password:
             user.password_hash = hash_password(DEMO_PASSWORD)
-        await tenants.grant_role(session, actor=None, user=user, role=account.role, node=node)
+        await grants.grant_role(session, actor=None, user=user, role=account.role, node=node)
 
 
 async def seed_tenants(session: AsyncSession) -> None:
-    repo = TenantRepository(session)
     for slug, name, level, admin_email in DEMO_TENANTS:
-        if await repo.by_slug(slug) is not None:
+        if await lifecycle.tenant_by_slug(session, slug=slug) is not None:
             continue
         node = await NodeRepository(session).find_by_name(name, level=level)
         if node is None:
             raise LookupError(f"demo node {name} not found")
-        await tenants.onboard(
+        await lifecycle.onboard(
             session,
             actor=None,
             slug=slug,

@@ -6,8 +6,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from linli.dashboards import service
+from linli.dashboards.permissions import KpisRead
 from linli.dashboards.schemas import Drilldown
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession
 from linli.platform.ids import Id
 
 router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/dashboards", tags=["dashboards"])
 async def get_node_dashboard(
     node_id: Id,
     session: DbSession,
-    principal: Annotated[Principal, require("kpis", "read")],
+    principal: KpisRead,
     from_: Annotated[datetime | None, Query(alias="from", description="window start (default: 30 days ago)")] = None,
     to: Annotated[datetime | None, Query(description="window end (default: now)")] = None,
 ) -> Drilldown:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.dashboards import grafana
 from linli.dashboards.reporting import provision_reporting, reporting_for
-from linli.dashboards.repository import KpiRepository
+from linli.dashboards.repository import KpiRepository, active_tenants, current_database
 from linli.dashboards.schemas import Drilldown, IotSummary, NodeKpis
 from linli.events.schemas import EventKpis
 from linli.platform.access import Principal
@@ -40,8 +38,7 @@ async def drilldown(
 ) -> Drilldown:
     window_from, window_to = resolve_window(from_, to_)
     nodes = NodeService(session)
-    node = await nodes.get_visible(node_id)
-    actor.authorize("kpis", "read", node.node_path, what="node")
+    node = await nodes.get_for(actor, node_id, ("kpis", "read"))
     repo = KpiRepository(session)
     own = await _node_kpis(repo, node, window_from, window_to)
     counts = await repo.event_counts(node.node_path, window_from, window_to)
@@ -57,31 +54,17 @@ async def drilldown(
     )
 
 
-@dataclass(frozen=True)
-class TenantRow:
-    id: int
-    slug: str
-    name: str
-    level: str
-
-
-ACTIVE_TENANTS = text(
-    "select t.id, t.slug, n.name, n.level from tenants t join nodes n on n.id = t.node_id "
-    "where t.status = 'active' and (cast(:slug as text) is null or t.slug = :slug) order by t.id"
-)
-
-
 async def sync_grafana(*, slug: str | None = None, progress: Callable[[str], None] = lambda _: None) -> list[str]:
     """Provision each active tenant's reporting schema and role, then (when LINLI_GRAFANA_URL is set)
     its Grafana organisation, datasource and dashboards. Safe to run any number of times."""
     settings = get_settings()
     async with admin_connection() as conn:
-        tenants = [TenantRow(*row) for row in await conn.execute(ACTIVE_TENANTS, {"slug": slug})]
+        tenants = await active_tenants(conn, slug=slug)
         if slug is not None and not tenants:
             raise NotFound("active tenant")
         for tenant in tenants:
             await provision_reporting(conn, reporting_for(tenant.id, tenant.slug))
-        db_name = str(await conn.scalar(text("select current_database()")))
+        db_name = await current_database(conn)
     done = []
     for tenant in tenants:
         progress(tenant.slug)

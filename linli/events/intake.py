@@ -24,7 +24,7 @@ from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Forbidden, LinliError, Unauthenticated
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import constant_time_equals, hmac_sha256_hex
-from linli.tenants.service import signing_secret
+from linli.tenants.grants import signing_secret
 
 log = logging.getLogger(__name__)
 

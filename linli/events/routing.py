@@ -18,9 +18,9 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
+from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import ONBOARDING_HOOKS
 
 
 async def handler_recipients(session: AsyncSession, event: Event) -> list[uuid.UUID]:

@@ -22,10 +22,9 @@ from linli.iot.repository import (
     DeviceRepository,
 )
 from linli.platform import audit
-from linli.platform.access import Principal
+from linli.platform.access import Principal, assert_writable
 from linli.platform.errors import Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
-from linli.tenants import service as tenants
 
 SCOPE_KEYS = {
     "same_space": LOCATION_KEYS,
@@ -202,7 +201,7 @@ async def acknowledge_alarm(session: AsyncSession, *, actor: Principal, alarm_id
     if alarm is None:
         raise NotFound("alarm")
     actor.authorize("alarms", "acknowledge", alarm.node_path, what="alarm")
-    await tenants.assert_writable(session, alarm.node_path)
+    await assert_writable(session, alarm.node_path)
     if alarm.state != "open":
         raise Conflict(f"the alarm is {alarm.state}", code="alarm_not_open")
     alarm.state = "acknowledged"

@@ -26,10 +26,9 @@ from linli.iot.schemas import (
     TypeName,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit, tenant_chain
+from linli.platform.access import Principal, after_commit, assert_writable, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
-from linli.tenants import service as tenants
 
 
 async def effective_rules_at(session: AsyncSession, *, node_path: str, type_code: str | None) -> list[dict[str, Any]]:
@@ -77,7 +76,7 @@ async def override_rule(
 ) -> dict[str, Any]:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("rules", "update", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -276,7 +275,7 @@ def _type_snapshot(row: TenantDeviceType) -> dict[str, Any]:
 async def create_device_type(session: AsyncSession, *, actor: Principal, body: DeviceTypeCreate) -> DeviceTypeOut:
     node = await NodeService(session).get_visible(body.node_id)
     actor.authorize("device_types", "create", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -326,7 +325,7 @@ async def update_device_type(
     """Replace the definition (the code and node stay). Readings of metrics it drops are refused from now."""
     row = await get_device_type(session, type_id=type_id)
     actor.authorize("device_types", "update", row.node_path, what="device type")
-    await tenants.assert_writable(session, row.node_path)
+    await assert_writable(session, row.node_path)
     spec = await _checked_spec(session, code=row.code, node_path=row.node_path, body=body)
     before = _type_snapshot(row)
     await _register_metrics(session, tenant_id=row.tenant_id, body=body)
@@ -351,7 +350,7 @@ async def delete_device_type(session: AsyncSession, *, actor: Principal, type_id
     """Only while no device (revoked ones included: their telemetry keeps its meaning) has the type."""
     row = await get_device_type(session, type_id=type_id)
     actor.authorize("device_types", "delete", row.node_path, what="device type")
-    await tenants.assert_writable(session, row.node_path)
+    await assert_writable(session, row.node_path)
     used = await DeviceRepository(session).count_of_type(row.code, row.node_path)
     if used:
         raise Conflict(

@@ -25,11 +25,10 @@ from linli.iot.schemas import (
     LocationIn,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit, tenant_chain
+from linli.platform.access import Principal, after_commit, assert_writable, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret, sha256_hex
-from linli.tenants import service as tenants
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +100,7 @@ async def _prepare(
 ) -> _Prepared:
     node = await NodeService(session).get_visible(node_id)
     actor.authorize("devices", "create", node.node_path, what="node")
-    await tenants.assert_writable(session, node.node_path)
+    await assert_writable(session, node.node_path)
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")

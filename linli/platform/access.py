@@ -299,7 +299,7 @@ PERMISSION_DEPENDENCIES: dict[Callable[..., Awaitable[Principal]], tuple[str, st
 
 def require(resource: str, action: str) -> Any:
     """Dependency: the caller must hold a role permitting `resource:action` somewhere; the object's own
-    node is checked by the service with `principal.authorize(...)`, and RLS limits the rows.
+    node is checked by the service with `access_object(...)`, and RLS limits the rows.
 
     For the rest of the request RLS shows only rows under the grants whose role carries this
     permission (not under every grant the caller holds): a resident of one estate who is a grid worker

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import Principal
+from linli.platform.db import scopes_literal
 from linli.platform.logging import request_id_var
 
 SECRET_WORDS = ("password", "secret", "token")
@@ -180,3 +181,41 @@ async def verify(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
         if have is None or have[0] != seq or have[1] != head_hash:
             problems.append(ChainProblem(chain, seq, "the newest rows of the chain are missing or altered"))
     return count, problems
+
+
+ENTRIES_SQL = text(
+    """
+    select id, chain::text, seq, node_path::text, at, actor_id, actor_role, action, object_type, object_id,
+           before, after, request_id, hash
+    from audit_log
+    where node_path <@ any (cast(:scopes as ltree[]))
+      and (cast(:after_id as bigint) is null or id < :after_id)
+      and (cast(:action as text) is null or action = :action)
+      and (cast(:object_type as text) is null or object_type = :object_type)
+    order by id desc limit :limit
+    """
+)
+
+
+async def entries(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    permission: tuple[str, str],
+    action: str | None = None,
+    object_type: str | None = None,
+    after_id: int | None = None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The newest entries first, under the caller's grants that carry `permission` (audit read or export)."""
+    rows = await session.execute(
+        ENTRIES_SQL,
+        {
+            "scopes": scopes_literal(actor.scopes_for(*permission)),
+            "after_id": after_id,
+            "action": action,
+            "object_type": object_type,
+            "limit": limit,
+        },
+    )
+    return [dict(r) for r in rows.mappings()]

@@ -6,11 +6,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession, Principal
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
 from linli.residents import service
 from linli.residents.models import Household
+from linli.residents.permissions import ResidentsCreate, ResidentsExport, ResidentsRead, ResidentsUpdate
 from linli.residents.schemas import HouseholdCreate, HouseholdOut, PersonCreate, PersonOut, PersonUpdate
 
 router = APIRouter(prefix="/api/v1", tags=["residents"])
@@ -24,7 +25,7 @@ def _page(principal: Principal, records: list[service.PersonRecord], limit: int)
 @router.get("/residents", operation_id="list_residents")
 async def list_residents(
     session: DbSession,
-    principal: Annotated[Principal, require("residents", "read")],
+    principal: ResidentsRead,
     node_id: Annotated[int | None, Query(description="only people in this node's subtree")] = None,
     care_category: Annotated[str | None, Query(max_length=64, description="cared-for category code")] = None,
     q: Annotated[str | None, Query(min_length=1, max_length=50, description="part of the name")] = None,
@@ -57,7 +58,7 @@ async def list_residents(
 )
 async def export_residents(
     session: DbSession,
-    principal: Annotated[Principal, require("residents", "export")],
+    principal: ResidentsExport,
     node_id: Annotated[int | None, Query(description="only people in this node's subtree")] = None,
     care_category: Annotated[str | None, Query(max_length=64, description="cared-for category code")] = None,
 ) -> Response:
@@ -85,16 +86,12 @@ def _csv_safe(value: object) -> object:
 
 
 @router.get("/residents/{person_id}", operation_id="get_resident")
-async def get_resident(
-    person_id: Id, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
-) -> PersonOut:
+async def get_resident(person_id: Id, session: DbSession, principal: ResidentsRead) -> PersonOut:
     return service.person_out(principal, await service.get_person(session, actor=principal, person_id=person_id))
 
 
 @router.post("/residents", status_code=201, operation_id="create_resident")
-async def create_resident(
-    body: PersonCreate, session: DbSession, principal: Annotated[Principal, require("residents", "create")]
-) -> PersonOut:
+async def create_resident(body: PersonCreate, session: DbSession, principal: ResidentsCreate) -> PersonOut:
     household_id = body.household_id
     if body.household is not None:
         household = await service.create_household(
@@ -125,7 +122,7 @@ async def update_resident(
     person_id: Id,
     body: PersonUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("residents", "update")],
+    principal: ResidentsUpdate,
 ) -> PersonOut:
     changes = body.model_dump(include=body.model_fields_set)
     record = await service.update_person(session, actor=principal, person_id=person_id, changes=changes)
@@ -147,7 +144,7 @@ def _household_out(household: Household, members: int | None = None) -> Househol
 @router.get("/households", operation_id="list_households")
 async def list_households(
     session: DbSession,
-    principal: Annotated[Principal, require("residents", "read")],
+    principal: ResidentsRead,
     node_id: Annotated[int | None, Query(description="only households in this node's subtree")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
@@ -160,16 +157,12 @@ async def list_households(
 
 
 @router.get("/households/{household_id}", operation_id="get_household")
-async def get_household(
-    household_id: Id, session: DbSession, principal: Annotated[Principal, require("residents", "read")]
-) -> HouseholdOut:
+async def get_household(household_id: Id, session: DbSession, principal: ResidentsRead) -> HouseholdOut:
     return _household_out(await service.get_household(session, actor=principal, household_id=household_id))
 
 
 @router.post("/households", status_code=201, operation_id="create_household")
-async def create_household(
-    body: HouseholdCreate, session: DbSession, principal: Annotated[Principal, require("residents", "create")]
-) -> HouseholdOut:
+async def create_household(body: HouseholdCreate, session: DbSession, principal: ResidentsCreate) -> HouseholdOut:
     household = await service.create_household(
         session, actor=principal, node_id=body.node_id, location_id=body.location_id, room=body.room
     )

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Principal, role_permits
+from linli.platform.access import Permission, Principal, access_object, role_permits
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Location, Node
 from linli.platform.hierarchy.service import NodeService
@@ -23,7 +23,7 @@ from linli.residents.masking import mask_id_number, mask_name, mask_phone, sees_
 from linli.residents.models import Household, Person
 from linli.residents.repository import ResidentRepository, Visibility
 from linli.residents.schemas import PersonOut
-from linli.tenants import service as tenants
+from linli.tenants import service as identity
 
 RESOURCE = "residents"
 
@@ -80,9 +80,7 @@ async def visibility(session: AsyncSession, principal: Principal) -> Visibility:
     household_ids: tuple[int, ...] = ()
     if principal.kind == "user" and any(g.role == "resident" for g in principal.grants):
         # Identity lives in the tenants domain; a resident is matched to the registry by phone number.
-        from linli.tenants.repository import UserRepository
-
-        user = await UserRepository(session).get(principal.id)
+        user = await identity.get_user(session, user_id=principal.id)
         if user is not None and user.phone:
             household_ids = tuple(await ResidentRepository(session).households_with_phone(user.phone))
     return Visibility(paths, household_ids)
@@ -150,8 +148,7 @@ async def _check_id_number(repo: ResidentRepository, number: str, *, except_pers
 async def create_household(
     session: AsyncSession, *, actor: Principal, node_id: int, location_id: int | None, room: str | None
 ) -> Household:
-    estate: Node = await NodeService(session).get_visible(node_id)
-    actor.authorize(RESOURCE, "create", estate.node_path, what="node")
+    estate: Node = await NodeService(session).get_for(actor, node_id, Permission(RESOURCE, "create"))
     if estate.level != "estate":
         raise BadRequest("a household lives in an estate; pass the estate's node id", code="not_an_estate")
     if location_id is not None:
@@ -160,7 +157,6 @@ async def create_household(
             raise BadRequest("the location is not part of this estate", code="location_not_in_estate")
         if location.kind != "unit":
             raise BadRequest("a household's location must be a unit", code="location_not_a_unit")
-    await tenants.assert_writable(session, estate.node_path)
     household = Household(node_id=estate.id, node_path=estate.node_path, location_id=location_id, room=room)
     ResidentRepository(session).add(household)
     await session.flush()
@@ -179,10 +175,7 @@ async def create_household(
 
 async def _household_for(session: AsyncSession, actor: Principal, household_id: int, action: str) -> Household:
     household = await ResidentRepository(session).household(household_id)
-    if household is None:
-        raise NotFound("household")
-    actor.authorize(RESOURCE, action, household.node_path, what="household")
-    return household
+    return await access_object(session, actor, household, permission=(RESOURCE, action), what="household")
 
 
 async def create_person(
@@ -199,7 +192,6 @@ async def create_person(
 ) -> PersonRecord:
     repo = ResidentRepository(session)
     household = await _household_for(session, actor, household_id, "create")
-    await tenants.assert_writable(session, household.node_path)
     person = Person(
         household_id=household.id,
         node_path=household.node_path,
@@ -234,12 +226,10 @@ async def update_person(
     repo = ResidentRepository(session)
     record = await get_person(session, actor=actor, person_id=person_id)
     person, household = record.person, record.household
-    actor.authorize(RESOURCE, "update", person.node_path, what="resident")
-    await tenants.assert_writable(session, person.node_path)
+    await access_object(session, actor, person, permission=(RESOURCE, "update"), what="resident")
     before = snapshot(person)
     if changes.get("household_id") is not None and changes["household_id"] != household.id:
         household = await _household_for(session, actor, changes["household_id"], "update")
-        await tenants.assert_writable(session, household.node_path)
         person.household_id = household.id
         person.node_path = household.node_path
     if changes.get("name") is not None:
@@ -318,9 +308,9 @@ async def export_people(
     care_category: str | None = None,
 ) -> list[PersonOut]:
     """The ledger of a subtree (masked as the caller would see it on screen), audited as one export."""
-    node_path = await NodeService(session).path_filter(node_id)
-    if node_path is not None:
-        actor.authorize(RESOURCE, "export", node_path, what="node")
+    node_path: str | None = None
+    if node_id is not None:
+        node_path = (await NodeService(session).get_for(actor, node_id, Permission(RESOURCE, "export"))).node_path
     rows: list[PersonOut] = []
     after_id: int | None = None
     while True:

@@ -4,10 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession
 from linli.platform.ids import Id
 from linli.platform.pagination import Page
 from linli.services import service
+from linli.services.permissions import ServicesRead, ServicesUpdate
 from linli.services.schemas import AppConfig, ServiceOrder, TenantServiceOut, TenantServiceUpdate
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/services", tags=["services"])
@@ -18,9 +19,7 @@ PUBLIC_PATHS = ("/app/v1/{slug}/config",)
 
 
 @router.get("", operation_id="list_tenant_services")
-async def list_tenant_services(
-    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("services", "read")]
-) -> Page[TenantServiceOut]:
+async def list_tenant_services(tenant_id: Id, session: DbSession, principal: ServicesRead) -> Page[TenantServiceOut]:
     """All 72 catalog services with the tenant's switches, order and names (one page: the catalog is small)."""
     return Page(items=await service.list_services(session, actor=principal, tenant_id=tenant_id))
 
@@ -31,7 +30,7 @@ async def update_tenant_service(
     code: str,
     body: TenantServiceUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("services", "update")],
+    principal: ServicesUpdate,
 ) -> TenantServiceOut:
     return await service.update_service(
         session,
@@ -50,7 +49,7 @@ async def order_tenant_services(
     tenant_id: Id,
     body: ServiceOrder,
     session: DbSession,
-    principal: Annotated[Principal, require("services", "update")],
+    principal: ServicesUpdate,
 ) -> Page[TenantServiceOut]:
     return Page(items=await service.reorder(session, actor=principal, tenant_id=tenant_id, codes=body.codes))
 

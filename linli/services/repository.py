@@ -25,6 +25,9 @@ class ServiceRepository:
         stmt = select(TenantService).where(TenantService.tenant_id == tenant_id, TenantService.service_code == code)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def definition(self, code: str) -> ServiceDefinition | None:
+        return await self.session.get(ServiceDefinition, code)
+
     async def apply_catalog(self, *, tenant_id: int, node_path: str) -> None:
         """Every catalog service, on, in catalog order; services the tenant already has stay as they are."""
         await self.session.execute(

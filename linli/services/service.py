@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Principal
+from linli.platform.access import Permission, Principal
 from linli.platform.db import apply_scopes
 from linli.platform.errors import BadRequest, NotFound
 from linli.services.models import ServiceDefinition, TenantService
 from linli.services.repository import ServiceRepository
 from linli.services.schemas import AppConfig, AppSection, TenantServiceOut
-from linli.tenants import service as tenants
+from linli.tenants import lifecycle
 from linli.tenants.models import Tenant
 
 
@@ -44,12 +43,14 @@ async def apply_defaults(session: AsyncSession, tenant: Tenant) -> None:
     await ServiceRepository(session).apply_catalog(tenant_id=tenant.id, node_path=tenant.node_path)
 
 
-tenants.ONBOARDING_HOOKS.append(apply_defaults)
+lifecycle.ONBOARDING_HOOKS.append(apply_defaults)
+
+SERVICES_READ = Permission("services", "read")
+SERVICES_UPDATE = Permission("services", "update")
 
 
 async def list_services(session: AsyncSession, *, actor: Principal, tenant_id: int) -> list[TenantServiceOut]:
-    tenant = await tenants.get_tenant(session, tenant_id=tenant_id)
-    actor.authorize("services", "read", tenant.node_path, what="tenant")
+    tenant = await lifecycle.get_tenant(session, actor=actor, tenant_id=tenant_id, permission=SERVICES_READ)
     return [to_out(ts, sd) for ts, sd in await ServiceRepository(session).for_tenant(tenant.id)]
 
 
@@ -71,14 +72,12 @@ async def update_service(
     name_en: str | None,
     config: dict[str, Any] | None,
 ) -> TenantServiceOut:
-    tenant = await tenants.get_tenant(session, tenant_id=tenant_id)
-    actor.authorize("services", "update", tenant.node_path, what="tenant")
-    await tenants.assert_writable(session, tenant.node_path)
+    tenant = await lifecycle.get_tenant(session, actor=actor, tenant_id=tenant_id, permission=SERVICES_UPDATE)
     repo = ServiceRepository(session)
     row = await repo.get(tenant.id, code)
     if row is None:
         raise NotFound("service", code="unknown_service")
-    definition = await session.get(ServiceDefinition, code)
+    definition = await repo.definition(code)
     assert definition is not None  # the foreign key guarantees it
     before = snapshot(row)
     if enabled is not None:
@@ -108,9 +107,7 @@ async def reorder(
     session: AsyncSession, *, actor: Principal, tenant_id: int, codes: list[str]
 ) -> list[TenantServiceOut]:
     """Put `codes` first, in the given order; the other services keep their relative order after them."""
-    tenant = await tenants.get_tenant(session, tenant_id=tenant_id)
-    actor.authorize("services", "update", tenant.node_path, what="tenant")
-    await tenants.assert_writable(session, tenant.node_path)
+    tenant = await lifecycle.get_tenant(session, actor=actor, tenant_id=tenant_id, permission=SERVICES_UPDATE)
     rows = await ServiceRepository(session).for_tenant(tenant.id)
     known = {ts.service_code for ts, _ in rows}
     unknown = [c for c in codes if c not in known]
@@ -136,15 +133,11 @@ async def reorder(
 
 async def app_config(session: AsyncSession, *, slug: str) -> AppConfig:
     """Public: the resident app of an active tenant, scoped to that tenant alone."""
-    found = (
-        await session.execute(
-            text("select id, node_path::text as node_path, status from linli_tenant_by_slug(:s)"), {"s": slug}
-        )
-    ).first()
+    found = await lifecycle.tenant_by_slug(session, slug=slug)
     if found is None or found.status != "active":
         raise NotFound("tenant")
     await apply_scopes(session, [found.node_path])
-    tenant = await tenants.get_tenant(session, tenant_id=found.id)
+    tenant = await lifecycle.get_tenant(session, actor=None, tenant_id=found.id, permission=SERVICES_READ)
     sections: dict[str, AppSection] = {}
     for ts, sd in await ServiceRepository(session).for_tenant(tenant.id):
         if not ts.enabled:

@@ -8,13 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import text
 
-from linli.platform.access import CurrentPrincipal, DbSession, Principal, require
+from linli.platform import audit
+from linli.platform.access import CurrentPrincipal, DbSession
 from linli.platform.audit import mask_value
-from linli.platform.db import scopes_literal
-from linli.platform.errors import NotFound
-from linli.platform.hierarchy.service import NodeService
 from linli.platform.ids import Id
 from linli.platform.pagination import (
     Cursor,
@@ -27,8 +24,24 @@ from linli.platform.pagination import (
 )
 from linli.platform.security import decode_access_token
 from linli.residents.masking import mask_phone
-from linli.tenants import service
-from linli.tenants.repository import TenantRepository, UserRepository
+from linli.tenants import grants, lifecycle, service
+from linli.tenants.models import Tenant
+from linli.tenants.permissions import (
+    ApiKeysCreate,
+    ApiKeysRead,
+    ApiKeysRevoke,
+    AuditExport,
+    AuditRead,
+    GrantsCreate,
+    GrantsDelete,
+    TenantsExport,
+    TenantsOffboard,
+    TenantsOnboard,
+    TenantsRead,
+    TenantsUpdate,
+    UsersInvite,
+    UsersRead,
+)
 from linli.tenants.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -92,14 +105,10 @@ async def logout(request: Request, session: DbSession, body: RefreshIn | None = 
 
 @auth_router.post("/invitations/accept", operation_id="accept_invitation")
 async def accept_invitation(body: InvitationAccept, session: DbSession) -> TokenOut:
-    user = await service.use_user_token(
-        session,
-        token=body.token,
-        purpose="invitation",
-        password=body.password,
-        display_name=body.display_name,
+    issued = await service.accept_invitation(
+        session, token=body.token, password=body.password, display_name=body.display_name
     )
-    return _tokens(await service._issue_tokens(UserRepository(session), user))
+    return _tokens(issued)
 
 
 @auth_router.post("/password-reset", status_code=202, operation_id="request_password_reset")
@@ -118,7 +127,7 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: DbSession)
 async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
     grants = [GrantOut(role=g.role, node_id=g.node_id, node_path=g.node_path) for g in principal.grants]
     if principal.kind == "user":
-        user = await UserRepository(session).get(principal.id)
+        user = await service.get_user(session, user_id=principal.id)
         if user is not None:
             return MeOut(
                 kind="user",
@@ -132,17 +141,15 @@ async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
     return MeOut(kind=principal.kind, id=principal.id, display_name=principal.display_name, grants=grants)
 
 
-async def _tenant_out(session: DbSession, tenant: object) -> TenantOut:
+async def _tenant_out(session: DbSession, tenant: Tenant) -> TenantOut:
     out = TenantOut.model_validate(tenant)
-    out.effective_settings = await service.effective_settings(session, tenant=tenant)  # type: ignore[arg-type]
+    out.effective_settings = await lifecycle.effective_settings(session, tenant=tenant)
     return out
 
 
 @router.post("/tenants", status_code=201, operation_id="onboard_tenant")
-async def onboard_tenant(
-    body: TenantCreate, session: DbSession, principal: Annotated[Principal, require("tenants", "onboard")]
-) -> OnboardingOut:
-    result = await service.onboard(
+async def onboard_tenant(body: TenantCreate, session: DbSession, principal: TenantsOnboard) -> OnboardingOut:
+    result = await lifecycle.onboard(
         session,
         actor=principal,
         slug=body.slug,
@@ -164,20 +171,19 @@ async def onboard_tenant(
 @router.get("/tenants", operation_id="list_tenants")
 async def list_tenants(
     session: DbSession,
-    principal: Annotated[Principal, require("tenants", "read")],
+    principal: TenantsRead,
     status: Annotated[str | None, Query(pattern="^(active|suspended|offboarded)$")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[TenantOut]:
-    rows = await TenantRepository(session).list(status=status, after_id=decode_int_cursor(cursor), limit=limit)
+    rows = await lifecycle.list_tenants(session, status=status, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[await _tenant_out(session, r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.get("/tenants/{tenant_id}", operation_id="get_tenant")
-async def get_tenant(
-    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "read")]
-) -> TenantOut:
-    return await _tenant_out(session, await service.get_tenant(session, tenant_id=tenant_id))
+async def get_tenant(tenant_id: Id, session: DbSession, principal: TenantsRead) -> TenantOut:
+    tenant = await lifecycle.get_tenant(session, actor=principal, tenant_id=tenant_id, permission=("tenants", "read"))
+    return await _tenant_out(session, tenant)
 
 
 @router.patch("/tenants/{tenant_id}", operation_id="update_tenant")
@@ -185,9 +191,9 @@ async def update_tenant(
     tenant_id: Id,
     body: TenantUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("tenants", "update")],
+    principal: TenantsUpdate,
 ) -> TenantOut:
-    tenant = await service.update_tenant(
+    tenant = await lifecycle.update_tenant(
         session,
         actor=principal,
         tenant_id=tenant_id,
@@ -199,24 +205,16 @@ async def update_tenant(
 
 
 @router.post("/tenants/{tenant_id}/offboard", operation_id="offboard_tenant")
-async def offboard_tenant(
-    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "offboard")]
-) -> TenantOut:
-    return await _tenant_out(session, await service.offboard(session, actor=principal, tenant_id=tenant_id))
+async def offboard_tenant(tenant_id: Id, session: DbSession, principal: TenantsOffboard) -> TenantOut:
+    return await _tenant_out(session, await lifecycle.offboard(session, actor=principal, tenant_id=tenant_id))
 
 
 @router.get("/tenants/{tenant_id}/export", operation_id="export_tenant")
-async def export_tenant(
-    tenant_id: Id, session: DbSession, principal: Annotated[Principal, require("tenants", "export")]
-) -> Response:
+async def export_tenant(tenant_id: Id, session: DbSession, principal: TenantsExport) -> Response:
     """The tenant's data as one JSON document, one key per tenant-owned table (nodes, locations,
     grants, API keys, the audit log and every domain's tables): the offboarding archive."""
-    tenant = await service.get_tenant(session, tenant_id=tenant_id)
-    principal.authorize("tenants", "export", tenant.node_path, what="tenant")
-    archive: dict[str, object] = {"tenant": TenantOut.model_validate(tenant).model_dump(mode="json")}
-    repo = TenantRepository(session)
-    for table in await repo.tables_with_paths(privilege="SELECT"):
-        archive[table] = await repo.export_rows(table, tenant.node_path)
+    tenant, tables = await lifecycle.export_tenant(session, actor=principal, tenant_id=tenant_id)
+    archive = {"tenant": TenantOut.model_validate(tenant).model_dump(mode="json")} | tables
     return Response(
         json.dumps(archive, ensure_ascii=False, default=str),
         media_type="application/json",
@@ -227,41 +225,34 @@ async def export_tenant(
 @router.get("/users", operation_id="list_users")
 async def list_users(
     session: DbSession,
-    principal: Annotated[Principal, require("users", "read")],
+    principal: UsersRead,
     node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[UserGrantOut]:
-    within = None
-    if node_id is not None:
-        within = (await NodeService(session).get_visible(node_id)).node_path
-    repo = UserRepository(session)
-    grants = await repo.list_with_grants(within_path=within, after_id=decode_int_cursor(cursor), limit=limit)
-    users = await repo.users_by_ids(list({g.user_id for g in grants}))
-    items = []
-    for g in grants:
-        user, full = users[g.user_id], service.sees_contacts(principal, g.node_path)
-        items.append(
-            UserGrantOut(
-                grant_id=g.id,
-                user_id=g.user_id,
-                display_name=user.display_name,
-                email=user.email if full else mask_value("email", user.email),
-                phone=user.phone if full else mask_phone(user.phone),
-                masked=not full,
-                role=g.role,
-                node_id=g.node_id,
-                node_path=g.node_path,
-            )
+    rows = await grants.list_users(
+        session, actor=principal, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit
+    )
+    items = [
+        UserGrantOut(
+            grant_id=r.grant.id,
+            user_id=r.user.id,
+            display_name=r.user.display_name,
+            email=r.user.email if r.sees_contacts else mask_value("email", r.user.email),
+            phone=r.user.phone if r.sees_contacts else mask_phone(r.user.phone),
+            masked=not r.sees_contacts,
+            role=r.grant.role,
+            node_id=r.grant.node_id,
+            node_path=r.grant.node_path,
         )
-    return Page(items=items, next_cursor=next_cursor(grants, limit))
+        for r in rows
+    ]
+    return Page(items=items, next_cursor=next_cursor([r.grant for r in rows], limit))
 
 
 @router.post("/users/invitations", status_code=201, operation_id="invite_user")
-async def invite_user(
-    body: UserInvite, session: DbSession, principal: Annotated[Principal, require("users", "invite")]
-) -> InviteOut:
-    user, grant, token, expires = await service.invite_user(
+async def invite_user(body: UserInvite, session: DbSession, principal: UsersInvite) -> InviteOut:
+    user, grant, token, expires = await grants.invite_user(
         session,
         actor=principal,
         email=str(body.email),
@@ -273,115 +264,71 @@ async def invite_user(
 
 
 @router.post("/grants", status_code=201, operation_id="create_grant")
-async def create_grant(
-    body: GrantCreate, session: DbSession, principal: Annotated[Principal, require("grants", "create")]
-) -> GrantOut:
-    node = await NodeService(session).get_visible(body.node_id)
-    user = await UserRepository(session).get(body.user_id)
-    if user is None:
-        raise NotFound("user")
-    grant = await service.grant_role(session, actor=principal, user=user, role=body.role, node=node)
+async def create_grant(body: GrantCreate, session: DbSession, principal: GrantsCreate) -> GrantOut:
+    grant = await grants.create_grant(
+        session, actor=principal, user_id=body.user_id, role=body.role, node_id=body.node_id
+    )
     return GrantOut.model_validate(grant)
 
 
 @router.delete("/grants/{grant_id}", status_code=204, operation_id="delete_grant")
-async def delete_grant(
-    grant_id: Id, session: DbSession, principal: Annotated[Principal, require("grants", "delete")]
-) -> Response:
-    await service.revoke_grant(session, actor=principal, grant_id=grant_id)
+async def delete_grant(grant_id: Id, session: DbSession, principal: GrantsDelete) -> Response:
+    await grants.revoke_grant(session, actor=principal, grant_id=grant_id)
     return Response(status_code=204)
 
 
 @router.get("/api-keys", operation_id="list_api_keys")
 async def list_api_keys(
     session: DbSession,
-    principal: Annotated[Principal, require("api_keys", "read")],
+    principal: ApiKeysRead,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ApiKeyOut]:
-    rows = await UserRepository(session).api_keys(after=decode_uuid_cursor(cursor), limit=limit)
+    rows = await grants.list_api_keys(session, after=decode_uuid_cursor(cursor), limit=limit)
     return Page(items=[ApiKeyOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.post("/api-keys", status_code=201, operation_id="create_api_key")
-async def create_api_key(
-    body: ApiKeyCreate, session: DbSession, principal: Annotated[Principal, require("api_keys", "create")]
-) -> ApiKeyCreated:
-    key, raw, signing = await service.create_api_key(
+async def create_api_key(body: ApiKeyCreate, session: DbSession, principal: ApiKeysCreate) -> ApiKeyCreated:
+    key, raw, signing = await grants.create_api_key(
         session, actor=principal, name=body.name, node_id=body.node_id, roles=body.roles, source=body.source
     )
     return ApiKeyCreated(**ApiKeyOut.model_validate(key).model_dump(), key=raw, signing_secret=signing)
 
 
 @router.post("/api-keys/{key_id}/revoke", operation_id="revoke_api_key")
-async def revoke_api_key(
-    key_id: uuid.UUID, session: DbSession, principal: Annotated[Principal, require("api_keys", "revoke")]
-) -> ApiKeyOut:
-    return ApiKeyOut.model_validate(await service.revoke_api_key(session, actor=principal, key_id=key_id))
-
-
-AUDIT_QUERY = """
-    select id, chain::text, seq, node_path::text, at, actor_id, actor_role, action, object_type, object_id,
-           before, after, request_id, hash
-    from audit_log
-    where node_path <@ any (cast(:scopes as ltree[]))
-      and (cast(:after_id as bigint) is null or id < :after_id)
-      and (cast(:action as text) is null or action = :action)
-      and (cast(:object_type as text) is null or object_type = :object_type)
-    order by id desc limit :limit
-"""
+async def revoke_api_key(key_id: uuid.UUID, session: DbSession, principal: ApiKeysRevoke) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(await grants.revoke_api_key(session, actor=principal, key_id=key_id))
 
 
 @router.get("/audit", operation_id="list_audit_entries")
 async def list_audit_entries(
     session: DbSession,
-    principal: Annotated[Principal, require("audit", "read")],
+    principal: AuditRead,
     action: str | None = None,
     object_type: str | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AuditEntryOut]:
-    rows = (
-        (
-            await session.execute(
-                text(AUDIT_QUERY),
-                {
-                    "scopes": scopes_literal(principal.scopes_for("audit", "read")),
-                    "after_id": decode_int_cursor(cursor),
-                    "action": action,
-                    "object_type": object_type,
-                    "limit": limit,
-                },
-            )
-        )
-        .mappings()
-        .all()
+    rows = await audit.entries(
+        session,
+        actor=principal,
+        permission=("audit", "read"),
+        action=action,
+        object_type=object_type,
+        after_id=decode_int_cursor(cursor),
+        limit=limit,
     )
-    items = [AuditEntryOut.model_validate(dict(r)) for r in rows]
+    items = [AuditEntryOut.model_validate(r) for r in rows]
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(items) == limit else None)
 
 
 @router.get("/audit/export", operation_id="export_audit_entries", responses={200: {"content": {"text/csv": {}}}})
 async def export_audit_entries(
     session: DbSession,
-    principal: Annotated[Principal, require("audit", "export")],
+    principal: AuditExport,
 ) -> Response:
-    rows = (
-        (
-            await session.execute(
-                text(AUDIT_QUERY),
-                {
-                    "scopes": scopes_literal(principal.scopes_for("audit", "export")),
-                    "after_id": None,
-                    "action": None,
-                    "object_type": None,
-                    "limit": 100_000,
-                },
-            )
-        )
-        .mappings()
-        .all()
-    )
+    rows = await audit.entries(session, actor=principal, permission=("audit", "export"), limit=100_000)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = [

@@ -9,13 +9,13 @@ from typing import Any
 from arq.cron import CronJob, cron
 
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
-from linli.tenants import service
+from linli.tenants import lifecycle, service
 
 
 async def purge_offboarded_tenants(ctx: dict[str, Any] | None = None) -> list[str]:
     """Idempotent: a tenant that is already purged is no longer due."""
     async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.purge_offboarded(session)
+        return await lifecycle.purge_offboarded(session)
 
 
 async def prune_login_attempts(ctx: dict[str, Any] | None = None) -> int:

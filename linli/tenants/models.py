@@ -63,7 +63,7 @@ class ApiKey(TimestampMixin, Base):
     node_path: Mapped[str] = mapped_column(Ltree)
     created_by: Mapped[uuid.UUID | None] = mapped_column(UUID)
     # The event source the key was created for (system sources need one); an AI video key's signing
-    # secret, encrypted (see `tenants.service.signing_secret`).
+    # secret, encrypted (see `tenants.grants.signing_secret`).
     source: Mapped[str | None] = mapped_column(String(32))
     signing_secret: Mapped[str | None] = mapped_column(Text)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -11,6 +12,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from linli.platform.hierarchy.repository import tables_with_node_path
 from linli.platform.security import hash_like
 from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
 
@@ -19,6 +21,16 @@ class FailedLogins(NamedTuple):
     failures: int
     first_at: datetime | None
     last_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TenantSlug:
+    """What a look-up by slug tells: enough to scope a public request to the tenant."""
+
+    id: int
+    node_id: int
+    node_path: str
+    status: str
 
 
 class TenantRepository:
@@ -31,8 +43,14 @@ class TenantRepository:
     async def by_node(self, node_id: int) -> Tenant | None:
         return (await self.session.execute(select(Tenant).where(Tenant.node_id == node_id))).scalar_one_or_none()
 
-    async def by_slug(self, slug: str) -> Tenant | None:
-        return (await self.session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one_or_none()
+    async def by_slug(self, slug: str) -> TenantSlug | None:
+        """Any scope: through a reviewed SECURITY DEFINER function (offboarded tenants are not found)."""
+        row = (
+            await self.session.execute(
+                text("select id, node_id, node_path::text, status from linli_tenant_by_slug(:s)"), {"s": slug}
+            )
+        ).first()
+        return TenantSlug(*row) if row is not None else None
 
     async def list(self, *, status: str | None, after_id: int | None, limit: int) -> Sequence[Tenant]:
         stmt = select(Tenant).order_by(Tenant.id).limit(limit)
@@ -58,21 +76,6 @@ class TenantRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def tables_with_paths(self, privilege: str = "DELETE") -> Sequence[str]:
-        """Every table (public schema) with a node_path column on which the current role holds
-        `privilege` (SELECT or DELETE)."""
-        rows = await self.session.execute(
-            text(
-                """select c.relname from pg_class c
-                   join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'
-                   join pg_attribute a on a.attrelid = c.oid and a.attname = 'node_path' and not a.attisdropped
-                   where c.relkind in ('r', 'p') and has_table_privilege(c.oid, :privilege)
-                   order by c.relname"""
-            ),
-            {"privilege": privilege},
-        )
-        return list(rows.scalars())
-
     async def export_rows(self, table: str, node_path: str) -> Sequence[Any]:
         rows = await self.session.execute(
             text(f'select to_jsonb(t) from "{table}" t where node_path <@ text2ltree(:p) order by node_path'),
@@ -83,7 +86,7 @@ class TenantRepository:
     async def delete_tenant_rows(self, node_path: str, *, keep: frozenset[str]) -> dict[str, int]:
         """Delete every row under `node_path` in every tenant-owned table except `keep`. Tables that
         other tables still reference are retried after those (foreign keys decide the order)."""
-        pending = [t for t in await self.tables_with_paths() if t not in keep]
+        pending = [t for t in await tables_with_node_path(self.session, privilege="DELETE") if t not in keep]
         counts: dict[str, int] = {}
         while pending:
             failed: list[str] = []

@@ -305,6 +305,7 @@ async def test_a_resident_sees_only_their_own_reports(
 ) -> None:
     from linli.demo import DEMO_PASSWORD
     from linli.platform.hierarchy.repository import NodeRepository
+    from linli.tenants import grants
     from linli.tenants import service as tenants
 
     await system(db)
@@ -313,7 +314,7 @@ async def test_a_resident_sees_only_their_own_reports(
     )
     estate = await NodeRepository(db).get(places.yuefeng)
     assert estate is not None
-    await tenants.grant_role(db, actor=None, user=neighbour, role="resident", node=estate)
+    await grants.grant_role(db, actor=None, user=neighbour, role="resident", node=estate)
 
     mine = (await report(client, await login(RESIDENT), places.yuefeng, "ph_repair_request", building="6栋")).json()
     other = await login("13800009999")

@@ -270,6 +270,7 @@ async def person(db: AsyncSession, login: str, password: str, grants: list[tuple
     written in the test's own transaction; sign in with `login` and `password` afterwards. Its id."""
     from linli.platform.hierarchy.repository import NodeRepository
     from linli.tenants import service as tenants
+    from linli.tenants.grants import grant_role
     from linli.tenants.repository import UserRepository
 
     await apply_scopes(db, SYSTEM_SCOPE)
@@ -283,7 +284,7 @@ async def person(db: AsyncSession, login: str, password: str, grants: list[tuple
     for role, path in grants:
         node = await NodeRepository(db).get_by_path(path)
         assert node is not None, path
-        await tenants.grant_role(db, actor=None, user=user, role=role, node=node)
+        await grant_role(db, actor=None, user=user, role=role, node=node)
     await db.flush()
     await apply_scopes(db, ())
     return str(user.id)

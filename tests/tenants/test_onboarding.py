@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from typer.testing import CliRunner
 
-from linli.tenants import service
+from linli.tenants import lifecycle
 from linli.tenants.models import Tenant
 from tests.tenants.support import (
     LUOHU,
@@ -117,7 +117,7 @@ async def test_onboarding_hooks_run_in_the_same_transaction_and_entry(
             after={"contact_phone": "13812345678"},
         )
 
-    monkeypatch.setattr(service, "ONBOARDING_HOOKS", [hook])
+    monkeypatch.setattr(lifecycle, "ONBOARDING_HOOKS", [hook])
     community, _ = not_onboarded_community(WUHOU)
     response, request_id = await onboard(
         client, await login("admin@wuhou.demo"), node_id=community, slug="hooked", admin_email="h@example.org"
@@ -388,8 +388,8 @@ async def test_offboarding_exports_and_deletes_after_the_grace_period(
     ).status_code == 403
     # Nothing is deleted before the grace period ends; afterwards the tenant's data is.
     async with system_scope(db):
-        assert await service.purge_offboarded(db, at=delete_after - timedelta(days=1)) == []
-        assert await service.purge_offboarded(db, at=delete_after + timedelta(seconds=1)) == ["nanhong"]
+        assert await lifecycle.purge_offboarded(db, at=delete_after - timedelta(days=1)) == []
+        assert await lifecycle.purge_offboarded(db, at=delete_after + timedelta(seconds=1)) == ["nanhong"]
     left = await system_rows(
         db,
         "select (select count(*) from tenants where slug = 'nanhong') as tenants,"
@@ -402,7 +402,7 @@ async def test_offboarding_exports_and_deletes_after_the_grace_period(
     assert left[0]["nodes"] > 3 and left[0]["purges"] == 1
     # Purging again is a no-op, and the community can be onboarded afresh.
     async with system_scope(db):
-        assert await service.purge_offboarded(db, at=delete_after + timedelta(days=1)) == []
+        assert await lifecycle.purge_offboarded(db, at=delete_after + timedelta(days=1)) == []
     fresh, _ = await onboard(client, admin, node_id=nanhong_node, slug="nanhong-again", admin_email="n@example.org")
     assert fresh.status_code == 201, fresh.text
 

@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession
 from linli.platform.hierarchy.models import NodeLevel
+from linli.platform.hierarchy.permissions import NodesArchive, NodesCreate, NodesMove, NodesRead, NodesUpdate
 from linli.platform.hierarchy.schemas import NodeCreate, NodeMove, NodeOut, NodeUpdate
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.ids import Id
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
 @router.get("", operation_id="list_nodes")
 async def list_nodes(
     session: DbSession,
-    principal: Annotated[Principal, require("nodes", "read")],
+    principal: NodesRead,
     q: Annotated[str | None, Query(max_length=100, description="name or code")] = None,
     level: NodeLevel | None = None,
     parent_id: Id | None = None,
@@ -37,25 +38,19 @@ async def list_nodes(
 
 
 @router.get("/{node_id}", operation_id="get_node")
-async def get_node(
-    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
-) -> NodeOut:
+async def get_node(node_id: Id, session: DbSession, principal: NodesRead) -> NodeOut:
     return NodeOut.model_validate(await NodeService(session).get_visible(node_id))
 
 
 @router.get("/{node_id}/ancestors", operation_id="list_node_ancestors")
-async def list_node_ancestors(
-    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "read")]
-) -> Page[NodeOut]:
+async def list_node_ancestors(node_id: Id, session: DbSession, principal: NodesRead) -> Page[NodeOut]:
     service = NodeService(session)
     rows = await service.ancestors(await service.get_visible(node_id))
     return Page(items=[NodeOut.model_validate(r) for r in rows])
 
 
 @router.post("", status_code=201, operation_id="create_node")
-async def create_node(
-    body: NodeCreate, session: DbSession, principal: Annotated[Principal, require("nodes", "create")]
-) -> NodeOut:
+async def create_node(body: NodeCreate, session: DbSession, principal: NodesCreate) -> NodeOut:
     service = NodeService(session)
     parent = await service.get_visible(body.parent_id)
     node = await service.create(
@@ -69,7 +64,7 @@ async def update_node(
     node_id: Id,
     body: NodeUpdate,
     session: DbSession,
-    principal: Annotated[Principal, require("nodes", "update")],
+    principal: NodesUpdate,
 ) -> NodeOut:
     node = await NodeService(session).update(
         actor=principal, node_id=node_id, name=body.name, name_en=body.name_en, attrs=body.attrs
@@ -82,14 +77,12 @@ async def move_node(
     node_id: Id,
     body: NodeMove,
     session: DbSession,
-    principal: Annotated[Principal, require("nodes", "move")],
+    principal: NodesMove,
 ) -> NodeOut:
     node = await NodeService(session).move(actor=principal, node_id=node_id, new_parent_id=body.new_parent_id)
     return NodeOut.model_validate(node)
 
 
 @router.post("/{node_id}/archive", operation_id="archive_node")
-async def archive_node(
-    node_id: Id, session: DbSession, principal: Annotated[Principal, require("nodes", "archive")]
-) -> NodeOut:
+async def archive_node(node_id: Id, session: DbSession, principal: NodesArchive) -> NodeOut:
     return NodeOut.model_validate(await NodeService(session).archive(actor=principal, node_id=node_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.hierarchy.models import Location, Node
@@ -74,6 +74,39 @@ class NodeRepository:
 
     def add(self, node: Node) -> None:
         self.session.add(node)
+
+    async def set_parent(self, node: Node, parent: Node) -> None:
+        await self.session.execute(
+            text("update nodes set parent_id = :p where id = :id"), {"p": parent.id, "id": node.id}
+        )
+
+    async def rewrite_paths(self, table: str, *, old_path: str, new_path: str) -> None:
+        """Move every row of `table` at or below `old_path` to the same place below `new_path`."""
+        await self.session.execute(
+            text(
+                # subpath(p, nlevel(p)) is an error ("invalid positions"): the moved node itself is
+                # rewritten to the new path, its descendants keep their tail below it.
+                f'update "{table}" set node_path = case when node_path = text2ltree(:old) then text2ltree(:new) '
+                "else text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) end "
+                "where node_path <@ text2ltree(:old)"
+            ),
+            {"old": old_path, "new": new_path},
+        )
+
+
+TABLES_WITH_NODE_PATH = text(
+    """select c.relname from pg_class c
+       join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'
+       join pg_attribute a on a.attrelid = c.oid and a.attname = 'node_path' and not a.attisdropped
+       where c.relkind in ('r', 'p') and has_table_privilege(c.oid, :privilege)
+       order by c.relname"""
+)
+
+
+async def tables_with_node_path(session: AsyncSession, *, privilege: str) -> list[str]:
+    """The one list of tenant-owned tables: every table (public schema) with a node_path column on
+    which the session's role holds `privilege` (SELECT, UPDATE or DELETE)."""
+    return list((await session.execute(TABLES_WITH_NODE_PATH, {"privilege": privilege})).scalars())
 
 
 class LocationRepository:

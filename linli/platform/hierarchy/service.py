@@ -6,15 +6,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Principal, assert_writable
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.access import Permission, Principal, access_object
+from linli.platform.errors import BadRequest, Conflict
 from linli.platform.hierarchy.models import Node, NodeLevel
-from linli.platform.hierarchy.repository import NodeRepository
+from linli.platform.hierarchy.repository import NodeRepository, tables_with_node_path
 
 CHILD_LEVEL = {
     NodeLevel.district: NodeLevel.street,
@@ -41,10 +40,17 @@ class NodeService:
         self.repo = NodeRepository(session)
 
     async def get_visible(self, node_id: int) -> Node:
-        node = await self.repo.get(node_id)
-        if node is None:
-            raise NotFound("node")
-        return node
+        """The node if row-level security shows it to the caller (404 otherwise); for a node the caller
+        acts on, `get_for`."""
+        return await self.get_for(None, node_id, ("nodes", "read"))
+
+    async def get_for(
+        self, principal: Principal | None, node_id: int, permission: Permission | tuple[str, str]
+    ) -> Node:
+        """The node, for `principal` to do `permission` at (see `access.access_object`)."""
+        return await access_object(
+            self.session, principal, await self.repo.get(node_id), permission=permission, what="node"
+        )
 
     async def path_filter(self, node_id: int | None) -> str | None:
         """For a list's optional `node_id` filter: the node's path (404 outside the caller's scope)."""
@@ -92,9 +98,7 @@ class NodeService:
         code: str | None = None,
         attrs: dict[str, Any] | None = None,
     ) -> Node:
-        if actor is not None:
-            actor.authorize("nodes", "create", parent.node_path, what="node")
-        await assert_writable(self.session, parent.node_path)
+        await access_object(self.session, actor, parent, permission=("nodes", "create"), what="node")
         level = CHILD_LEVEL.get(NodeLevel(parent.level))
         if level is None:
             raise BadRequest("an estate has no child nodes; buildings and units are locations", code="no_child_level")
@@ -138,9 +142,7 @@ class NodeService:
         name_en: str | None,
         attrs: dict[str, Any] | None,
     ) -> Node:
-        node = await self.get_visible(node_id)
-        actor.authorize("nodes", "update", node.node_path, what="node")
-        await assert_writable(self.session, node.node_path)
+        node = await self.get_for(actor, node_id, ("nodes", "update"))
         before = node_snapshot(node)
         if name is not None:
             node.name = name
@@ -163,10 +165,8 @@ class NodeService:
     async def move(self, *, actor: Principal, node_id: int, new_parent_id: int) -> Node:
         node = await self.get_visible(node_id)
         new_parent = await self.get_visible(new_parent_id)
-        actor.authorize("nodes", "move", node.node_path, what="node")
-        actor.authorize("nodes", "move", new_parent.node_path, what="node")
-        await assert_writable(self.session, node.node_path)
-        await assert_writable(self.session, new_parent.node_path)
+        for end in (node, new_parent):
+            await access_object(self.session, actor, end, permission=("nodes", "move"), what="node")
         if CHILD_LEVEL.get(NodeLevel(new_parent.level)) != NodeLevel(node.level):
             raise BadRequest(f"a {node.level} must move under a node one level up", code="wrong_parent_level")
         if new_parent.node_path == node.node_path or new_parent.node_path.startswith(node.node_path + "."):
@@ -176,9 +176,7 @@ class NodeService:
         label, _ = await self._next_label(new_parent, NodeLevel(node.level))
         new_path = f"{new_parent.node_path}.{label}"
         await rewrite_paths(self.session, old_path=old_path, new_path=new_path)
-        await self.session.execute(
-            text("update nodes set parent_id = :p where id = :id"), {"p": new_parent.id, "id": node.id}
-        )
+        await self.repo.set_parent(node, new_parent)
         await self.session.refresh(node)
         await audit.record(
             self.session,
@@ -193,9 +191,7 @@ class NodeService:
         return node
 
     async def archive(self, *, actor: Principal, node_id: int) -> Node:
-        node = await self.get_visible(node_id)
-        actor.authorize("nodes", "archive", node.node_path, what="node")
-        await assert_writable(self.session, node.node_path)
+        node = await self.get_for(actor, node_id, ("nodes", "archive"))
         if node.archived_at is None:
             node.archived_at = datetime.now(UTC)
             await audit.record(
@@ -212,17 +208,6 @@ class NodeService:
         return await self.repo.ancestors(node.node_path)
 
 
-TABLES_WITH_PATHS = text(
-    """
-    select c.table_name from information_schema.columns c
-    join information_schema.tables t on t.table_name = c.table_name and t.table_schema = c.table_schema
-    where c.table_schema = 'public' and c.column_name = 'node_path' and t.table_type = 'BASE TABLE'
-      and c.table_name <> 'audit_log'
-      and has_table_privilege(format('%I.%I', c.table_schema, c.table_name), 'UPDATE')
-    order by c.table_name
-    """
-)
-
 PathMovedHook = Callable[[AsyncSession, str, str], Awaitable[None]]
 # Tables the request's role cannot update (e.g. a telemetry hypertable only the worker writes) are
 # rewritten by their domain: register a hook (typically enqueueing a worker job) called on every move.
@@ -231,17 +216,9 @@ PATH_MOVED_HOOKS: list[PathMovedHook] = []
 
 async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) -> None:
     """Rewrite `old_path` to `new_path` in every tenant-owned table (the audit log keeps history as it was)."""
-    tables = (await session.execute(TABLES_WITH_PATHS)).scalars().all()
-    for table in tables:
-        await session.execute(
-            text(
-                # subpath(p, nlevel(p)) is an error ("invalid positions"): the moved node itself is
-                # rewritten to the new path, its descendants keep their tail below it.
-                f'update "{table}" set node_path = case when node_path = text2ltree(:old) then text2ltree(:new) '
-                "else text2ltree(:new) || subpath(node_path, nlevel(text2ltree(:old))) end "
-                "where node_path <@ text2ltree(:old)"
-            ),
-            {"old": old_path, "new": new_path},
-        )
+    repo = NodeRepository(session)
+    for table in await tables_with_node_path(session, privilege="UPDATE"):
+        if table != "audit_log":
+            await repo.rewrite_paths(table, old_path=old_path, new_path=new_path)
     for hook in PATH_MOVED_HOOKS:
         await hook(session, old_path, new_path)

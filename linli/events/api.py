@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from linli.events import intake, kpis, lifecycle, notifications, reading, routing
-from linli.events.config import get_events_settings
 from linli.events.models import Event
 from linli.events.permissions import (
     EventsAttach,
@@ -56,6 +55,7 @@ from linli.platform.access import DbSession
 from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
+from linli.platform.settings import get_settings
 from linli.platform.window import resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
@@ -238,7 +238,7 @@ async def upload_attachment(
     principal: EventsAttach,
     file: Annotated[UploadFile, File(description="a JPEG, PNG or WebP photo")],
 ) -> AttachmentOut:
-    limit = get_events_settings().events_max_attachment_bytes
+    limit = get_settings().events_max_attachment_bytes
     data = await file.read(limit + 1)
     attachment = await lifecycle.add_attachment(
         session, actor=principal, event_id=event_id, filename=file.filename or "photo", data=data

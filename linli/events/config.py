@@ -16,7 +16,6 @@ class EventsSettings(BaseSettings):
     events_duplicate_window_minutes: int = 30
     events_reopen_window_days: int = 7
     events_low_rating: int = 2
-    events_max_attachment_bytes: int = 5 * 1024 * 1024
     events_ai_min_confidence: float = 0.6
     # Deferred arq jobs for deadlines and deliveries; the periodic sweeps run whatever is due regardless.
     events_enqueue_jobs: bool = True

@@ -28,6 +28,7 @@ from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from linli.platform.settings import get_settings
 
 # action: (allowed from, to, who may)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None, frozenset[str]]] = {
@@ -260,7 +261,7 @@ async def store_attachment(
     data: bytes,
     storage: StorageBackend | None = None,
 ) -> EventAttachment:
-    if len(data) > get_events_settings().events_max_attachment_bytes:
+    if len(data) > get_settings().events_max_attachment_bytes:
         raise PayloadTooLarge("the file is larger than the attachment limit", code="attachment_too_large")
     sniffed = sniff_image(data)
     if sniffed is None:

@@ -39,11 +39,9 @@ class BodyLimits:
 
 
 def body_limits(settings: Settings) -> BodyLimits:
-    from linli.events.config import get_events_settings
-
     upload = settings.body_limit_upload_bytes
     if upload is None:
-        upload = get_events_settings().events_max_attachment_bytes * 4 // 3 + MULTIPART_OVERHEAD
+        upload = settings.events_max_attachment_bytes * 4 // 3 + MULTIPART_OVERHEAD
     return BodyLimits(
         classes=(
             RouteClass(re.compile(r"/api/v1/ingest$"), settings.body_limit_ingest_bytes, (b"x-device-token",)),

@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     body_limit_ingest_bytes: int = 1024 * 1024
     body_limit_json_bytes: int = 256 * 1024
     body_limit_upload_bytes: int | None = None
+    # One evidence photo (an events setting by name; the body limit of uploads derives from it).
+    events_max_attachment_bytes: int = 5 * 1024 * 1024
     # `/metrics` needs `Authorization: Bearer <token>`; unset, it is open in development/test and 404
     # in production.
     metrics_token: str | None = None

@@ -18,8 +18,8 @@ from linli.platform.access import Permission, Principal, access_object, role_per
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Location, Node
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.masking import mask_id_number, mask_name, mask_phone, sees_full
 from linli.residents.crypto import decrypt_id_number, encrypt_id_number, id_number_hash
-from linli.residents.masking import mask_id_number, mask_name, mask_phone, sees_full
 from linli.residents.models import Household, Person
 from linli.residents.repository import ResidentRepository, Visibility
 from linli.residents.schemas import PersonOut

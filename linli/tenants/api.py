@@ -13,6 +13,7 @@ from linli.platform import audit
 from linli.platform.access import CurrentPrincipal, DbSession
 from linli.platform.audit import mask_value
 from linli.platform.ids import Id
+from linli.platform.masking import mask_phone
 from linli.platform.pagination import (
     Cursor,
     Limit,
@@ -23,7 +24,6 @@ from linli.platform.pagination import (
     next_cursor,
 )
 from linli.platform.security import decode_access_token
-from linli.residents.masking import mask_phone
 from linli.tenants import grants, lifecycle, service
 from linli.tenants.models import Tenant
 from linli.tenants.permissions import (

@@ -18,9 +18,9 @@ from linli.platform.access import API_KEY_PREFIX, ROLES, Permission, Principal, 
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.masking import sees_full
 from linli.platform.security import new_secret, sha256_hex
 from linli.platform.settings import get_settings
-from linli.residents.masking import sees_full
 from linli.tenants.models import ApiKey, RoleGrant, User
 from linli.tenants.repository import TenantRepository, UserRepository
 from linli.tenants.service import ensure_user, invitation_for, normalise_login, now

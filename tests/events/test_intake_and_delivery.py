@@ -33,6 +33,7 @@ from linli.platform.access import load_user_principal
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes, scoped_session, session_factory
 from linli.platform.errors import Conflict
 from linli.platform.security import hmac_sha256_hex
+from linli.platform.settings import get_settings
 from tests.conftest import Login
 from tests.events.conftest import PNG, Places, system
 
@@ -544,6 +545,7 @@ async def test_sms_goes_through_the_gateway_and_big_photos_are_refused(
     monkeypatch.setenv("LINLI_SMS_GATEWAY_URL", f"http://127.0.0.1:{server.server_address[1]}/sms")
     monkeypatch.setenv("LINLI_EVENTS_MAX_ATTACHMENT_BYTES", "1000")
     get_events_settings.cache_clear()
+    get_settings.cache_clear()
     try:
         resident, handler = await login(RESIDENT), await login("property@yuefeng.demo")
         on = await client.put(
@@ -570,3 +572,5 @@ async def test_sms_goes_through_the_gateway_and_big_photos_are_refused(
         assert big.status_code == 413 and big.json()["error"]["code"] == "attachment_too_large"
     finally:
         server.shutdown()
+        monkeypatch.delenv("LINLI_EVENTS_MAX_ATTACHMENT_BYTES")
+        get_settings.cache_clear()

@@ -22,8 +22,8 @@ from linli.iot.repository import (
     DeviceRepository,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, assert_writable
-from linli.platform.errors import Conflict, NotFound
+from linli.platform.access import Permission, Principal, access_object
+from linli.platform.errors import Conflict
 from linli.platform.hierarchy.service import NodeService
 
 SCOPE_KEYS = {
@@ -189,19 +189,17 @@ async def list_alarms(
 async def get_alarm(session: AsyncSession, *, alarm_id: int) -> tuple[Alarm, Sequence[AlarmHistory]]:
     """The alarm and its history."""
     repo = AlarmRepository(session)
-    alarm = await repo.get(alarm_id)
-    if alarm is None:
-        raise NotFound("alarm")
+    alarm = await access_object(
+        session, None, await repo.get(alarm_id), permission=Permission("alarms", "read"), what="alarm"
+    )
     return alarm, await repo.history(alarm.id)
 
 
 async def acknowledge_alarm(session: AsyncSession, *, actor: Principal, alarm_id: int, note: str | None) -> Alarm:
     alarms = AlarmRepository(session)
-    alarm = await alarms.get(alarm_id)
-    if alarm is None:
-        raise NotFound("alarm")
-    actor.authorize("alarms", "acknowledge", alarm.node_path, what="alarm")
-    await assert_writable(session, alarm.node_path)
+    alarm = await access_object(
+        session, actor, await alarms.get(alarm_id), permission=Permission("alarms", "acknowledge"), what="alarm"
+    )
     if alarm.state != "open":
         raise Conflict(f"the alarm is {alarm.state}", code="alarm_not_open")
     alarm.state = "acknowledged"

@@ -7,6 +7,22 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from linli.iot import service
 from linli.iot.ingest import IngestWriter, Message
+from linli.iot.permissions import (
+    AlarmsAcknowledge,
+    AlarmsRead,
+    CommandsRead,
+    DeadLettersRead,
+    DevicesCreate,
+    DevicesDelete,
+    DevicesRead,
+    DeviceTypesCreate,
+    DeviceTypesDelete,
+    DeviceTypesRead,
+    DeviceTypesUpdate,
+    RulesRead,
+    RulesUpdate,
+    TelemetryRead,
+)
 from linli.iot.schemas import (
     AlarmAck,
     AlarmDetail,
@@ -27,7 +43,7 @@ from linli.iot.schemas import (
     RuleOverrideIn,
     TelemetryOut,
 )
-from linli.platform.access import DbSession, Principal, require
+from linli.platform.access import DbSession
 from linli.platform.db import session_factory
 from linli.platform.errors import BadRequest, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
 from linli.platform.hierarchy.service import NodeService
@@ -54,9 +70,7 @@ def writer() -> IngestWriter:
 
 
 @router.post("/devices", status_code=201, operation_id="register_device")
-async def register_device(
-    body: DeviceCreate, session: DbSession, principal: Annotated[Principal, require("devices", "create")]
-) -> DeviceCreated:
+async def register_device(body: DeviceCreate, session: DbSession, principal: DevicesCreate) -> DeviceCreated:
     """Register a device. The response carries its credentials once: an HTTP token and an MQTT login."""
     return await service.register_device(
         session,
@@ -75,9 +89,7 @@ async def register_device(
     operation_id="register_devices_bulk",
     openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}},
 )
-async def register_devices_bulk(
-    request: Request, session: DbSession, principal: Annotated[Principal, require("devices", "create")]
-) -> BulkResult:
+async def register_devices_bulk(request: Request, session: DbSession, principal: DevicesCreate) -> BulkResult:
     """CSV body (text/csv) with header type,serial,node_id,building,unit,floor,space; a report per row."""
     if "csv" not in request.headers.get("content-type", ""):
         raise UnsupportedMediaType("send the CSV as text/csv")
@@ -95,7 +107,7 @@ async def register_devices_bulk(
 @router.get("/devices", operation_id="list_devices")
 async def list_devices(
     session: DbSession,
-    principal: Annotated[Principal, require("devices", "read")],
+    principal: DevicesRead,
     type: Annotated[str | None, Query(max_length=64)] = None,
     node_id: Id | None = None,
     status: Annotated[str | None, Query(pattern="^(registered|online|offline|revoked)$")] = None,
@@ -109,16 +121,12 @@ async def list_devices(
 
 
 @router.get("/devices/{device_id}", operation_id="get_device")
-async def get_device(
-    device_id: Id, session: DbSession, principal: Annotated[Principal, require("devices", "read")]
-) -> DeviceOut:
+async def get_device(device_id: Id, session: DbSession, principal: DevicesRead) -> DeviceOut:
     return service.device_out(await service.get_device(session, device_id=device_id))
 
 
 @router.delete("/devices/{device_id}", operation_id="revoke_device")
-async def revoke_device(
-    device_id: Id, session: DbSession, principal: Annotated[Principal, require("devices", "delete")]
-) -> DeviceOut:
+async def revoke_device(device_id: Id, session: DbSession, principal: DevicesDelete) -> DeviceOut:
     """Revoke: the HTTP token stops working and the MQTT client is removed from the broker."""
     return service.device_out(await service.revoke_device(session, actor=principal, device_id=device_id))
 
@@ -127,7 +135,7 @@ async def revoke_device(
 async def get_device_telemetry(
     device_id: Id,
     session: DbSession,
-    principal: Annotated[Principal, require("telemetry", "read")],
+    principal: TelemetryRead,
     metric: Annotated[str, Query(min_length=1, max_length=64)],
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
@@ -145,7 +153,7 @@ async def get_device_telemetry(
 async def list_device_commands(
     device_id: Id,
     session: DbSession,
-    principal: Annotated[Principal, require("commands", "read")],
+    principal: CommandsRead,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[CommandOut]:
@@ -156,7 +164,7 @@ async def list_device_commands(
 @router.get("/alarms", operation_id="list_alarms")
 async def list_alarms(
     session: DbSession,
-    principal: Annotated[Principal, require("alarms", "read")],
+    principal: AlarmsRead,
     state: Annotated[str | None, Query(pattern="^(open|acknowledged|cleared|active)$")] = None,
     device_id: Id | None = None,
     node_id: Id | None = None,
@@ -170,9 +178,7 @@ async def list_alarms(
 
 
 @router.get("/alarms/{alarm_id}", operation_id="get_alarm")
-async def get_alarm(
-    alarm_id: Id, session: DbSession, principal: Annotated[Principal, require("alarms", "read")]
-) -> AlarmDetail:
+async def get_alarm(alarm_id: Id, session: DbSession, principal: AlarmsRead) -> AlarmDetail:
     alarm, history = await service.get_alarm(session, alarm_id=alarm_id)
     return AlarmDetail(
         **AlarmOut.model_validate(alarm).model_dump(), history=[AlarmHistoryOut.model_validate(h) for h in history]
@@ -183,7 +189,7 @@ async def get_alarm(
 async def acknowledge_alarm(
     alarm_id: Id,
     session: DbSession,
-    principal: Annotated[Principal, require("alarms", "acknowledge")],
+    principal: AlarmsAcknowledge,
     body: AlarmAck | None = None,
 ) -> AlarmOut:
     alarm = await service.acknowledge_alarm(
@@ -195,7 +201,7 @@ async def acknowledge_alarm(
 @router.get("/ingest/dead-letters", operation_id="list_dead_letters")
 async def list_dead_letters(
     session: DbSession,
-    principal: Annotated[Principal, require("dead_letters", "read")],
+    principal: DeadLettersRead,
     reason: Annotated[str | None, Query(max_length=32)] = None,
     device_id: Id | None = None,
     cursor: Cursor = None,
@@ -237,7 +243,7 @@ async def ingest_http(
 @router.get("/device-types", operation_id="list_device_types")
 async def list_device_types(
     session: DbSession,
-    principal: Annotated[Principal, require("device_types", "read")],
+    principal: DeviceTypesRead,
     node_id: Annotated[int | None, Query(description="types that apply there or are defined below it")] = None,
     code: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[Literal["catalog", "tenant"] | None, Query()] = None,
@@ -249,18 +255,14 @@ async def list_device_types(
 
 
 @router.post("/device-types", status_code=201, operation_id="create_device_type")
-async def create_device_type(
-    body: DeviceTypeCreate, session: DbSession, principal: Annotated[Principal, require("device_types", "create")]
-) -> DeviceTypeOut:
+async def create_device_type(body: DeviceTypeCreate, session: DbSession, principal: DeviceTypesCreate) -> DeviceTypeOut:
     """Define a device type for a tenant: its metrics (validated on ingest), rules and commands. It
     applies to devices at the node and below it."""
     return await service.create_device_type(session, actor=principal, body=body)
 
 
 @router.get("/device-types/{device_type_id}", operation_id="get_device_type")
-async def get_device_type(
-    device_type_id: Id, session: DbSession, principal: Annotated[Principal, require("device_types", "read")]
-) -> DeviceTypeOut:
+async def get_device_type(device_type_id: Id, session: DbSession, principal: DeviceTypesRead) -> DeviceTypeOut:
     return service.tenant_type_out(await service.get_device_type(session, type_id=device_type_id))
 
 
@@ -269,16 +271,14 @@ async def update_device_type(
     device_type_id: Id,
     body: DeviceTypeBody,
     session: DbSession,
-    principal: Annotated[Principal, require("device_types", "update")],
+    principal: DeviceTypesUpdate,
 ) -> DeviceTypeOut:
     """Replace a tenant type's definition (its code and node stay)."""
     return await service.update_device_type(session, actor=principal, type_id=device_type_id, body=body)
 
 
 @router.delete("/device-types/{device_type_id}", status_code=204, operation_id="delete_device_type")
-async def delete_device_type(
-    device_type_id: Id, session: DbSession, principal: Annotated[Principal, require("device_types", "delete")]
-) -> Response:
+async def delete_device_type(device_type_id: Id, session: DbSession, principal: DeviceTypesDelete) -> Response:
     """Remove a tenant type no device has (409 device_type_in_use otherwise), with its rule overrides."""
     await service.delete_device_type(session, actor=principal, type_id=device_type_id)
     return Response(status_code=204)
@@ -287,7 +287,7 @@ async def delete_device_type(
 @router.get("/rules", operation_id="list_effective_rules")
 async def list_effective_rules(
     session: DbSession,
-    principal: Annotated[Principal, require("rules", "read")],
+    principal: RulesRead,
     node_id: Annotated[int | None, Query(description="where the rules apply (default: the node of your grant)")] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[RuleOut]:
@@ -299,9 +299,7 @@ async def list_effective_rules(
 
 
 @router.put("/rules", operation_id="override_rule")
-async def override_rule(
-    body: RuleOverrideIn, session: DbSession, principal: Annotated[Principal, require("rules", "update")]
-) -> RuleOut:
+async def override_rule(body: RuleOverrideIn, session: DbSession, principal: RulesUpdate) -> RuleOut:
     """Override a default rule's parameters (or disable it) for a tenant, community or estate."""
     rule = await service.override_rule(
         session,

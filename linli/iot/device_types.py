@@ -26,8 +26,8 @@ from linli.iot.schemas import (
     TypeName,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit, assert_writable, tenant_chain
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.access import Permission, Principal, access_object, after_commit, tenant_chain
+from linli.platform.errors import BadRequest, Conflict
 from linli.platform.hierarchy.service import NodeService
 
 
@@ -74,9 +74,7 @@ async def override_rule(
     params: dict[str, Any],
     enabled: bool,
 ) -> dict[str, Any]:
-    node = await NodeService(session).get_visible(node_id)
-    actor.authorize("rules", "update", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
+    node = await NodeService(session).get_for(actor, node_id, Permission("rules", "update"))
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -176,10 +174,9 @@ async def list_device_types(
 
 
 async def get_device_type(session: AsyncSession, *, type_id: int) -> TenantDeviceType:
+    """A tenant type row-level security shows the caller (those defined above its grants included)."""
     row = await DeviceTypeRepository(session).get(type_id)
-    if row is None:
-        raise NotFound("device type")
-    return row
+    return await access_object(session, None, row, permission=Permission("device_types", "read"), what="device type")
 
 
 async def _checked_spec(session: AsyncSession, *, code: str, node_path: str, body: DeviceTypeBody) -> dict[str, Any]:
@@ -273,9 +270,7 @@ def _type_snapshot(row: TenantDeviceType) -> dict[str, Any]:
 
 
 async def create_device_type(session: AsyncSession, *, actor: Principal, body: DeviceTypeCreate) -> DeviceTypeOut:
-    node = await NodeService(session).get_visible(body.node_id)
-    actor.authorize("device_types", "create", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
+    node = await NodeService(session).get_for(actor, body.node_id, Permission("device_types", "create"))
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -323,9 +318,13 @@ async def update_device_type(
     session: AsyncSession, *, actor: Principal, type_id: int, body: DeviceTypeBody
 ) -> DeviceTypeOut:
     """Replace the definition (the code and node stay). Readings of metrics it drops are refused from now."""
-    row = await get_device_type(session, type_id=type_id)
-    actor.authorize("device_types", "update", row.node_path, what="device type")
-    await assert_writable(session, row.node_path)
+    row = await access_object(
+        session,
+        actor,
+        await DeviceTypeRepository(session).get(type_id),
+        permission=Permission("device_types", "update"),
+        what="device type",
+    )
     spec = await _checked_spec(session, code=row.code, node_path=row.node_path, body=body)
     before = _type_snapshot(row)
     await _register_metrics(session, tenant_id=row.tenant_id, body=body)
@@ -348,9 +347,13 @@ async def update_device_type(
 
 async def delete_device_type(session: AsyncSession, *, actor: Principal, type_id: int) -> None:
     """Only while no device (revoked ones included: their telemetry keeps its meaning) has the type."""
-    row = await get_device_type(session, type_id=type_id)
-    actor.authorize("device_types", "delete", row.node_path, what="device type")
-    await assert_writable(session, row.node_path)
+    row = await access_object(
+        session,
+        actor,
+        await DeviceTypeRepository(session).get(type_id),
+        permission=Permission("device_types", "delete"),
+        what="device type",
+    )
     used = await DeviceRepository(session).count_of_type(row.code, row.node_path)
     if used:
         raise Conflict(

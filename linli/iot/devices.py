@@ -25,7 +25,7 @@ from linli.iot.schemas import (
     LocationIn,
 )
 from linli.platform import audit
-from linli.platform.access import Principal, after_commit, assert_writable, tenant_chain
+from linli.platform.access import Permission, Principal, access_object, after_commit, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import new_secret, sha256_hex
@@ -98,9 +98,7 @@ async def _prepare(
     location: LocationIn,
     gateway: bool = False,
 ) -> _Prepared:
-    node = await NodeService(session).get_visible(node_id)
-    actor.authorize("devices", "create", node.node_path, what="node")
-    await assert_writable(session, node.node_path)
+    node = await NodeService(session).get_for(actor, node_id, Permission("devices", "create"))
     owners = await tenant_chain(session, node.node_path)
     if not owners:
         raise BadRequest("the node belongs to no tenant", code="no_tenant")
@@ -266,15 +264,26 @@ async def list_devices(
 
 
 async def get_device(session: AsyncSession, *, device_id: int) -> Device:
-    device = await DeviceRepository(session).get(device_id)
-    if device is None:
-        raise NotFound("device")
-    return device
+    """A device row-level security shows the caller (the endpoint's permission decided which)."""
+    return await access_object(
+        session,
+        None,
+        await DeviceRepository(session).get(device_id),
+        permission=Permission("devices", "read"),
+        what="device",
+    )
 
 
 async def revoke_device(session: AsyncSession, *, actor: Principal, device_id: int) -> Device:
-    device = await get_device(session, device_id=device_id)
-    actor.authorize("devices", "delete", device.node_path, what="device")
+    # Revoking stays possible in a suspended tenant: it only reduces access.
+    device = await access_object(
+        session,
+        actor,
+        await DeviceRepository(session).get(device_id),
+        permission=Permission("devices", "delete"),
+        what="device",
+        write=False,
+    )
     if device.revoked_at is None:
         before = snapshot(device)
         device.revoked_at = now()

@@ -158,3 +158,22 @@ async def test_mqtt_ingest_for_a_suspended_tenant_stores_nothing_and_dead_letter
             conn.execute("update tenants set status = 'active' where slug = 'mumianling'")
         consumer.writer.devices.inactive_loaded = -1e9
     assert stored_values(gateway["id"]) == [] and stored_values(neighbour["id"]) == []
+
+
+async def test_a_suspended_tenant_may_revoke_its_devices_but_not_register_any(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    """Revoking only reduces access: like revoking an API key, it stays possible while suspended."""
+    sensor = await devices.register("co_sensor", estate["id"], building="5栋")
+    with superuser() as conn:
+        conn.execute("update tenants set status = 'suspended' where slug = 'mumianling'")
+    try:
+        body = {"type": "co_sensor", "serial": f"CO-{uuid.uuid4().hex[:8]}", "node_id": estate["id"]}
+        registered = await live.post("/api/v1/devices", json=body, headers=devices.headers)
+        assert registered.status_code == 403 and registered.json()["error"]["code"] == "tenant_read_only"
+        revoked = await live.delete(f"/api/v1/devices/{sensor['id']}", headers=devices.headers)
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["status"] == "revoked"
+    finally:
+        with superuser() as conn:
+            conn.execute("update tenants set status = 'active' where slug = 'mumianling'")

@@ -378,7 +378,3 @@ async def ingest_ai_detection(
     if image is not None:
         await store_attachment(session, actor=actor, event=event, filename="snapshot", data=image)
     return ("merged" if merged else "created"), None, event
-
-
-# Hook registration (importing this module wires it): an opened alarm raises its event.
-iot.ALARM_OPENED_HANDLERS.append(on_alarm_opened)

@@ -70,16 +70,17 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 @app.callback()
 def main() -> None:
-    """Every command runs with all domains loaded, so cross-domain hooks (alarm → event) are registered."""
+    """Every command runs with the domains wired (`linli.wiring`), so that cross-domain hooks (alarm →
+    event in `linli ingest`, onboarding defaults) run in every process."""
     from pydantic import ValidationError
 
-    from linli.platform.app import load_domains
+    from linli import wiring
 
     try:
         get_settings()
     except ValidationError as exc:  # e.g. production with a development secret: one line naming it
         raise fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
-    load_domains()
+    wiring.wire()
 
 
 @app.command()

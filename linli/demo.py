@@ -16,7 +16,6 @@ from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.seed import seed_tree
 from linli.platform.security import hash_password
-from linli.residents.seed import demo_step as seed_residents
 from linli.tenants import grants, lifecycle
 from linli.tenants import service as tenants
 
@@ -50,28 +49,8 @@ DEMO_ACCOUNTS = (
     DemoAccount("13800000001", "悦峰尚府居民", "resident", "name:悦峰尚府"),
 )
 
-# Other domains add their own demo data (devices, events, services) through this list.
+# A domain's demo data (residents, devices, events): `linli.wiring.DEMO_STEPS` lists them in order.
 DemoStep = Callable[[AsyncSession, str], Awaitable[None]]
-DEMO_STEPS: list[tuple[str, DemoStep]] = []
-DEMO_STEPS.append(("residents", seed_residents))
-
-
-async def _iot_demo_devices(session: AsyncSession, scale: str) -> None:
-    from linli.iot.simulate import seed_demo_devices
-
-    await seed_demo_devices(session, scale)
-
-
-DEMO_STEPS.append(("iot devices", _iot_demo_devices))
-
-
-def _register_domain_steps() -> None:
-    from linli.events.demo import seed_events_demo
-
-    DEMO_STEPS.append(("events", seed_events_demo))
-
-
-_register_domain_steps()
 
 
 async def find_node(session: AsyncSession, where: str) -> Node:
@@ -125,9 +104,9 @@ async def seed_tenants(session: AsyncSession) -> None:
 
 
 async def seed_demo(*, scale: str = "small", progress: Callable[[str], None] = lambda _: None) -> None:
-    from linli.platform.app import load_domains
+    from linli import wiring  # the composition root imports this module (for DemoStep)
 
-    load_domains()
+    wiring.wire()
     async with scoped_session(SYSTEM_SCOPE) as session:
         progress("catalogs")
         await seed_catalogs(session)
@@ -137,7 +116,7 @@ async def seed_demo(*, scale: str = "small", progress: Callable[[str], None] = l
         await seed_tenants(session)
         progress("accounts")
         await seed_accounts(session)
-    for name, step in DEMO_STEPS:
+    for name, step in wiring.DEMO_STEPS:
         progress(name)
         async with scoped_session(SYSTEM_SCOPE) as session:
             await step(session, scale)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.events.config import get_events_settings
 from linli.events.deadlines import schedule_deadlines
 from linli.events.lifecycle import store_attachment
-from linli.events.models import Event, Source
+from linli.events.models import Event
 from linli.events.records import SEVERITY_RANK, add_timeline, bump, label_of, raised_by, snapshot, utcnow
 from linli.events.repositories import CatalogRepository, EventRepository, Item, merged_ref
 from linli.events.routing import dispatch
@@ -24,6 +24,7 @@ from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Forbidden, LinliError, Unauthenticated
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import constant_time_equals, hmac_sha256_hex
+from linli.platform.sources import SIGNED_SOURCES, SYSTEM_SOURCES
 from linli.tenants.grants import signing_secret
 
 log = logging.getLogger(__name__)
@@ -45,13 +46,6 @@ DETECTION_TYPES = {
     "gathering": "po_gathering",
     "construction_hazard": "sf_construction_hazard",
 }
-
-
-# Sources only the platform's own paths (the IoT alarm handler, the signed AI detection endpoint) or an
-# API key created for that source may claim.
-SYSTEM_SOURCES: tuple[Source, ...] = ("iot_alarm", "ai_video", "robot")
-# Sources whose keys send signed requests to their own endpoint, never plain POST /events.
-SIGNED_SOURCES: tuple[Source, ...] = ("ai_video",)
 
 
 def source_for(actor: Principal, requested: str | None) -> str:
@@ -378,7 +372,3 @@ async def ingest_ai_detection(
     if image is not None:
         await store_attachment(session, actor=actor, event=event, filename="snapshot", data=image)
     return ("merged" if merged else "created"), None, event
-
-
-# Hook registration (importing this module wires it): an opened alarm raises its event.
-iot.ALARM_OPENED_HANDLERS.append(on_alarm_opened)

@@ -4,9 +4,10 @@ periodic sweeps pick up anything a lost or expired deferred job left behind."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq.cron import cron
+from arq.cron import CronJob, cron
 
 from linli.events import deadlines, notifications
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
@@ -41,8 +42,13 @@ async def events_deliver_pending(ctx: dict[str, Any]) -> tuple[int, int]:
             return delivered, failed
 
 
-JOBS = [events_fire_deadline, events_sweep_deadlines, events_deliver_notifications, events_deliver_pending]
-CRON = [
+JOBS: list[Callable[..., Awaitable[Any]]] = [
+    events_fire_deadline,
+    events_sweep_deadlines,
+    events_deliver_notifications,
+    events_deliver_pending,
+]
+CRON: list[CronJob] = [
     cron(events_sweep_deadlines, second={0}, unique=True, run_at_startup=True),
     cron(events_deliver_pending, second={30}, unique=True),
 ]

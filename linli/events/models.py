@@ -11,7 +11,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from linli.platform.db import Base, IdMixin, TimestampMixin
 from linli.platform.hierarchy.models import Ltree
 
-# The kinds and sources are defined once, as the types the schemas use; the tuples derive from them.
+# The kinds are defined once, as the type the schemas use; the tuple derives from it (the sources are the
+# kernel's, `linli.platform.sources`).
 HandlerKind = Literal[
     "property",
     "grid_worker",
@@ -25,9 +26,7 @@ HandlerKind = Literal[
     "social_worker",
     "street_office",
 ]
-Source = Literal["iot_alarm", "ai_video", "resident_report", "staff_patrol", "hotline", "robot", "upstream"]
 HANDLER_KINDS: tuple[HandlerKind, ...] = get_args(HandlerKind)
-SOURCES: tuple[Source, ...] = get_args(Source)
 OPEN_STATUSES = ("new", "dispatched", "accepted", "in_progress")
 TERMINAL_STATUSES = ("resolved", "closed", "cancelled")
 

@@ -33,7 +33,6 @@ from linli.platform.security import hmac_sha256_hex, new_secret
 from linli.platform.settings import get_settings
 from linli.tenants.models import User
 from linli.tenants.repository import UserRepository
-from linli.tenants.service import RESET_NOTIFIERS
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
@@ -193,7 +192,7 @@ def record_failure(notification: Notification, error: str, now: datetime) -> Non
 
 
 async def email_password_reset(user: User, token: str) -> None:
-    """The e-mail channel for password-reset links (registered in `tenants.service.RESET_NOTIFIERS`).
+    """The e-mail channel for password-reset links (`linli.wiring` puts it in `RESET_NOTIFIERS`).
     Outside production there is no mail server: the message goes to the log, the development outbox."""
     if not user.email:
         log.warning("password reset for an account without e-mail address (%s): not sent", user.id)
@@ -459,8 +458,3 @@ def job_after_commit(
             log.warning("could not enqueue %s%r; the sweep will pick it up", function, args, exc_info=True)
 
     after_commit(session, _send)
-
-
-# Hook registration (importing this module wires it): reset links go out by e-mail.
-if email_password_reset not in RESET_NOTIFIERS:
-    RESET_NOTIFIERS.append(email_password_reset)

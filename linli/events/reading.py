@@ -23,6 +23,7 @@ from linli.platform.db import apply_scopes
 from linli.platform.errors import Forbidden, NotFound, Unauthenticated
 from linli.platform.hierarchy.repository import NodeRepository
 from linli.platform.hierarchy.service import NodeService
+from linli.tenants.lifecycle import tenant_by_slug
 
 # Open311 without an API key shows only the items a tenant marks public (tenant setting `open311_public`:
 # line or item codes), never these lines: they are about people (care, disputes, personal requests).
@@ -115,11 +116,11 @@ async def event_with_timeline(
 
 async def open311_tenant_path(session: AsyncSession, *, slug: str) -> str:
     """The tenant's path (404 for an unknown slug); from here on the request reads only inside it."""
-    path = await EventRepository(session).tenant_path_by_slug(slug)
-    if path is None:
+    tenant = await tenant_by_slug(session, slug=slug)
+    if tenant is None:
         raise NotFound("tenant")
-    await apply_scopes(session, [path])
-    return path
+    await apply_scopes(session, [tenant.node_path])
+    return tenant.node_path
 
 
 async def open311_reader(session: AsyncSession, *, path: str, api_key: str) -> Principal:

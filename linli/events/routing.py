@@ -18,7 +18,6 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
-from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
 
@@ -247,8 +246,3 @@ async def delete_rule(session: AsyncSession, *, actor: Principal, rule_id: int) 
 async def ensure_default_units(session: AsyncSession, tenant: Tenant) -> None:
     """Onboarding hook: the tenant's default handler units (idempotent)."""
     await HandlerUnitRepository(session).ensure_defaults(root=tenant.node_path, node_id=tenant.node_id)
-
-
-# Hook registration (importing this module wires it): a new tenant gets its default units.
-if ensure_default_units not in ONBOARDING_HOOKS:
-    ONBOARDING_HOOKS.append(ensure_default_units)

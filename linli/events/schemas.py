@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from linli.events.models import Event, HandlerKind, Source
+from linli.events.models import Event, HandlerKind
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
+from linli.platform.sources import Source
 
 Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
 

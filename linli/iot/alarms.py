@@ -54,7 +54,7 @@ class AlarmOpened:
 
 
 AlarmOpenedHandler = Callable[[AsyncSession, AlarmOpened], Awaitable[None]]
-# Called inside the transaction that opens the alarm (the events package registers one here).
+# Called inside the transaction that opens the alarm (the events domain's); filled by `linli.wiring`.
 ALARM_OPENED_HANDLERS: list[AlarmOpenedHandler] = []
 
 

@@ -165,7 +165,13 @@ async def iot_command_sweep(ctx: dict[str, Any]) -> int:
     return int(await _in_session(lambda s: service.expire_commands(s)))
 
 
-JOBS = [iot_rollups, iot_retention, iot_absence, command_ack_timeout, iot_command_sweep]
+JOBS: list[Callable[..., Awaitable[Any]]] = [
+    iot_rollups,
+    iot_retention,
+    iot_absence,
+    command_ack_timeout,
+    iot_command_sweep,
+]
 CRON: list[CronJob] = [
     cron(iot_rollups, second={0, 30}, run_at_startup=False, unique=True),
     cron(iot_command_sweep, second={15, 45}, unique=True),

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import import_module
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,26 +19,6 @@ from linli.platform.errors import ERROR_RESPONSES
 from linli.platform.http import error_body, install_error_handlers, install_request_middleware
 from linli.platform.logging import configure_logging
 from linli.platform.settings import get_settings
-
-# Each domain exposes `router` (and optionally more routers) from its api module; listed here once.
-ROUTER_MODULES = (
-    "linli.platform.hierarchy.api",
-    "linli.tenants.api",
-    "linli.services.api",
-    "linli.residents.api",
-    "linli.portal.api",
-    "linli.iot.api",
-    "linli.events.api",
-    "linli.events.open311",
-    "linli.dashboards.api",
-)
-
-
-def load_domains() -> None:
-    """Import every domain's API (and so its service), which registers its hooks (onboarding defaults,
-    demo steps). The CLI and the worker call this too, not only the web app."""
-    for module_name in ROUTER_MODULES:
-        import_module(module_name)
 
 
 def operation_id(route: APIRoute) -> str:
@@ -73,6 +52,9 @@ def install_method_not_allowed(app: FastAPI) -> None:
 
 
 def create_app() -> FastAPI:
+    from linli import wiring  # the composition root imports every domain: only when an app is built
+
+    wiring.wire()
     settings = get_settings()
     configure_logging(settings.log_level)
 
@@ -94,12 +76,8 @@ def create_app() -> FastAPI:
     install_method_not_allowed(app)
     install_request_middleware(app)
     app.include_router(health.router)
-    for module_name in ROUTER_MODULES:
-        module = import_module(module_name)
-        for attr in dir(module):
-            router = getattr(module, attr)
-            if isinstance(router, APIRouter) and attr.endswith("router"):
-                app.include_router(router, responses=ERROR_RESPONSES)
+    for router in wiring.ROUTERS:
+        app.include_router(router, responses=ERROR_RESPONSES)
     if settings.forwarded_allow_ips:
         # Outermost, so that everything inside sees the client the trusted proxy reports.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)

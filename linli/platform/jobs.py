@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from importlib import import_module
 from typing import Any, ClassVar
 
 from arq import create_pool
@@ -20,9 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import after_commit
 from linli.platform.settings import get_settings
-
-# Domain modules whose `JOBS` (functions) and `CRON` (arq cron jobs) the worker runs.
-JOB_MODULES: tuple[str, ...] = ("linli.tenants.jobs", "linli.iot.jobs", "linli.events.jobs")
 
 _pool: ArqRedis | None = None
 
@@ -77,16 +73,11 @@ def enqueue(
 
 
 def collect() -> tuple[list[Callable[..., Awaitable[Any]]], list[CronJob]]:
-    from linli.platform.app import load_domains
+    """The jobs `linli.wiring` lists, with the domains wired (jobs raise alarms and events)."""
+    from linli import wiring  # the composition root imports every domain, which import this module
 
-    load_domains()  # jobs raise alarms and events: every domain's handlers must be registered
-    functions: list[Callable[..., Awaitable[Any]]] = []
-    crons: list[CronJob] = []
-    for name in JOB_MODULES:
-        module = import_module(name)
-        functions.extend(getattr(module, "JOBS", []))
-        crons.extend(getattr(module, "CRON", []))
-    return functions, crons
+    wiring.wire()
+    return list(wiring.JOB_FUNCTIONS), list(wiring.CRON_JOBS)
 
 
 async def _noop(ctx: dict[str, Any]) -> None:

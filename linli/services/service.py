@@ -43,8 +43,6 @@ async def apply_defaults(session: AsyncSession, tenant: Tenant) -> None:
     await ServiceRepository(session).apply_catalog(tenant_id=tenant.id, node_path=tenant.node_path)
 
 
-lifecycle.ONBOARDING_HOOKS.append(apply_defaults)
-
 SERVICES_READ = Permission("services", "read")
 SERVICES_UPDATE = Permission("services", "update")
 

@@ -21,6 +21,7 @@ from linli.platform.hierarchy.service import NodeService
 from linli.platform.masking import sees_full
 from linli.platform.security import new_secret, sha256_hex
 from linli.platform.settings import get_settings
+from linli.platform.sources import API_KEY_SOURCES, SIGNED_SOURCES
 from linli.tenants.models import ApiKey, RoleGrant, User
 from linli.tenants.repository import TenantRepository, UserRepository
 from linli.tenants.service import ensure_user, invitation_for, normalise_login, now
@@ -173,11 +174,6 @@ async def list_api_keys(session: AsyncSession, *, after: uuid.UUID | None, limit
     return await UserRepository(session).api_keys(after=after, limit=limit)
 
 
-# Event sources an API key may be created for; `iot_alarm`, `ai_video` and `robot` are system sources
-# that nobody else may claim (`events.intake.check_source`).
-API_KEY_SOURCES = ("iot_alarm", "ai_video", "robot", "hotline", "upstream")
-# Sources whose requests are signed with a per-key signing secret (not the key's own secret).
-SIGNED_SOURCES = ("ai_video",)
 SIGNING_SECRET_INFO = b"linli/api-keys/signing-secret/v1"
 
 

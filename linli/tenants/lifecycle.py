@@ -22,7 +22,7 @@ from linli.tenants.repository import TenantRepository, TenantSlug
 from linli.tenants.service import ensure_user, invitation_for, normalise_login, now
 
 OnboardingHook = Callable[[AsyncSession, Tenant], Awaitable[None]]
-# Other domains register the defaults they apply to a new tenant (service catalog, routing, rules).
+# The defaults other domains apply to a new tenant (service catalog, routing); filled by `linli.wiring`.
 ONBOARDING_HOOKS: list[OnboardingHook] = []
 
 TENANTS_READ = Permission("tenants", "read")

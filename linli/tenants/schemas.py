@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from linli.platform.access import ROLES
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
+from linli.platform.sources import ApiKeySource
 
 # The schema names the roles; the service refuses others (400 unknown_role) and those the caller may not hand out.
 Role = Annotated[str, Field(json_schema_extra={"enum": list(ROLES)})]
@@ -140,7 +141,7 @@ class ApiKeyCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     node_id: Id
     roles: list[Role] = Field(min_length=1, max_length=5, examples=[["integration"]])
-    source: Literal["iot_alarm", "ai_video", "robot", "hotline", "upstream"] | None = Field(
+    source: ApiKeySource | None = Field(
         default=None,
         description="the event source the key raises events as; `ai_video` keys also get a signing secret",
     )

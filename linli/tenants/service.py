@@ -47,7 +47,7 @@ INVITATION_TTL = timedelta(days=7)
 RESET_TTL = timedelta(hours=1)
 
 ResetNotifier = Callable[[User, str], Awaitable[None]]
-# Channels that deliver a password-reset token to its owner (the notification domain registers one).
+# Channels that deliver a password-reset token to its owner (the e-mail channel); filled by `linli.wiring`.
 RESET_NOTIFIERS: list[ResetNotifier] = []
 
 

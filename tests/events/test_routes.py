@@ -24,9 +24,10 @@ def test_every_events_endpoint_declares_a_permission_except_the_public_open311_o
 def test_schema_kinds_and_sources_match_the_model_and_the_taxonomy() -> None:
     from typing import get_args
 
-    from linli.events.models import HANDLER_KINDS, SOURCES
+    from linli.events.models import HANDLER_KINDS
     from linli.events.schemas import HandlerKind, Source
     from linli.platform.catalogs import load
+    from linli.platform.sources import SOURCES
 
     assert set(get_args(HandlerKind)) == set(HANDLER_KINDS)
     assert set(get_args(Source)) == set(SOURCES)

@@ -137,14 +137,6 @@ class EventRepository(Repository):
         )
         return int(tenant_id) if tenant_id is not None else None
 
-    async def tenant_path_by_slug(self, slug: str) -> str | None:
-        row = (
-            await self.session.execute(
-                text("select node_path::text, status from linli_tenant_by_slug(:s)"), {"s": slug}
-            )
-        ).first()
-        return str(row[0]) if row is not None else None
-
     async def claim_signature(self, *, key_id: uuid.UUID, signature: str, expires_at: datetime) -> bool:
         """Record a signed request's signature; False if the key already used it (a replay)."""
         claimed = await self.session.scalar(

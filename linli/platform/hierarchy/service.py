@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,17 +208,9 @@ class NodeService:
         return await self.repo.ancestors(node.node_path)
 
 
-PathMovedHook = Callable[[AsyncSession, str, str], Awaitable[None]]
-# Tables the request's role cannot update (e.g. a telemetry hypertable only the worker writes) are
-# rewritten by their domain: register a hook (typically enqueueing a worker job) called on every move.
-PATH_MOVED_HOOKS: list[PathMovedHook] = []
-
-
 async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) -> None:
     """Rewrite `old_path` to `new_path` in every tenant-owned table (the audit log keeps history as it was)."""
     repo = NodeRepository(session)
     for table in await tables_with_node_path(session, privilege="UPDATE"):
         if table != "audit_log":
             await repo.rewrite_paths(table, old_path=old_path, new_path=new_path)
-    for hook in PATH_MOVED_HOOKS:
-        await hook(session, old_path, new_path)

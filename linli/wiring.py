@@ -1,0 +1,78 @@
+"""How the application is composed, in one place: the routers the app mounts, the jobs the worker runs,
+which domain listens to which kernel hook, and the demo's steps in their order.
+
+The kernel and the tenants package define the hooks (empty lists); the domains define the callables;
+only this module connects them, and importing a domain registers nothing. Every entry point calls
+`wire()`: the app factory, the worker settings, the demo seeder and the CLI (so `linli ingest`, which
+opens alarms, raises their events too). A new domain adds its routers, jobs, listeners and demo step here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq.cron import CronJob
+from fastapi import APIRouter
+
+from linli.dashboards import api as dashboards_api
+from linli.demo import DemoStep
+from linli.events import api as events_api
+from linli.events import demo as events_demo
+from linli.events import intake as events_intake
+from linli.events import jobs as events_jobs
+from linli.events import notifications as events_notifications
+from linli.events import open311 as events_open311
+from linli.events import routing as events_routing
+from linli.iot import alarms as iot_alarms
+from linli.iot import api as iot_api
+from linli.iot import jobs as iot_jobs
+from linli.iot import simulate as iot_simulate
+from linli.platform.hierarchy import api as hierarchy_api
+from linli.portal import api as portal_api
+from linli.residents import api as residents_api
+from linli.residents import seed as residents_seed
+from linli.services import api as services_api
+from linli.services import service as services_service
+from linli.tenants import api as tenants_api
+from linli.tenants import jobs as tenants_jobs
+from linli.tenants import lifecycle as tenants_lifecycle
+from linli.tenants import service as tenants_identity
+
+# Mounted in this order (after the health endpoints), each with the common error responses.
+ROUTERS: tuple[APIRouter, ...] = (
+    hierarchy_api.router,
+    tenants_api.auth_router,
+    tenants_api.router,
+    services_api.app_router,
+    services_api.router,
+    residents_api.router,
+    portal_api.portal_router,
+    iot_api.ingest_router,
+    iot_api.router,
+    events_api.router,
+    events_open311.open311_router,
+    dashboards_api.router,
+)
+
+# The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
+JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (*tenants_jobs.JOBS, *iot_jobs.JOBS, *events_jobs.JOBS)
+CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON)
+
+# `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
+DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
+    ("residents", residents_seed.demo_step),
+    ("iot devices", iot_simulate.seed_demo_devices),
+    ("events", events_demo.seed_events_demo),
+)
+
+
+def wire() -> None:
+    """Connect the domains to the hooks they listen to. Idempotent: it sets each registry's contents (the
+    tests build the app many times; nothing may be registered twice)."""
+    # A new tenant gets the resident-app service catalog and its default event handler units.
+    tenants_lifecycle.ONBOARDING_HOOKS[:] = [services_service.apply_defaults, events_routing.ensure_default_units]
+    # Password-reset links go out by e-mail.
+    tenants_identity.RESET_NOTIFIERS[:] = [events_notifications.email_password_reset]
+    # An opened IoT alarm raises its event, inside the transaction that opens the alarm.
+    iot_alarms.ALARM_OPENED_HANDLERS[:] = [events_intake.on_alarm_opened]

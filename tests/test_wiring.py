@@ -1,0 +1,58 @@
+"""`linli/wiring.py` is the one place that says which domain listens to which hook: importing a domain
+registers nothing, and wiring (again and again) fills each hook with exactly its listeners."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from linli import wiring
+from linli.events import intake, notifications, routing
+from linli.iot import alarms
+from linli.services import service as services
+from linli.tenants import lifecycle
+from linli.tenants import service as identity
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Imports every module of the domains (and the demo seeder), then prints what the hooks hold.
+IMPORT_EVERY_DOMAIN = """
+import importlib, pkgutil, sys
+import linli
+for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards"):
+    root = importlib.import_module(f"linli.{package}")
+    for info in pkgutil.walk_packages(root.__path__, f"linli.{package}."):
+        importlib.import_module(info.name)
+importlib.import_module("linli.demo")
+from linli.iot.alarms import ALARM_OPENED_HANDLERS
+from linli.tenants.lifecycle import ONBOARDING_HOOKS
+from linli.tenants.service import RESET_NOTIFIERS
+print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS), "linli.wiring" in sys.modules)
+"""
+
+
+def test_importing_the_domains_registers_nothing() -> None:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_DOMAIN], capture_output=True, text=True, env=env, cwd=ROOT, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "0", "0", "False"]
+
+
+def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
+    wiring.wire()
+    wiring.wire()  # every app the tests build wires again
+    assert list(lifecycle.ONBOARDING_HOOKS) == [services.apply_defaults, routing.ensure_default_units]
+    assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
+    assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
+    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events"]
+
+
+def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:
+    from linli.platform.jobs import WorkerSettings
+
+    assert set(wiring.JOB_FUNCTIONS) < set(WorkerSettings.functions)
+    assert list(WorkerSettings.cron_jobs) == list(wiring.CRON_JOBS)

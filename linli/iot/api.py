@@ -44,11 +44,18 @@ from linli.iot.schemas import (
     TelemetryOut,
 )
 from linli.platform.access import DbSession
-from linli.platform.db import session_factory
-from linli.platform.errors import BadRequest, PayloadTooLarge, Unauthenticated, UnsupportedMediaType
+from linli.platform.errors import (
+    BadRequest,
+    ErrorResponse,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor, next_cursor
+from linli.platform.settings import get_settings
 
 router = APIRouter(prefix="/api/v1", tags=["iot"])
 ingest_router = APIRouter(prefix="/api/v1", tags=["iot"])
@@ -142,11 +149,9 @@ async def get_device_telemetry(
     resolution: Annotated[str | None, Query(pattern="^(raw|1h|1d)$")] = None,
 ) -> TelemetryOut:
     """Raw points for ranges up to 2 days, hourly rollups up to 60 days, daily beyond (or `resolution`)."""
-    async with session_factory("worker")() as worker_session:
-        worker_session.info["scopes"] = ()
-        return await service.query_telemetry(
-            session, worker_session, device_id=device_id, metric=metric, start=from_, end=to, resolution=resolution
-        )
+    return await service.query_telemetry(
+        session, device_id=device_id, metric=metric, start=from_, end=to, resolution=resolution
+    )
 
 
 @router.get("/devices/{device_id}/commands", operation_id="list_device_commands")
@@ -214,13 +219,22 @@ async def list_dead_letters(
     return Page(items=[DeadLetterOut.model_validate(d) for d in rows], next_cursor=nxt)
 
 
-@ingest_router.post("/ingest", status_code=202, operation_id="ingest_http")
+@ingest_router.post(
+    "/ingest",
+    status_code=202,
+    operation_id="ingest_http",
+    responses={503: {"model": ErrorResponse, "description": "This process does not serve ingest"}},
+)
 async def ingest_http(
     request: Request,
     x_device_token: Annotated[str | None, Header(description="the device's token from registration")] = None,
 ) -> IngestResult:
     """The MQTT payloads over HTTP: `{"ts", "metrics"}` or a gateway batch `{"readings": [...]}`.
     Authenticated by the device token (`X-Device-Token`), not by a user."""
+    # Ingest writes as the worker role; in production only the ingest-http workload is given its URL
+    # (the API pods have none, and the ingress routes this path elsewhere).
+    if not get_settings().worker_database_url:
+        raise ServiceUnavailable("HTTP ingest is not served by this process", code="ingest_not_served_here")
     if not x_device_token:
         raise Unauthenticated("X-Device-Token header required")
     w = writer()

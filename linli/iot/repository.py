@@ -1,5 +1,6 @@
-"""Every IoT query. Devices, alarms, commands, rules and dead letters are RLS-scoped; telemetry and its
-rollups are worker-only tables, read here only after the caller's access to the device was checked."""
+"""Every IoT query of the API role. Devices, alarms, commands, rules and dead letters are RLS-scoped;
+telemetry and its rollups are worker-only tables, read here only through `linli_device_telemetry`, which
+answers only for a device inside the caller's scopes."""
 
 from __future__ import annotations
 
@@ -112,6 +113,26 @@ class DeadLetterRepository:
         if after_id is not None:
             stmt = stmt.where(DeadLetter.id < after_id)
         return (await self.session.execute(stmt)).scalars().all()
+
+
+class TelemetryReadRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def metric_id(self, code: str) -> int | None:
+        row = await self.session.execute(text("select id from device_metrics where code = :c"), {"c": code})
+        found = row.scalar_one_or_none()
+        return None if found is None else int(found)
+
+    async def series(
+        self, *, device_id: int, metric_id: int, resolution: str, start: datetime, end: datetime, limit: int
+    ) -> Sequence[Row[Any]]:
+        """(ts, value, min, max, n) in time order: raw points (no min/max/n) or the `1h`/`1d` rollup."""
+        rows = await self.session.execute(
+            text("select ts, value, min, max, n from linli_device_telemetry(:d, :m, :r, :s, :e, :l)"),
+            {"d": device_id, "m": metric_id, "r": resolution, "s": start, "e": end, "l": limit},
+        )
+        return rows.all()
 
 
 class AlarmRepository:

@@ -1,7 +1,6 @@
 """Queries of the worker role: telemetry and its rollups (worker-only tables, never granted to the API
-role; read for a caller only after checking the device is visible), the ingest writer's lookups across
-tenants, the rules' state. The binary COPY into the hypertable is the writer's own (it needs the
-driver's connection)."""
+role), the ingest writer's lookups across tenants, the rules' state. The binary COPY into the hypertable
+is the writer's own (it needs the driver's connection)."""
 
 from __future__ import annotations
 
@@ -179,49 +178,11 @@ class RuleStateRepository:
 
 
 class TelemetryRepository:
-    """Raw telemetry, rollups and retention: call with a worker-engine session (for a caller: after
-    checking access to the device)."""
+    """Rollups and retention of the telemetry (the API reads a device's series through
+    `linli_device_telemetry`, in `repository.TelemetryReadRepository`)."""
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def metric_id(self, code: str) -> int | None:
-        row = await self.session.execute(text("select id from device_metrics where code = :c"), {"c": code})
-        found = row.scalar_one_or_none()
-        return None if found is None else int(found)
-
-    async def raw(self, *, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int) -> list[Any]:
-        rows = await self.session.execute(
-            text(
-                "select ts, value from telemetry where device_id = :d and metric_id = :m and ts >= :s and ts < :e "
-                "order by ts limit :l"
-            ),
-            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
-        )
-        return list(rows.all())
-
-    async def rollup(
-        self, *, table: str, device_id: int, metric_id: int, start: datetime, end: datetime, limit: int
-    ) -> list[Any]:
-        assert table in ("telemetry_1h", "telemetry_1d")
-        rows = await self.session.execute(
-            text(
-                f"select bucket as ts, avg as value, min, max, n from {table} where device_id = :d and "
-                "metric_id = :m and bucket >= :s and bucket < :e order by bucket limit :l"
-            ),
-            {"d": device_id, "m": metric_id, "s": start, "e": end, "l": limit},
-        )
-        return list(rows.all())
-
-    async def latest(self, device_id: int) -> list[Any]:
-        rows = await self.session.execute(
-            text(
-                "select m.code, l.ts, l.value from telemetry_latest l join device_metrics m on m.id = l.metric_id "
-                "where l.device_id = :d order by m.code"
-            ),
-            {"d": device_id},
-        )
-        return list(rows.all())
 
     async def take_dirty_hours(self, *, settle_s: float, limit: int) -> list[datetime]:
         """Remove and return the dirty hours whose marks settled (marks of batches not yet committed

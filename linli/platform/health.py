@@ -24,8 +24,12 @@ router = APIRouter(tags=["operations"])
 
 
 async def _check_database() -> None:
-    async with get_engine("api").connect() as conn:
-        await conn.execute(text("select 1"))
+    """Each database role this process was given (an ingest-http pod has only the worker role's URL)."""
+    settings = get_settings()
+    for kind, url in (("api", settings.database_url), ("worker", settings.worker_database_url)):
+        if url:
+            async with get_engine(kind).connect() as conn:
+                await conn.execute(text("select 1"))
 
 
 async def _check_redis() -> None:

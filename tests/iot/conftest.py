@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -13,9 +13,23 @@ import pytest
 
 from linli.iot import broker
 from linli.iot.consumer import IngestConsumer
+from linli.platform import db
 from linli.platform.app import create_app
+from linli.platform.settings import get_settings
 from tests.conftest import Login
 from tests.iot.mqtt_device import purge_sessions
+
+
+@pytest.fixture
+def api_pod(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Call it to make this process an API pod from then on: no worker-role URL (production blanks the
+    secrets a workload is not given) and no worker engine, until the test ends."""
+
+    def become() -> None:
+        monkeypatch.setattr(get_settings(), "worker_database_url", "")
+        monkeypatch.delitem(db._engines, "worker", raising=False)
+
+    return become
 
 
 @pytest.fixture

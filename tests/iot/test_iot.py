@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -283,8 +284,9 @@ async def test_bulk_csv_reports_each_row(live: httpx.AsyncClient, estate: dict[s
 
 
 async def test_long_ranges_read_incremental_rollups_including_late_data(
-    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any], api_pod: Callable[[], None]
 ) -> None:
+    """Raw points, hourly and daily rollups, read by an API pod (without the worker role)."""
     from datetime import timedelta as td
 
     from linli.iot.jobs import rollup_dirty
@@ -308,6 +310,11 @@ async def test_long_ranges_read_incremental_rollups_including_late_data(
     assert late.json()["stored"] == 1
     async with scoped_session(SYSTEM_SCOPE) as session:
         await rollup_dirty(session, settle=td(0))
+    api_pod()
+    params = {"metric": "power_kw", "from": iso(hour), "to": iso(hour + td(hours=1))}
+    raw = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
+    assert raw["resolution"] == "raw"
+    assert [(p["value"], p["n"]) for p in raw["points"]] == [(10.0, None), (20.0, None), (60.0, None)]
     params = {"metric": "power_kw", "from": iso(hour - td(days=1)), "to": iso(hour + td(days=3))}
     body = (await live.get(f"/api/v1/devices/{meter['id']}/telemetry", params=params, headers=headers)).json()
     assert body["resolution"] == "1h"

@@ -48,10 +48,13 @@ def test_each_workload_gets_only_its_own_database_role() -> None:
             ("api", "api-deployment.yaml"),
             ("worker", "worker-deployment.yaml"),
             ("ingest", "ingest-statefulset.yaml"),
+            ("ingest-http", "ingest-http-deployment.yaml"),
         )
     }
     assert "LINLI_DATABASE_URL" in environment["api"]
-    for component in ("worker", "ingest"):
+    # The API reads telemetry through a scoped definer function; HTTP ingest is its own workload.
+    assert "LINLI_WORKER_DATABASE_URL" not in environment["api"]
+    for component in ("worker", "ingest", "ingest-http"):
         assert "LINLI_WORKER_DATABASE_URL" in environment[component]
         assert not {"LINLI_DATABASE_URL", "LINLI_DATA_KEYS", "LINLI_SEARCH_KEY"} & environment[component], component
     administrative = {"LINLI_MIGRATE_DATABASE_URL", "LINLI_API_ROLE_PASSWORD", "LINLI_WORKER_ROLE_PASSWORD"}
@@ -76,3 +79,31 @@ def test_redis_needs_a_password_given_as_a_secret() -> None:
     assert re.search(
         r'required "secrets\.redisUrl is required[^"]*" \$s\.redisUrl', (TEMPLATES / "secret.yaml").read_text()
     )
+
+
+def component_of(template: str, kind: str) -> str:
+    """The `app.kubernetes.io/component` a Service selects or a Deployment's pods carry."""
+    text = (TEMPLATES / template).read_text()
+    assert re.search(rf"^kind: {kind}$", text, re.M), template
+    found = set(re.findall(r'include "linli\.selector" \(dict "root" \. "component" "([\w-]+)"\)', text))
+    assert len(found) == 1, (template, found)
+    return found.pop()
+
+
+def test_http_ingest_is_its_own_workload_behind_the_ingress() -> None:
+    deployment = (TEMPLATES / "ingest-http-deployment.yaml").read_text()
+    assert 'args: ["serve"]' in deployment and 'include "linli.image" .' in deployment
+    assert workload_secrets("ingest-http-deployment.yaml") == "worker"
+    assert component_of("ingest-http-deployment.yaml", "Deployment") == "ingest-http"
+    service = (TEMPLATES / "ingest-http-service.yaml").read_text()
+    assert 'name: {{ include "linli.fullname" . }}-ingest-http' in service
+    assert component_of("ingest-http-service.yaml", "Service") == "ingest-http"
+    # Exactly the ingest path (not /api/v1/ingest/dead-letters, an API route) goes to that Service.
+    routes = re.findall(
+        r"- path: (\S+)\n\s+pathType: (\w+)\n\s+backend:\n\s+service:\n\s+"
+        r'name: \{\{ include "linli\.fullname" \. \}\}(\S+)',
+        (TEMPLATES / "ingress.yaml").read_text(),
+    )
+    assert sorted(routes) == [("/", "Prefix", "-api"), ("/api/v1/ingest", "Exact", "-ingest-http")]
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["ingestHttp"]["replicas"] >= 1

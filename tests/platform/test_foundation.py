@@ -33,6 +33,22 @@ async def test_readyz_checks_database_redis_and_broker(client: httpx.AsyncClient
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "ok", "broker": "ok"}}
 
 
+async def test_readyz_of_an_ingest_http_pod_checks_the_worker_role(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """That pod is given only the worker role's URL (production blanks the API role's): it is ready."""
+    from linli.platform import db
+    from linli.platform.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "database_url", "")
+    monkeypatch.setattr(db, "_engines", {})
+    try:
+        response = await client.get("/readyz")
+    finally:
+        await dispose_engines()
+    assert response.status_code == 200, response.text
+
+
 async def test_readyz_reports_a_service_that_is_down(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

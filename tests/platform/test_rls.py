@@ -667,6 +667,7 @@ async def test_the_api_role_neither_reads_nor_writes_password_hashes(api_connect
 SCOPED_FUNCTIONS = {
     "linli_audit_append",
     "linli_claim_signature",
+    "linli_device_telemetry",
     "linli_device_type_defined",
     "linli_event_dispatch",
     "linli_handler_unit_members",
@@ -695,8 +696,12 @@ def test_every_definer_function_the_api_role_may_call_is_reviewed() -> None:
     assert {r[0] for r in rows} == SCOPED_FUNCTIONS | set(UNSCOPED_FUNCTIONS)
 
 
-async def definer_answers(conn: AsyncConnection, path: str, unit_id: int) -> dict[str, bool]:
-    """Whether each scoped definer function tells anything about `path` (or the unit there)."""
+async def definer_answers(conn: AsyncConnection, path: str, unit_id: int, device_id: int) -> dict[str, bool]:
+    """Whether each scoped definer function tells anything about `path` (or the unit or device there)."""
+    telemetry = (
+        "select count(*) > 0 from linli_device_telemetry(:d, (select id from device_metrics where code = 'co_ppm'), "
+        "'{resolution}', now() - interval '3 days', now(), 100)"
+    )
     queries = {
         "dispatch": "select count(*) > 0 from linli_event_dispatch('ph_repair_request', null, 'community_staff', :p)",
         "unit members": "select count(*) > 0 from linli_handler_unit_members(:u)",
@@ -704,12 +709,38 @@ async def definer_answers(conn: AsyncConnection, path: str, unit_id: int) -> dic
         "webhooks": "select count(*) > 0 from linli_webhooks_for_path(:p)",
         "device type": "select linli_device_type_defined('scoped_meter', :p)",
         "tenant chain": "select count(*) > 0 from linli_tenant_chain(:p)",
+        **{f"telemetry {r}": telemetry.format(resolution=r) for r in ("raw", "1h", "1d")},
     }
     out = {}
     for name, query in queries.items():
-        params = {"p": path, "u": unit_id}
+        params = {"p": path, "u": unit_id, "d": device_id}
         out[name] = bool((await conn.execute(text(query.replace(":p", "text2ltree(:p)")), params)).scalar())
     return out
+
+
+@contextmanager
+def readings_of(device_id: int) -> Iterator[None]:
+    """Committed raw points and rollups of a device (only the superuser and the worker role may write
+    them), removed afterwards."""
+    tables = ("telemetry", "telemetry_1h", "telemetry_1d")
+    with superuser() as conn:
+        metric = "(select id from device_metrics where code = 'co_ppm')"
+        conn.execute(
+            f"insert into telemetry (ts, tenant_id, device_id, metric_id, value) "
+            f"values (now() - interval '1 hour', 0, %s, {metric}, 1)",
+            (device_id,),
+        )
+        for bucket, table in (("hour", "telemetry_1h"), ("day", "telemetry_1d")):
+            conn.execute(
+                f"insert into {table} (device_id, metric_id, bucket, tenant_id, n, min, max, avg) "
+                f"values (%s, {metric}, date_trunc('{bucket}', now() - interval '1 day'), 0, 1, 1, 1, 1)",
+                (device_id,),
+            )
+        try:
+            yield
+        finally:
+            for table in tables:
+                conn.execute(f"delete from {table} where device_id = %s", (device_id,))
 
 
 async def test_definer_functions_tell_nothing_outside_the_callers_scope(api_connection: AsyncConnection) -> None:
@@ -733,10 +764,20 @@ async def test_definer_functions_tell_nothing_outside_the_callers_scope(api_conn
         ),
         {"t": tenant_id("nanhong"), "n": node_id(nanhong), "p": nanhong},
     )
-    # Inside Wuhou's scope they answer, so the silence below is the scope's doing.
-    assert all((await definer_answers(api_connection, nanhong, unit[0])).values())
-    await set_scopes(api_connection, LUOHU)
-    assert not any((await definer_answers(api_connection, nanhong, unit[0])).values())
+    device = await api_connection.execute(
+        text(
+            "insert into devices (tenant_id, node_id, node_path, type_code, serial, token_hash, mqtt_username) "
+            "values (:t, :n, text2ltree(:p), 'co_sensor', 'scoped-co', md5(random()::text), md5(random()::text)) "
+            "returning id"
+        ),
+        {"t": tenant_id("nanhong"), "n": node_id(nanhong), "p": nanhong},
+    )
+    device_id = device.scalar_one()
+    with readings_of(device_id):
+        # Inside Wuhou's scope they answer, so the silence below is the scope's doing.
+        assert all((await definer_answers(api_connection, nanhong, unit[0], device_id)).values())
+        await set_scopes(api_connection, LUOHU)
+        assert not any((await definer_answers(api_connection, nanhong, unit[0], device_id)).values())
 
 
 async def test_audit_entries_go_only_to_their_own_chain_inside_the_scope(api_connection: AsyncConnection) -> None:

@@ -1,6 +1,6 @@
 """The API reads telemetry through one reviewed function, never with the worker role.
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 
 Telemetry and its rollups stay without any privilege for `linli_api` (row-level security does not reach
@@ -13,7 +13,7 @@ caller's signed scopes; otherwise no rows. Only `linli_api` may execute it.
 
 from alembic import op
 
-revision = "0018"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None

@@ -138,6 +138,7 @@ def audit_verify() -> None:
 @app.command()
 def backup(
     target: Annotated[Path, typer.Argument(help="file to write, or a directory for a timestamped file")],
+    keep: Annotated[int | None, typer.Option(help="in a directory: keep only this many newest dumps")] = None,
 ) -> None:
     """Dump the whole database (hypertables included, custom format) with pg_dump, as the migration URL."""
     from linli.platform.backup import BackupError
@@ -149,6 +150,7 @@ def backup(
             written = do_backup(
                 url=get_settings().migrate_database_url,
                 target=target,
+                keep=keep,
                 progress=lambda step: bar.update(task, description=step),
             )
         except BackupError as exc:

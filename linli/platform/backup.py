@@ -104,12 +104,16 @@ def _run(command: list[str], server: Server, progress: Progress, what: str) -> N
         raise BackupError(f"{Path(command[0]).name} failed: {errors[0] if errors else f'exit {proc.returncode}'}")
 
 
-def backup(*, url: str, target: Path, progress: Progress) -> Path:
+def backup(*, url: str, target: Path, progress: Progress, keep: int | None = None) -> Path:
     """Dump the whole database of `url` (custom format) into `target`, or into a timestamped file when
-    `target` is a directory. Returns the file written."""
+    `target` is a directory; there, `keep` removes all but the newest `keep` dumps of this database
+    afterwards. Returns the file written."""
     server = Server.from_sqlalchemy(url)
-    if target.is_dir():
-        target = target / f"linli-{server.database}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.dump"
+    directory = target if target.is_dir() else None
+    if keep is not None and (directory is None or keep < 1):
+        raise BackupError("--keep needs a directory to write into and a count of at least 1")
+    if directory is not None:
+        target = directory / f"linli-{server.database}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.dump"
     partial = target.with_name(target.name + ".partial")  # a failed run never leaves a file that looks whole
     command = [pg_tool("pg_dump", server), "--format=custom", "--verbose", f"--file={partial}", server.url]
     try:
@@ -118,6 +122,10 @@ def backup(*, url: str, target: Path, progress: Progress) -> Path:
         partial.unlink(missing_ok=True)
         raise
     partial.replace(target)
+    if directory is not None and keep is not None:
+        # The names sort by time: the UTC timestamp is fixed-width.
+        for old in sorted(directory.glob(f"linli-{server.database}-*.dump"), reverse=True)[keep:]:
+            old.unlink()
     return target
 
 

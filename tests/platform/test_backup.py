@@ -16,12 +16,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
 from linli.platform.backup import BackupError, backup, restore
 from linli.platform.db import SCOPE_KEY_CONTEXT, scopes_literal
 from linli.platform.security import derive_key
 from linli.platform.settings import get_settings
-from tests.conftest import PG
+from tests.conftest import PG, ROOT
 
 COUNTED = ("telemetry", "audit_log", "devices", "people", "nodes", "linli_scope_key")
 # The restoring side's LINLI_SECRET_KEY: restore ends with `linli migrate`, which stores its scope key.
@@ -131,3 +132,25 @@ def test_restore_refuses_a_target_cluster_without_the_dumps_roles(fresh_database
         restore(url=f"postgresql+psycopg://postgres@{PG}/postgres", dump=dump, database=fresh_database, progress=print)
     with superuser("postgres") as conn:
         assert conn.execute("select 1 from pg_database where datname = %s", [fresh_database]).fetchone() is None
+
+
+def test_backup_into_a_directory_keeps_the_newest_dumps(migrated_database: str, tmp_path: Path) -> None:
+    older = [tmp_path / f"linli-{migrated_database}-2020010{day}T000000Z.dump" for day in (1, 2)]
+    other = tmp_path / "linli-another-20200101T000000Z.dump"
+    for path in (*older, other):
+        path.write_bytes(b"")
+    url = f"postgresql+psycopg://postgres@{PG}/{migrated_database}"
+    written = backup(url=url, target=tmp_path, keep=2, progress=print)
+    assert sorted(tmp_path.iterdir()) == sorted([older[1], written, other])
+    assert written.stat().st_size > 0
+
+
+def test_the_chart_backup_cronjob_is_off_by_default_and_loads_only_the_migrate_secret() -> None:
+    values = yaml.safe_load((ROOT / "helm/linli/values.yaml").read_text())
+    assert values["backup"]["enabled"] is False
+    template = (ROOT / "helm/linli/templates/backup-cronjob.yaml").read_text()
+    assert template.startswith("{{- if .Values.backup.enabled }}")
+    assert '{{- if not .Values.existingSecret }}\n{{- fail "backup.enabled needs existingSecret' in template
+    assert 'secretRef:\n                    name: {{ printf "%s-migrate" .Values.existingSecret }}' in template
+    assert template.count("secretRef:") == 1
+    assert 'args: ["backup", "/backups", "--keep", {{ .Values.backup.keep | quote }}]' in template

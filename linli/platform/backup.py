@@ -132,7 +132,8 @@ def backup(*, url: str, target: Path, progress: Progress, keep: int | None = Non
 def _dump_text(pg_restore: str, dump: Path, *options: str) -> str:
     done = subprocess.run([pg_restore, *options, "--file=-", str(dump)], capture_output=True, text=True)
     if done.returncode != 0:
-        raise BackupError(f"{dump} is not a readable pg_dump archive ({done.stderr.strip().splitlines()[-1]})")
+        reason = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        raise BackupError(f"{dump} is not a readable pg_dump archive ({reason[-1]})")
     return done.stdout
 
 

@@ -135,6 +135,64 @@ def audit_verify() -> None:
     console.print(f"audit log verified: {count} rows, every chain intact")
 
 
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="file to write, or a directory for a timestamped file")],
+    keep: Annotated[int | None, typer.Option(help="in a directory: keep only this many newest dumps")] = None,
+) -> None:
+    """Dump the whole database (hypertables included, custom format) with pg_dump, as the migration URL."""
+    from linli.platform.backup import BackupError
+    from linli.platform.backup import backup as do_backup
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("connecting", total=None)
+        try:
+            written = do_backup(
+                url=get_settings().migrate_database_url,
+                target=target,
+                keep=keep,
+                progress=lambda step: bar.update(task, description=step),
+            )
+        except BackupError as exc:
+            raise fail(f"backup failed: {exc}") from None
+    console.print(f"backup written to {written} ({written.stat().st_size} bytes)")
+
+
+@app.command()
+def restore(
+    dump: Annotated[Path, typer.Argument(help="a file written by `linli backup`")],
+    database: Annotated[
+        str | None, typer.Option(help="target database (default: the migration URL's); absent or empty")
+    ] = None,
+) -> None:
+    """Restore a backup into a new or empty database (TimescaleDB's pre/post-restore procedure), then
+    migrate it to this release (which also stores the scope key derived from LINLI_SECRET_KEY)."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy.engine import make_url
+
+    from linli.platform.backup import BackupError
+    from linli.platform.backup import restore as do_restore
+
+    url = get_settings().migrate_database_url
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("connecting", total=None)
+        try:
+            name = do_restore(
+                url=url, dump=dump, database=database, progress=lambda step: bar.update(task, description=step)
+            )
+        except BackupError as exc:
+            raise fail(f"restore failed: {exc}") from None
+        bar.update(task, description="migrating")
+        config = Config(str(ROOT / "alembic.ini"))
+        config.attributes["url"] = make_url(url).set(database=name).render_as_string(hide_password=False)
+        try:
+            command.upgrade(config, "head")
+        except Exception as exc:  # the data is in; say what is left to do instead of a stack trace
+            raise fail(f"restored into {name}, but `linli migrate` failed there: {str(exc).splitlines()[0]}") from None
+    console.print(f"restored {dump} into database {name}; check it with `linli audit verify`")
+
+
 @grafana_app.command("sync")
 def grafana_sync(tenant: Annotated[str | None, typer.Option(help="one tenant's slug (default: all)")] = None) -> None:
     """Provision each tenant's read-only reporting role and views, and its Grafana org and dashboards."""

@@ -26,6 +26,7 @@ from linli.events import open311 as events_open311
 from linli.events import routing as events_routing
 from linli.iot import alarms as iot_alarms
 from linli.iot import api as iot_api
+from linli.iot import brokerauth as iot_brokerauth
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.platform.hierarchy import api as hierarchy_api
@@ -50,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     portal_api.portal_router,
     iot_api.ingest_router,
     iot_api.router,
+    iot_brokerauth.router,
     events_api.router,
     events_open311.open311_router,
     dashboards_api.router,

@@ -1,4 +1,6 @@
 """Device credentials in the broker: Mosquitto's dynamic-security plugin, driven through its control topic.
+With `LINLI_MQTT_AUTH_BACKEND=http` the broker asks Linli instead (linli/iot/brokerauth.py) and nothing
+here talks to it.
 
 Mosquitto 2.0.11 does not substitute %c/%u in ACLs, so every device gets its own role that allows
 publishing only to its telemetry and acks topics and subscribing only to its commands topic.
@@ -21,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from linli.iot.config import get_iot_settings
 from linli.platform.broker import broker_address, new_client
 from linli.platform.settings import get_settings
 
@@ -43,8 +46,17 @@ def device_role(username: str) -> str:
     return f"dev-{username}"
 
 
+def dynsec_enabled() -> bool:
+    """Whether Linli provisions logins in Mosquitto's dynamic-security plugin (the development default)."""
+    return get_iot_settings().mqtt_auth_backend == "dynsec"
+
+
 def service_password() -> str:
-    """Derived from the secret key, so every platform process knows it without another setting."""
+    """LINLI_MQTT_SERVICE_PASSWORD, or derived from the secret key, so every platform process knows it
+    without another setting."""
+    configured = get_iot_settings().mqtt_service_password
+    if configured:
+        return configured
     key = get_settings().secret_key.encode()
     return hmac.new(key, b"linli-mqtt-service", hashlib.sha256).hexdigest()
 
@@ -190,7 +202,9 @@ async def delete_devices(usernames: list[str]) -> None:
 async def ensure_service_client() -> tuple[str, str]:
     """Create the platform's own MQTT client if missing (or add ACLs it lacks); returns its login.
     Changes only what is missing: the plugin disconnects every client of a modified account, and the
-    ingest workers share this account."""
+    ingest workers share this account. With the HTTP backend the broker asks Linli: nothing to create."""
+    if not dynsec_enabled():
+        return SERVICE_USER, service_password()
     found = await control(
         [{"command": "getRole", "rolename": SERVICE_ROLE}, {"command": "getClient", "username": SERVICE_USER}]
     )

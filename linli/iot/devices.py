@@ -121,6 +121,7 @@ async def _prepare(
         status="registered",
         token_hash=sha256_hex(token),
         mqtt_username=username,
+        mqtt_password_hash=sha256_hex(password),
         gateway=gateway,
     )
     credentials = Credentials(
@@ -156,6 +157,9 @@ async def _insert(session: AsyncSession, *, actor: Principal, prepared: _Prepare
 
 
 def _broker_after_commit(session: AsyncSession, acls: list[broker.DeviceAcl]) -> None:
+    if not broker.dynsec_enabled():
+        return  # the broker asks the broker-auth endpoints, which read the stored hash
+
     async def create() -> None:
         try:
             await broker.create_devices(acls)
@@ -299,6 +303,8 @@ async def revoke_device(session: AsyncSession, *, actor: Principal, device_id: i
             before=before,
             after=snapshot(device),
         )
+    if not broker.dynsec_enabled():
+        return device  # the broker-auth endpoints refuse a revoked device at once (after their short cache)
     username = device.mqtt_username
 
     async def remove() -> None:

@@ -26,6 +26,8 @@ class Device(IdMixin, TimestampMixin, Base):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     token_hash: Mapped[str] = mapped_column(String(64))
     mqtt_username: Mapped[str] = mapped_column(String(160))
+    # SHA-256 of the MQTT password, checked by the broker-auth endpoints (LINLI_MQTT_AUTH_BACKEND=http).
+    mqtt_password_hash: Mapped[str | None] = mapped_column(String(64))
     # May publish readings for other devices of its tenant (or its type says so).
     gateway: Mapped[bool] = mapped_column(Boolean, default=False)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -58,6 +58,19 @@ class IngestRepository:
         )
         return row.first()
 
+    async def active_device_login(self, username: str) -> Row[Any] | None:
+        """The MQTT login of a device not revoked and in no suspended or offboarded tenant: slug, serial,
+        mqtt_password_hash. One lookup on the unique index of `mqtt_username`."""
+        row = await self.session.execute(
+            text(
+                "select t.slug, d.serial, d.mqtt_password_hash from devices d join tenants t on t.id = d.tenant_id "
+                "where d.mqtt_username = :u and d.revoked_at is null and not exists (select 1 from tenants o "
+                "where o.node_path @> t.node_path and o.status <> 'active')"
+            ),
+            {"u": username},
+        )
+        return row.first()
+
     async def first_deliveries(
         self, device_ids: Sequence[int], message_ids: Sequence[str], received: Sequence[datetime]
     ) -> list[tuple[int, str, datetime]]:

@@ -1,7 +1,7 @@
 """Devices keep a hash of their MQTT password, for brokers that ask Linli who may connect.
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 
 With `LINLI_MQTT_AUTH_BACKEND=http` the broker (EMQX, VerneMQ) calls Linli's broker-auth endpoints
 instead of holding the device logins itself, so Linli must be able to check a password: registration
@@ -12,8 +12,8 @@ that backend until they are registered again.
 
 from alembic import op
 
-revision = "0019"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

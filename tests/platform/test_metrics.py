@@ -170,3 +170,18 @@ def test_the_check_would_catch_a_misspelt_series() -> None:
     assert referenced_names('rate(linli_ingest_readings_stord_total{x="linli_y"}[5m])') - exported_names() == {
         "linli_ingest_readings_stord_total"
     }
+
+
+def test_the_chart_renders_operator_objects_only_where_the_operator_is() -> None:
+    """`helm` is not available here: the template is read as text."""
+    template = (CHART / "templates" / "monitoring.yaml").read_text()
+    operator = '(.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")'
+    for kind, switch in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule")):
+        guard = f"{{{{- if and .Values.metrics.{switch}.enabled {operator} }}}}\n---\n"
+        guard += f"apiVersion: monitoring.coreos.com/v1\nkind: {kind}\n"
+        assert guard in template, kind
+    assert '.Files.Get "files/prometheus-rules.yaml"' in template
+    assert '.Files.Get "files/grafana-dashboard.json"' in template
+    assert '{{ .Values.metrics.grafanaDashboard.label }}: "1"' in template
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["metrics"]["grafanaDashboard"]["label"] == "grafana_dashboard"

@@ -54,5 +54,8 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:
     from linli.platform.jobs import WorkerSettings
 
-    assert set(wiring.JOB_FUNCTIONS) < set(WorkerSettings.functions)
-    assert list(WorkerSettings.cron_jobs) == list(wiring.CRON_JOBS)
+    # The worker runs them wrapped (each counts its outcome), under the domain function's name.
+    assert {f.__qualname__ for f in wiring.JOB_FUNCTIONS} < {f.__qualname__ for f in WorkerSettings.functions}
+    assert [(c.name, c.coroutine.__qualname__) for c in WorkerSettings.cron_jobs] == [
+        (c.name, c.coroutine.__qualname__) for c in wiring.CRON_JOBS
+    ]

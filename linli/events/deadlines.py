@@ -18,7 +18,7 @@ from linli.events.repositories import (
     HandlerUnitRepository,
     Item,
 )
-from linli.platform import audit
+from linli.platform import audit, metrics
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.repository import NodeRepository
 
@@ -75,6 +75,7 @@ async def _process_deadline(session: AsyncSession, deadline: Deadline, now: date
     if await _met(event, deadline.kind):
         deadline.done_at, deadline.outcome = now, "met"
         return False
+    metrics.DEADLINES_MISSED.labels(deadline.kind).inc()
     nodes = NodeRepository(session)
     # One level up the tree from where the event stands (its node, then each level it reached);
     # a critical event goes no lower than the community: grid workers are its first responders.
@@ -87,6 +88,7 @@ async def _process_deadline(session: AsyncSession, deadline: Deadline, now: date
         deadline.outcome = "top"
         return False
     deadline.outcome = "escalated"
+    metrics.ESCALATIONS.inc()
     before = snapshot(event)
     event.escalation_level += 1
     event.escalation_node_id = parent.id

@@ -19,7 +19,7 @@ from linli.events.records import SEVERITY_RANK, add_timeline, bump, label_of, ra
 from linli.events.repositories import CatalogRepository, EventRepository, Item, merged_ref
 from linli.events.routing import dispatch
 from linli.iot import service as iot
-from linli.platform import audit
+from linli.platform import audit, metrics
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Forbidden, LinliError, Unauthenticated
 from linli.platform.hierarchy.service import NodeService
@@ -215,6 +215,7 @@ async def create_event(
     await session.flush()
     await dispatch(session, event, item, at)
     schedule_deadlines(session, event, item, at)
+    metrics.EVENTS_CREATED.labels(event.source).inc()
     await session.flush()
     await audit.record(
         session,

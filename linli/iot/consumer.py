@@ -22,6 +22,7 @@ from linli.iot import broker, service
 from linli.iot.ingest import BatchResult, IngestWriter, Message
 from linli.iot.mqttwire import MqttError, Publish, WireSubscriber
 from linli.platform.broker import broker_address
+from linli.platform.metrics import serve_metrics
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 3600
@@ -106,7 +107,9 @@ class IngestConsumer:
             if parsed is None:
                 continue
             slug, serial, kind = parsed
-            msg = Message(source="mqtt", payload=m.payload, topic=m.topic, slug=slug, serial=serial)
+            msg = Message(
+                source="mqtt", payload=m.payload, topic=m.topic, slug=slug, serial=serial, received_at=m.received_at
+            )
             (acks if kind == "acks" else telemetry).append(msg)
         return await self._write_with_retry(telemetry, acks)
 
@@ -238,4 +241,5 @@ async def run_forever(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("ingest consumer %s on %s", consumer.client_id, consumer.filters())
+    serve_metrics("ingest")
     await consumer.run(stop)

@@ -12,7 +12,8 @@ import asyncio
 import contextlib
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 
 class MqttError(Exception):
@@ -26,6 +27,8 @@ class Publish:
     packet_id: int
     qos: int
     generation: int
+    # When it arrived: the ingest lag counts from here (messages wait here while a batch is written).
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def _varint(n: int) -> bytes:

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from linli.platform.http import error_body
+from linli.platform.metrics import HTTP_ERRORS
 from linli.platform.security import decode_access_token
 from linli.platform.settings import Settings
 
@@ -138,4 +139,5 @@ async def _too_large(scope: Scope, receive: Receive, send: Send, limit: int) -> 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str, message: str) -> None:
     # The unread body makes the connection unusable for another request: close it.
     headers = {"connection": "close"} | ({"www-authenticate": "Bearer"} if status == 401 else {})
+    HTTP_ERRORS.labels(code).inc()
     await JSONResponse(error_body(code, message), status_code=status, headers=headers)(scope, receive, send)

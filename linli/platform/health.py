@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
+from arq.constants import default_queue_name
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,6 +18,7 @@ from sqlalchemy import text
 from linli.platform import broker
 from linli.platform.db import get_engine
 from linli.platform.errors import NotFound, Unauthenticated
+from linli.platform.metrics import JOB_QUEUE_DEPTH
 from linli.platform.security import constant_time_equals
 from linli.platform.settings import get_settings
 
@@ -89,4 +92,24 @@ async def metrics(authorization: Annotated[str | None, Header()] = None) -> Resp
             raise NotFound("page")
     elif not constant_time_equals(authorization or "", f"Bearer {settings.metrics_token}"):
         raise Unauthenticated("metrics need the metrics token")
+    await _read_queue_depth()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _read_queue_depth() -> None:
+    """The arq queue is a sorted set scored by when each job may run: `due` jobs wait for a worker,
+    `deferred` ones (deadline timers) for their time. Read here, in the API, so the gauge is current
+    even when every worker is down. Best effort: a Redis outage leaves the last values."""
+    client = Redis.from_url(get_settings().redis_url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        now_ms = int(time.time() * 1000)
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zcount(default_queue_name, "-inf", now_ms)
+            pipe.zcount(default_queue_name, f"({now_ms}", "+inf")
+            due, deferred = await pipe.execute()
+        JOB_QUEUE_DEPTH.labels("due").set(due)
+        JOB_QUEUE_DEPTH.labels("deferred").set(deferred)
+    except Exception:
+        log.warning("could not read the job queue depth", exc_info=True)
+    finally:
+        await client.aclose()

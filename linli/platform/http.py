@@ -10,16 +10,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linli.platform.errors import LinliError, TooManyRequests
 from linli.platform.logging import masked_target, request_id_var
+from linli.platform.metrics import HTTP_ERRORS, HTTP_LATENCY
 
 log = logging.getLogger("linli.http")
-
-REQUESTS = Counter("linli_http_requests_total", "HTTP requests", ["method", "route", "status"])
-LATENCY = Histogram("linli_http_request_seconds", "HTTP request latency", ["method", "route"])
 
 HTTP_CODES = {
     400: "bad_request",
@@ -44,6 +41,7 @@ def error_body(code: str, message: str, details: object = None) -> dict[str, obj
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LinliError)
     async def _linli_error(request: Request, exc: LinliError) -> JSONResponse:
+        HTTP_ERRORS.labels(exc.code).inc()
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
             headers = {"Retry-After": str(exc.retry_after)}
@@ -54,6 +52,7 @@ def install_error_handlers(app: FastAPI) -> None:
         details = [
             {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")} for err in exc.errors()
         ]
+        HTTP_ERRORS.labels("validation_error").inc()
         first = details[0] if details else {"loc": [], "msg": "invalid"}
         where = ".".join(str(p) for p in first["loc"][1:] or first["loc"])
         message = f"invalid request: {where}: {first['msg']}" if where else f"invalid request: {first['msg']}"
@@ -62,12 +61,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
+        HTTP_ERRORS.labels(code).inc()
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
         return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
+        HTTP_ERRORS.labels("internal_error").inc()
         return JSONResponse(error_body("internal_error", "internal server error"), status_code=500)
 
 
@@ -80,9 +81,10 @@ def install_request_middleware(app: FastAPI) -> None:
         try:
             response = await call_next(request)
             elapsed = time.perf_counter() - started
+            # The route's template (`/api/v1/events/{event_id}`), never the raw path: ids would make a
+            # series per object.
             route_path = getattr(request.scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(request.method, route_path, str(response.status_code)).inc()
-            LATENCY.labels(request.method, route_path).observe(elapsed)
+            HTTP_LATENCY.labels(request.method, route_path, f"{response.status_code // 100}xx").observe(elapsed)
             response.headers["x-request-id"] = rid[:64]
             log.info(
                 "request",

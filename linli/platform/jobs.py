@@ -7,6 +7,7 @@ text by the caller): anything else fails when it is enqueued, not in the worker.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -18,6 +19,7 @@ from arq.cron import CronJob
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import after_commit
+from linli.platform.metrics import counted_job, serve_metrics
 from linli.platform.settings import get_settings
 
 _pool: ArqRedis | None = None
@@ -77,7 +79,10 @@ def collect() -> tuple[list[Callable[..., Awaitable[Any]]], list[CronJob]]:
     from linli import wiring  # the composition root imports every domain, which import this module
 
     wiring.wire()
-    return list(wiring.JOB_FUNCTIONS), list(wiring.CRON_JOBS)
+    # Each job counts its outcome (linli_jobs_total); arq still names it by the domain's function.
+    functions = [counted_job(f) for f in wiring.JOB_FUNCTIONS]
+    crons = [dataclasses.replace(c, coroutine=counted_job(c.coroutine)) for c in wiring.CRON_JOBS]
+    return functions, crons
 
 
 async def _noop(ctx: dict[str, Any]) -> None:
@@ -87,11 +92,16 @@ async def _noop(ctx: dict[str, Any]) -> None:
 _functions, _crons = collect()
 
 
+async def _on_startup(ctx: dict[str, Any]) -> None:
+    serve_metrics("worker")
+
+
 class WorkerSettings:
     functions: ClassVar[list[Callable[..., Awaitable[Any]]]] = [*_functions, _noop]
     cron_jobs: ClassVar[list[CronJob]] = _crons
     redis_settings = redis_settings()
     job_serializer = serialize
     job_deserializer = deserialize
+    on_startup = _on_startup
     max_tries = 5
     job_timeout = 300

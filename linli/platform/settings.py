@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # `/metrics` needs `Authorization: Bearer <token>`; unset, it is open in development/test and 404
     # in production.
     metrics_token: str | None = None
+    # The worker and ingest processes serve their metrics on this port (no token: keep it cluster-internal);
+    # unset, they serve none. The API serves its own at `/metrics`.
+    metrics_port: int | None = None
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Settings:

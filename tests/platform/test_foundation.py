@@ -112,8 +112,11 @@ async def test_metrics(client: httpx.AsyncClient) -> None:
     await client.get("/healthz")
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert re.search(r'linli_http_requests_total\{method="GET",route="/healthz",status="200"\} \d', response.text)
-    assert "linli_http_request_seconds_bucket" in response.text
+    assert re.search(
+        r'linli_http_request_duration_seconds_count\{method="GET",route="/healthz",status_class="2xx"\} \d',
+        response.text,
+    )
+    assert "linli_http_request_duration_seconds_bucket" in response.text
 
 
 def test_operation_ids_are_unique_and_readable() -> None:

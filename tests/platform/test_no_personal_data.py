@@ -83,7 +83,7 @@ async def test_metrics_need_the_token(client: httpx.AsyncClient, monkeypatch: py
     wrong = await client.get("/metrics", headers={"authorization": "Bearer guess"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthenticated"
     right = await client.get("/metrics", headers={"authorization": "Bearer scrape-token"})
-    assert right.status_code == 200 and "linli_http_requests_total" in right.text
+    assert right.status_code == 200 and "linli_http_request_duration_seconds_count" in right.text
 
 
 async def test_production_without_a_metrics_token_has_no_metrics(

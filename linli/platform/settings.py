@@ -69,7 +69,15 @@ class Settings(BaseSettings):
     public_url: str = "http://127.0.0.1:8000"
     access_token_minutes: int = 15
     refresh_token_days: int = 30
+    # Evidence files: `local` under storage_dir (one volume every API pod mounts), or `s3`, a bucket of an
+    # S3-compatible store. Without keys, s3 uses boto3's credential chain (e.g. workload identity).
+    storage_backend: Literal["local", "s3"] = "local"
     storage_dir: str = "var/storage"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
     log_level: str = "INFO"
 
     # Request bodies, counted in the ASGI layer before anything parses them (linli/platform/bodylimit.py).
@@ -85,6 +93,12 @@ class Settings(BaseSettings):
     # The worker and ingest processes serve their metrics on this port (no token: keep it cluster-internal);
     # unset, they serve none. The API serves its own at `/metrics`.
     metrics_port: int | None = None
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> Settings:
+        if self.storage_backend == "s3" and not self.s3_bucket:
+            raise ValueError("LINLI_STORAGE_BACKEND=s3 needs LINLI_S3_BUCKET")
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_secrets_in_production(self) -> Settings:

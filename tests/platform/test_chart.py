@@ -107,3 +107,44 @@ def test_http_ingest_is_its_own_workload_behind_the_ingress() -> None:
     assert sorted(routes) == [("/", "Prefix", "-api"), ("/api/v1/ingest", "Exact", "-ingest-http")]
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert values["ingestHttp"]["replicas"] >= 1
+
+
+def test_attachments_never_live_in_a_per_pod_volume_behind_several_api_replicas() -> None:
+    # Rendering stops with a message naming the ways out when several API pods would each keep their own
+    # emptyDir of photos.
+    guard = re.search(
+        r'^\{\{- if and \(eq \.Values\.storage\.backend "local"\) \(not \.Values\.storage\.existingClaim\) '
+        r'\(gt \(int \.Values\.api\.replicas\) 1\) \}\}\n\{\{- fail "([^"]+)" \}\}$',
+        (TEMPLATES / "api-deployment.yaml").read_text(),
+        re.M,
+    )
+    assert guard is not None
+    assert "storage.existingClaim" in guard.group(1) and "storage.backend=s3" in guard.group(1)
+    # That case is the only one with an emptyDir for attachments; s3 mounts no storage volume at all.
+    helpers = (TEMPLATES / "_helpers.tpl").read_text()
+    volumes = helpers.split('{{- define "linli.volumes" -}}')[1].split("{{- end -}}")[0]
+    assert re.search(
+        r'\{\{- if eq \.Values\.storage\.backend "local" \}\}\n- name: storage\n'
+        r"\{\{- if \.Values\.storage\.existingClaim \}\}\n  persistentVolumeClaim:\n.*\n\{\{- else \}\}\n"
+        r"  emptyDir: \{\}\n\{\{- end \}\}\n\{\{- end \}\}",
+        volumes,
+    )
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["api"]["replicas"] > 1 and values["storage"]["backend"] == "s3"
+
+
+def test_the_s3_backend_gets_its_bucket_from_the_configmap_and_its_keys_from_a_secret_only_the_api_loads() -> None:
+    configmap = (TEMPLATES / "configmap.yaml").read_text()
+    assert re.search(r'LINLI_S3_BUCKET: \{\{ required "storage\.s3\.bucket is required[^"]*"', configmap)
+    configured = set(re.findall(r"^  (LINLI_[A-Z0-9_]+):", configmap, re.M))
+    assert {"LINLI_STORAGE_BACKEND", "LINLI_S3_REGION", "LINLI_S3_ENDPOINT_URL"} <= configured
+    s3_secret = (TEMPLATES / "s3-secret.yaml").read_text()
+    assert "kind: Secret" in s3_secret and 'name: {{ include "linli.fullname" . }}-s3' in s3_secret
+    keys = set(re.findall(r"^  (LINLI_[A-Z0-9_]+):", s3_secret, re.M))
+    assert keys == {"LINLI_S3_ACCESS_KEY_ID", "LINLI_S3_SECRET_ACCESS_KEY"}
+    assert not keys & configured
+    assert {k.removeprefix("LINLI_").lower() for k in keys | configured} <= set(Settings.model_fields)
+    # Only the API (the one workload that stores and serves evidence) loads the keys.
+    loaders = sorted(p.name for p in TEMPLATES.iterdir() if 'include "linli.s3SecretName"' in p.read_text())
+    assert loaders == ["api-deployment.yaml"]
+    assert '{{- include "linli.fullname" . }}-s3' in (TEMPLATES / "_helpers.tpl").read_text()

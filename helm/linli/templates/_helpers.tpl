@@ -67,6 +67,7 @@ affinity:
 {{- define "linli.volumes" -}}
 - name: tmp
   emptyDir: {}
+{{- if eq .Values.storage.backend "local" }}
 - name: storage
 {{- if .Values.storage.existingClaim }}
   persistentVolumeClaim:
@@ -74,11 +75,26 @@ affinity:
 {{- else }}
   emptyDir: {}
 {{- end }}
+{{- end }}
 {{- end -}}
 
 {{- define "linli.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
+{{- if eq .Values.storage.backend "local" }}
 - name: storage
   mountPath: {{ .Values.settings.storageDir }}
+{{- end }}
+{{- end -}}
+
+{{/* The Secret holding the S3 keys the API loads, or nothing (boto3's credential chain then). */}}
+{{- define "linli.s3SecretName" -}}
+{{- $s3 := .Values.storage.s3 -}}
+{{- if eq .Values.storage.backend "s3" -}}
+{{- if $s3.existingSecret -}}
+{{- $s3.existingSecret -}}
+{{- else if $s3.accessKeyId -}}
+{{- include "linli.fullname" . }}-s3
+{{- end -}}
+{{- end -}}
 {{- end -}}

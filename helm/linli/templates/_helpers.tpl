@@ -82,3 +82,15 @@ affinity:
 - name: storage
   mountPath: {{ .Values.settings.storageDir }}
 {{- end -}}
+
+{{/* A NetworkPolicy egress rule to one external service: its port, on its address blocks if given. */}}
+{{- define "linli.egressTo" -}}
+- ports:
+    - {protocol: TCP, port: {{ .port }}}
+  {{- with .cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end -}}

@@ -76,6 +76,13 @@ def test_every_manifest_is_valid_kubernetes(chart: Any, values_file: Path) -> No
         kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
 
 
+@pytest.mark.parametrize("values_file", VALUES_FILES, ids=lambda path: path.stem)
+def test_helm_lint_finds_no_warnings(values_file: Path) -> None:
+    report = helm.lint(CHART, yaml.safe_load(values_file.read_text()), strict=True, kube_version=KUBERNETES_VERSION)
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+    assert report["errors"] == []
+
+
 @pytest.mark.parametrize("name", ["default", "production"])
 def test_every_workload_is_bounded_probed_and_unprivileged(chart: Any, name: str) -> None:
     workloads = [m for m in render(chart, values_of(name)) if m["kind"] in WORKLOAD_KINDS]

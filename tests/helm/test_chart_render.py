@@ -160,6 +160,15 @@ def test_network_policies_admit_prometheus_scrapes_on_the_metrics_ports(chart: A
     assert scraped == {"api": 8000, "ingest-http": 8000, "worker": 9100, "ingest": 9100}
 
 
+def test_network_policies_add_the_notification_egress_of_each_workload(chart: Any) -> None:
+    values = values_of("production")
+    policies = by_kind(render(chart, values), "NetworkPolicy")
+    extra = values["networkPolicy"]["extraEgress"]
+    for name in ("api", "worker"):
+        assert policies[name]["spec"]["egress"][-len(extra[name]) :] == extra[name]
+    assert egress_ports(policies["ingest"]) == {53, 5432, 6379, 1883}
+
+
 def test_network_policies_refuse_to_render_without_the_ingress_controller(chart: Any) -> None:
     values = values_of("default") | {"networkPolicy": {"enabled": True}}
     with pytest.raises(helm.HelmRenderError, match=re.escape("networkPolicy.ingressController is required")):

@@ -98,3 +98,15 @@ affinity:
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/* A NetworkPolicy egress rule to one external service: its port, on its address blocks if given. */}}
+{{- define "linli.egressTo" -}}
+- ports:
+    - {protocol: TCP, port: {{ .port }}}
+  {{- with .cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end -}}

@@ -61,7 +61,7 @@ def measure(devices: int, minutes: int) -> tuple[int, float, float, float, float
         )
         conn.execute("vacuum analyze telemetry")
         conn.execute("vacuum analyze telemetry_1h")
-        rows, total, heap, index, rollup_rows, rollup_bytes = conn.execute(SIZES).fetchone()  # type: ignore[misc]
+        rows, total, heap, index, rollup_rows, rollup_bytes = conn.execute(SIZES).fetchone()
     return rows, total / rows, heap / rows, index / rows, rollup_bytes / rollup_rows
 
 

@@ -20,7 +20,7 @@ from fastapi import Depends, Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.platform.db import apply_scopes, session_factory
+from linli.platform.db import apply_scopes, engine_kind, session_factory
 from linli.platform.errors import BadRequest, Forbidden, LinliError, NotFound, Unauthenticated
 from linli.platform.security import decode_access_token, sha256_hex
 
@@ -244,7 +244,8 @@ async def get_db_session(request: Request) -> AsyncIterator[AsyncSession]:
     Work that must only happen after the commit (enqueueing jobs, broker calls) is registered with
     `after_commit(session, fn)`."""
     override: Callable[[], AsyncSession] | None = getattr(request.app.state, "session_override", None)
-    session = override() if override else session_factory("api")()
+    operation_id = getattr(request.scope.get("route"), "operation_id", None)
+    session = override() if override else session_factory(engine_kind(request.method, operation_id))()
     try:
         yield session
         await session.commit()

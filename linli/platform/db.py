@@ -121,12 +121,27 @@ def _engine(url: str, *, pool_size: int) -> AsyncEngine:
 
 _engines: dict[str, AsyncEngine] = {}
 
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+# GET routes that write (an export is audited as one), so they need the writer even with a replica.
+WRITING_READS = frozenset({"export_residents", "export_tenant", "export_audit_entries"})
+
+
+def engine_kind(method: str, operation_id: str | None) -> str:
+    """Which API engine a request's unit of work runs on: a read replica (`api_read`, when
+    LINLI_DATABASE_READ_URL is set) for safe methods on routes that do not write, else the writer."""
+    if get_settings().database_read_url and method in SAFE_METHODS and operation_id not in WRITING_READS:
+        return "api_read"
+    return "api"
+
 
 def get_engine(kind: str = "api") -> AsyncEngine:
-    """`api` connects as the RLS-bound API role, `worker` as the worker role (ingest, jobs)."""
+    """`api` connects as the RLS-bound API role, `api_read` as the same role on a read replica,
+    `worker` as the worker role (ingest, jobs)."""
     if kind not in _engines:
         settings = get_settings()
-        url = settings.database_url if kind == "api" else settings.worker_database_url
+        urls = {"api": settings.database_url, "api_read": settings.database_read_url}
+        url = urls.get(kind, settings.worker_database_url)
+        assert url is not None  # `engine_kind` picks `api_read` only when it is set
         _engines[kind] = _engine(url, pool_size=settings.db_pool_size)
     return _engines[kind]
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     database_url: str = f"postgresql+psycopg://linli_api:linli_api@{LOCAL_PG}/linli"
     worker_database_url: str = f"postgresql+psycopg://linli_worker:linli_worker@{LOCAL_PG}/linli"
     migrate_database_url: str = f"postgresql+psycopg://postgres@{LOCAL_PG}/linli"
+    # Optional: the API role on a read replica; GET/HEAD requests run there (see `db.engine_kind`).
+    database_read_url: str | None = None
     api_role_password: str = "linli_api"
     worker_role_password: str = "linli_worker"
     db_pool_size: int = 10

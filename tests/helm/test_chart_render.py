@@ -191,3 +191,12 @@ def test_the_schema_rejects_wrong_values_with_a_clear_message(
     values = values_of("default") | override  # the SDK coalesces these with the chart's defaults
     with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
         chart.render(values=values, name="linli", namespace="linli")
+
+
+def test_the_api_secret_carries_the_read_replica_url_only_when_given(chart: Any) -> None:
+    values = values_of("default")
+    assert "LINLI_DATABASE_READ_URL" not in by_kind(render(chart, values), "Secret")["api"]["stringData"]
+    replica = "postgresql+psycopg://linli_api:ci@linli-db-ro:5432/linli"
+    values["secrets"]["databaseReadUrl"] = replica
+    api_secret = by_kind(render(chart, values), "Secret")["api"]["stringData"]
+    assert api_secret["LINLI_DATABASE_READ_URL"] == replica

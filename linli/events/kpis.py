@@ -8,19 +8,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.repositories import EventKpiRepository
-from linli.platform.access import Permission, Principal, access_object
+from linli.platform.access import Permission, Principal
 from linli.platform.hierarchy.service import NodeService
 
 
 async def kpis(
     session: AsyncSession, *, actor: Principal, node_id: int | None, since: datetime, until: datetime
 ) -> dict[str, Any]:
-    node = await access_object(
-        session,
-        actor,
-        await NodeService(session).get_visible(actor.home_node_id() if node_id is None else node_id),
-        permission=Permission("kpis", "read"),
-        what="node",
+    node = await NodeService(session).get_for(
+        actor, actor.home_node_id() if node_id is None else node_id, Permission("kpis", "read")
     )
     repo = EventKpiRepository(session)
     out = await repo.kpis(path=node.node_path, since=since, until=until)

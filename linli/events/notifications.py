@@ -392,13 +392,7 @@ async def list_webhooks(
 
 
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
-    node = await access_object(
-        session,
-        actor,
-        await NodeService(session).get_visible(node_id),
-        permission=Permission("handlers", "create"),
-        what="node",
-    )
+    node = await NodeService(session).get_for(actor, node_id, Permission("handlers", "create"))
     await check_webhook_url(url)
     endpoint = WebhookEndpoint(node_id=node.id, node_path=node.node_path, url=url, secret=new_secret(24))
     WebhookRepository(session).add(endpoint)

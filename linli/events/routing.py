@@ -82,13 +82,7 @@ async def list_units(
 async def create_unit(
     session: AsyncSession, *, actor: Principal | None, node_id: int, kind: str, name: str, contact: dict[str, Any]
 ) -> HandlerUnit:
-    node = await access_object(
-        session,
-        actor,
-        await NodeService(session).get_visible(node_id),
-        permission=Permission("handlers", "create"),
-        what="node",
-    )
+    node = await NodeService(session).get_for(actor, node_id, Permission("handlers", "create"))
     if kind not in HANDLER_KINDS:
         raise BadRequest(f"unknown handler kind {kind!r}", code="unknown_handler_kind")
     unit = HandlerUnit(node_id=node.id, node_path=node.node_path, kind=kind, name=name, contact=contact, active=True)
@@ -190,13 +184,7 @@ async def create_rule(
     handler_unit_id: int,
     priority: int,
 ) -> RoutingRule:
-    node = await access_object(
-        session,
-        actor,
-        await NodeService(session).get_visible(node_id),
-        permission=Permission("routing", "create"),
-        what="node",
-    )
+    node = await NodeService(session).get_for(actor, node_id, Permission("routing", "create"))
     unit = await HandlerUnitRepository(session).unit(handler_unit_id)
     if unit is None:
         raise NotFound("handler unit")

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
@@ -19,7 +17,7 @@ from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.masking import sees_full
-from linli.platform.security import new_secret, sha256_hex
+from linli.platform.security import derive_key, new_secret, sha256_hex
 from linli.platform.settings import get_settings
 from linli.platform.sources import API_KEY_SOURCES, SIGNED_SOURCES
 from linli.tenants.models import ApiKey, RoleGrant, User
@@ -178,10 +176,7 @@ SIGNING_SECRET_INFO = b"linli/api-keys/signing-secret/v1"
 
 
 def _signing_fernet() -> Fernet:
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SIGNING_SECRET_INFO).derive(
-        get_settings().secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(key))
+    return Fernet(base64.urlsafe_b64encode(derive_key(get_settings().secret_key, SIGNING_SECRET_INFO)))
 
 
 async def create_api_key(

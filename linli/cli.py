@@ -99,6 +99,20 @@ def migrate(revision: Annotated[str, typer.Argument(help="target revision")] = "
     console.print(f"migrated to {revision}")
 
 
+@app.command()
+def openapi(out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None) -> None:
+    """Print the API's OpenAPI document (the web front end's client is generated from it: `make client`)."""
+    import json
+
+    from linli.platform.app import create_app
+
+    document = json.dumps(create_app().openapi(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        sys.stdout.write(document)
+    else:
+        out.write_text(document, encoding="utf-8")
+
+
 @seed_app.command("demo")
 def seed_demo(
     scale: Annotated[str, typer.Option(help="small (seconds) or full (real volumes)")] = "small",

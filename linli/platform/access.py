@@ -318,3 +318,13 @@ def require(resource: str, action: str) -> Any:
     dependency.__name__ = f"require_{resource}_{action}"
     PERMISSION_DEPENDENCIES[dependency] = (resource, action)
     return Depends(dependency)
+
+
+def role_allows(role: str) -> dict[str, list[str]]:
+    """Every permission an endpoint requires (`require(...)`) that `role` holds: resource -> actions.
+    What front ends show is derived from this, so they never hard-code what a role may do."""
+    allowed: dict[str, set[str]] = {}
+    for resource, action in set(PERMISSION_DEPENDENCIES.values()):
+        if role_permits(role, resource, action):
+            allowed.setdefault(resource, set()).add(action)
+    return {resource: sorted(actions) for resource, actions in sorted(allowed.items())}

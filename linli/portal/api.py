@@ -1,52 +1,64 @@
-"""Serves the portal: one page at `/` and its static assets. Everything the page shows comes from the
-JSON API with the signed-in user's token, so these routes are public and carry no data themselves."""
+"""Serves the built web front end (`portal/`, built by Vite into `portal/dist`): the staff console at `/`
+and the residents' app at `/app/{slug}/`. Everything the pages show comes from the JSON API with the
+signed-in user's token, so these routes are public and carry no data themselves."""
 
 from __future__ import annotations
 
-from functools import cache
+import re
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, HTMLResponse
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from fastapi.responses import FileResponse
 
-from linli.platform.errors import NotFound
+from linli.platform.errors import NotFound, ServiceUnavailable
 
-HERE = Path(__file__).resolve().parent
-STATIC_DIR = HERE / "static"
-STATIC_FILES = {"portal.js": "text/javascript", "portal.css": "text/css"}
+DIST_DIR = Path(__file__).resolve().parents[2] / "portal" / "dist"
+ASSETS_DIR = DIST_DIR / "assets"
+# Vite names every built asset `<name>-<hash>.<ext>`: a name is all an asset request may carry.
+ASSET_NAME = re.compile(r"^[A-Za-z0-9_.-]+\.(js|css|woff2?|ttf|svg|png|jpg|webp|ico)$")
 # Paths served without a permission check (the permission-coverage test allow-lists them).
-PUBLIC_PATHS = ("/", "/static/{filename}")
+PUBLIC_PATHS = ("/", "/assets/{filename}", "/app/{slug}/")
 SECURITY_HEADERS = {
+    # Vue sets styles through the CSSOM, which style-src does not govern; photos preview as blob: URLs.
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+        "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data: blob:; font-src 'self' data:; manifest-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "geolocation=(self), camera=(self), microphone=()",
 }
+IMMUTABLE = "public, max-age=31536000, immutable"
 
 portal_router = APIRouter(include_in_schema=False)
 
 
-@cache
-def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+NOT_BUILT = "the web front end is not built: run scripts/bootstrap (it runs `npm ci` and `npm run build` in portal/)"
 
 
-def _asset_version() -> str:
-    return str(int(max((STATIC_DIR / name).stat().st_mtime for name in STATIC_FILES)))
+def _page(name: str) -> FileResponse:
+    path = DIST_DIR / name
+    if not path.is_file():
+        raise ServiceUnavailable(NOT_BUILT, code="portal_not_built")
+    return FileResponse(path, media_type="text/html", headers=SECURITY_HEADERS | {"Cache-Control": "no-cache"})
 
 
-@portal_router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def portal_index() -> HTMLResponse:
-    html = _environment().get_template("index.html").render(version=_asset_version())
-    return HTMLResponse(html, headers=SECURITY_HEADERS | {"Cache-Control": "no-cache"})
+@portal_router.get("/", include_in_schema=False)
+async def console_page() -> FileResponse:
+    return _page("index.html")
 
 
-@portal_router.get("/static/{filename}", include_in_schema=False)
-async def portal_static(filename: str) -> FileResponse:
-    media_type = STATIC_FILES.get(filename)
-    if media_type is None:
+@portal_router.get("/app/{slug}/", include_in_schema=False)
+async def resident_app_page(slug: str) -> FileResponse:
+    # The page is the same for every tenant: it reads its branding from /app/v1/{slug}/config.
+    return _page("app.html")
+
+
+@portal_router.get("/assets/{filename}", include_in_schema=False)
+async def asset(filename: str) -> FileResponse:
+    path = ASSETS_DIR / filename
+    if not ASSET_NAME.match(filename) or not path.is_file():
         raise NotFound("file")
-    return FileResponse(STATIC_DIR / filename, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+    return FileResponse(path, headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"})

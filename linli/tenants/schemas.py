@@ -34,6 +34,15 @@ class GrantOut(BaseModel):
     node_path: str
 
 
+class GrantPermissionsOut(GrantOut):
+    allowed: dict[str, list[str]] = Field(description="resource -> the actions this grant's role allows there")
+
+
+class MyPermissionsOut(BaseModel):
+    grants: list[GrantPermissionsOut]
+    allowed: dict[str, list[str]] = Field(description="resource -> actions allowed under at least one grant")
+
+
 class MeOut(BaseModel):
     kind: str
     id: uuid.UUID

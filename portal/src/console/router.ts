@@ -1,0 +1,36 @@
+import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router'
+import { tokens } from '@/api/tokens'
+
+// What a page needs to be in the menu and to be opened: a resource and action its grants allow.
+declare module 'vue-router' {
+  interface RouteMeta {
+    public?: boolean
+    needs?: [resource: string, action: string]
+    menu?: string
+  }
+}
+
+const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+  {
+    path: '/',
+    component: () => import('./components/ShellLayout.vue'),
+    children: [
+      { path: '', redirect: { name: 'command' } },
+      {
+        path: 'command',
+        name: 'command',
+        component: () => import('./views/CommandView.vue'),
+        meta: { needs: ['kpis', 'read'], menu: 'menu.command' },
+      },
+      { path: ':rest(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue') },
+    ],
+  },
+]
+
+export const router = createRouter({ history: createWebHashHistory(), routes })
+
+router.beforeEach((to) => {
+  if (!to.meta.public && !tokens.access()) return { name: 'login', query: { next: to.fullPath } }
+  return true
+})

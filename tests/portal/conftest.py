@@ -1,0 +1,147 @@
+"""The built web front end in a real headless Chromium against a real uvicorn server on the test database
+(the demo district the session conftest committed). Screenshots go to .local/screenshots/ for people to
+look at; nothing compares them pixel by pixel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from linli.demo import DEMO_PASSWORD
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / ".local" / "screenshots"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(migrated_database: str) -> Iterator[str]:
+    """uvicorn in its own process, serving the API and the built pages (portal/dist)."""
+    if not (ROOT / "portal" / "dist" / "index.html").is_file():
+        pytest.fail("portal/dist is not built: run scripts/bootstrap (npm ci and npm run build in portal/)")
+    port = _free_port()
+    env = os.environ | {"LINLI_ENV": "test", "LINLI_LOG_LEVEL": "WARNING"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "linli.platform.app:create_app", "--factory", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("uvicorn did not answer /healthz")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: the UI tests need a real browser; "
+            "run scripts/bootstrap (installs Debian's chromium) or set LINLI_CHROMIUM"
+        )
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+async def _page(browser: Browser, server: str, viewport: dict[str, int]) -> AsyncIterator[Page]:
+    context = await browser.new_context(
+        base_url=server, locale="zh-CN", viewport=viewport, timezone_id="Asia/Shanghai", is_mobile=viewport == PHONE
+    )
+    page = await context.new_page()
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        await context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+async def page(browser: Browser, server: str) -> AsyncIterator[Page]:
+    """A desktop-sized page in a fresh browser context; the test fails on any uncaught JavaScript error."""
+    async for made in _page(browser, server, DESKTOP):
+        yield made
+
+
+@pytest.fixture
+async def phone(browser: Browser, server: str) -> AsyncIterator[Page]:
+    """A phone-sized page (390×844), as grid workers, property staff and residents hold it."""
+    async for made in _page(browser, server, PHONE):
+        yield made
+
+
+async def shot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def sign_in(page: Page, login: str, password: str = DEMO_PASSWORD) -> None:
+    """Signs in through the console's form and waits for the shell."""
+    from playwright.async_api import expect
+
+    await page.goto("/")
+    await page.get_by_test_id("login-username").fill(login)
+    await page.get_by_test_id("login-password").fill(password)
+    await page.get_by_test_id("login-submit").click()
+    await expect(page.get_by_test_id("node-breadcrumb")).to_be_visible()

@@ -1,5 +1,6 @@
 import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-router'
 import { tokens } from '@/api/tokens'
+import { FEATURES } from './features'
 
 // What a page needs to be in the menu and to be opened: a resource and action its grants allow.
 declare module 'vue-router' {
@@ -17,12 +18,7 @@ const routes: RouteRecordRaw[] = [
     component: () => import('./components/ShellLayout.vue'),
     children: [
       { path: '', redirect: { name: 'command' } },
-      {
-        path: 'command',
-        name: 'command',
-        component: () => import('./views/CommandView.vue'),
-        meta: { needs: ['kpis', 'read'], menu: 'menu.command' },
-      },
+      ...Object.values(FEATURES).flatMap((feature) => feature.routes),
       { path: ':rest(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue') },
     ],
   },

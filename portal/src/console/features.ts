@@ -1,0 +1,15 @@
+// The console's features: each brings its routes (under the shell) and its texts (under its name).
+// Adding a feature is one line here.
+import type { RouteRecordRaw } from 'vue-router'
+import type { Bilingual } from '@/shared/messages'
+import commandMessages from './features/command/messages'
+import commandRoutes from './features/command/routes'
+
+interface Feature {
+  routes: RouteRecordRaw[]
+  messages: Bilingual<unknown>
+}
+
+export const FEATURES: Record<string, Feature> = {
+  command: { routes: commandRoutes, messages: commandMessages },
+}

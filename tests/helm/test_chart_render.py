@@ -275,6 +275,8 @@ def test_network_policies_refuse_to_render_without_the_ingress_controller(chart:
         ({"autoscaling": {"api": {"enabled": True, "maxReplicas": 0}}}, "'/autoscaling/api/maxReplicas': minimum"),
         ({"networkPolicy": {"database": {"cidrs": ["db.internal"]}}}, "'/networkPolicy/database/cidrs/0'"),
         ({"networkPolicy": {"databse": {}}}, "'/networkPolicy': additional properties 'databse' not allowed"),
+        ({"metrics": {"serviceMonitr": {}}}, "'/metrics': additional properties 'serviceMonitr' not allowed"),
+        ({"storage": {"backend": "nfs"}}, "'/storage/backend': value must be one of 'local', 's3'"),
     ],
 )
 def test_the_schema_rejects_wrong_values_with_a_clear_message(
@@ -283,6 +285,59 @@ def test_the_schema_rejects_wrong_values_with_a_clear_message(
     values = values_of("default") | override  # the SDK coalesces these with the chart's defaults
     with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
         chart.render(values=values, name="linli", namespace="linli")
+
+
+PER_POD_VOLUME = "at '/storage': 'anyOf' failed"
+
+
+@pytest.mark.parametrize(
+    ("override", "refused"),
+    [
+        ({"api": {"replicas": 2}}, True),
+        ({"api": {"replicas": 1}, "autoscaling": {"api": {"enabled": True, "minReplicas": 1, "maxReplicas": 4}}}, True),
+        ({"api": {"replicas": 1}}, False),
+        ({"api": {"replicas": 3}, "storage": {"backend": "local", "existingClaim": "linli-attachments"}}, False),
+    ],
+)
+def test_the_schema_refuses_a_per_pod_attachment_volume_behind_several_api_pods(
+    chart: Any, override: dict[str, Any], refused: bool
+) -> None:
+    """storage.backend local without a claim is an emptyDir per pod: a photo uploaded to one API pod would
+    be missing on the others. One pod may keep it; several (or an autoscaler that may add them) need the
+    bucket or a shared claim."""
+    values = values_of("default") | {"storage": {"backend": "local", "existingClaim": ""}} | override
+    if not refused:
+        assert render(chart, values)
+        return
+    with pytest.raises(helm.HelmValuesError) as raised:
+        render(chart, values)
+    assert PER_POD_VOLUME in str(raised.value)
+    assert "'/storage/backend': value must be 's3'" in str(raised.value)
+    assert "'/storage/existingClaim': minLength: got 0, want 1" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "redis_url", "refused"),
+    [
+        ("production", "redis://linli-redis:6379/0", True),
+        ("production", "redis://linli@linli-redis:6379/0", True),
+        ("production", "redis://:ci-redis-password@linli-redis:6379/0", False),
+        ("production", "rediss://linli:ci-redis-password@linli-redis:6380/0", False),
+        ("development", "redis://linli-redis:6379/0", False),
+    ],
+)
+def test_the_schema_refuses_redis_without_a_password_in_production(
+    chart: Any, env: str, redis_url: str, refused: bool
+) -> None:
+    values = values_of("default")
+    values["settings"] = {"env": env}
+    values["secrets"]["redisUrl"] = redis_url
+    if not refused:
+        assert render(chart, values)
+        return
+    message = f"'/secrets/redisUrl': '{redis_url}' does not match pattern"
+    with pytest.raises(helm.HelmValuesError, match=re.escape(message)):
+        render(chart, values)
 
 
 def test_the_api_secret_carries_the_read_replica_url_only_when_given(chart: Any) -> None:

@@ -86,13 +86,14 @@ def heartbeat_problem(path: Path | None, *, ready: bool, now: float | None = Non
         return "LINLI_HEALTH_FILE is not set"
     try:
         beat = json.loads(path.read_text())
+        at, is_ready = float(beat["at"]), bool(beat["ready"])
     except FileNotFoundError:
         return f"no heartbeat at {path} yet"
-    except (OSError, ValueError) as exc:
-        return f"unreadable heartbeat at {path}: {exc}"
-    age = (now if now is not None else time.time()) - float(beat["at"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return f"unreadable heartbeat at {path}: {exc!r}"
+    age = (now if now is not None else time.time()) - at
     if age > STALE_AFTER_S:
         return f"last heartbeat {age:.0f} s ago (stuck after {STALE_AFTER_S:.0f} s)"
-    if ready and not beat["ready"]:
+    if ready and not is_ready:
         return "not ready: a broker connection is down or the database refuses the batch"
     return None

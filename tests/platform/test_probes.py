@@ -84,8 +84,9 @@ def test_the_heartbeat_check_wants_a_fresh_beat_and_for_readiness_a_ready_one(tm
     assert heartbeat_problem(path, ready=True, now=now + 1) is None
     stale = heartbeat_problem(path, ready=False, now=now + STALE_AFTER_S + 1)
     assert stale is not None and stale.startswith("last heartbeat 31 s ago")
-    path.write_text("{")
-    assert str(heartbeat_problem(path, ready=False)).startswith("unreadable heartbeat")
+    for broken in ("{", '{"ready": true}', "[]"):
+        path.write_text(broken)
+        assert str(heartbeat_problem(path, ready=False)).startswith("unreadable heartbeat"), broken
 
 
 def test_the_ingest_probe_reads_the_configured_heartbeat(tmp_path: Path) -> None:

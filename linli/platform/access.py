@@ -58,6 +58,30 @@ def role_permits(role: str, resource: str, action: str) -> bool:
     return bool(enforcer().enforce(role, resource, action))
 
 
+def known_permissions() -> dict[str, set[str]]:
+    """Every action of every resource: those the policies name (not "*"), and those the code checks."""
+    known: dict[str, set[str]] = {}
+    pairs = [(resource, action) for _, resource, action in enforcer().get_policy()]
+    for resource, action in [*pairs, *CHECKED_PERMISSIONS]:
+        if "*" not in (resource, action):
+            known.setdefault(resource, set()).add(action)
+    return known
+
+
+@cache
+def _role_permissions(role: str, checked: int) -> dict[str, list[str]]:
+    return {
+        resource: allowed
+        for resource, actions in sorted(known_permissions().items())
+        if (allowed := sorted(a for a in actions if role_permits(role, resource, a)))
+    }
+
+
+def role_permissions(role: str) -> dict[str, list[str]]:
+    """resource -> the actions `role` may do on it ("*" expanded over the known actions), for a menu."""
+    return _role_permissions(role, len(CHECKED_PERMISSIONS))
+
+
 def path_within(path: str, ancestor: str) -> bool:
     """ltree `<@` in Python: is `path` the node `ancestor` or below it?"""
     return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")

@@ -49,9 +49,11 @@ from linli.tenants.schemas import (
     AuditEntryOut,
     GrantCreate,
     GrantOut,
+    GrantPermissionsOut,
     InvitationAccept,
     InviteOut,
     MeOut,
+    MyPermissionsOut,
     OnboardingOut,
     PasswordResetConfirm,
     PasswordResetRequest,
@@ -139,6 +141,18 @@ async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
                 grants=grants,
             )
     return MeOut(kind=principal.kind, id=principal.id, display_name=principal.display_name, grants=grants)
+
+
+@router.get("/me/permissions", operation_id="get_my_permissions", tags=["auth"])
+async def get_my_permissions(principal: CurrentPrincipal, session: DbSession) -> MyPermissionsOut:
+    """Per grant: the node (with the way up to it) and the resources and actions the role allows there
+    and below, from the policies ("*" spelled out); and the union over all grants."""
+    rows = [GrantPermissionsOut.model_validate(g) for g in await grants.my_permissions(session, actor=principal)]
+    union: dict[str, set[str]] = {}
+    for row in rows:
+        for resource, actions in row.permissions.items():
+            union.setdefault(resource, set()).update(actions)
+    return MyPermissionsOut(kind=principal.kind, grants=rows, union={r: sorted(a) for r, a in sorted(union.items())})
 
 
 async def _tenant_out(session: DbSession, tenant: Tenant) -> TenantOut:

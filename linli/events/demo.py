@@ -18,6 +18,7 @@ from linli.events.repositories.history import DemoHistoryRepository, Evidence, M
 from linli.events.rollups import refresh_rollups
 from linli.events.storage import get_storage
 from linli.platform.hierarchy.repository import NodeRepository
+from linli.platform.settings import get_settings
 from linli.tenants.models import Tenant
 from linli.tenants.repository import UserRepository
 
@@ -61,7 +62,6 @@ HISTORY_MIX = Mix(
     # 木棉岭 is the densely sensed pilot (400 000 devices, AI cameras); 南虹村 hosts the 林荫街9号 pilot.
     communities={"木棉岭社区": 3.0, "南虹村社区": 2.0},
 )
-DEMO_TIME_ZONE = "Asia/Shanghai"
 EVIDENCE_KEY = "demo/evidence.png"
 
 
@@ -124,11 +124,12 @@ def solid_png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 async def seed_history(
     session: AsyncSession, *, days: int, per_community_day: float, now: datetime | None = None
 ) -> int:
-    """Finished events of the last `days` days (local days in the demo districts' time zone) for every
+    """Finished events of the last `days` days (local days, `LINLI_TIME_ZONE`) for every
     community inside an active tenant, created up to an hour before `now`. Days that already have their
     history are skipped, so running it again adds nothing. Returns how many events were added."""
     now = now or datetime.now(UTC)
-    today = now.astimezone(ZoneInfo(DEMO_TIME_ZONE)).date()
+    zone = get_settings().time_zone
+    today = now.astimezone(ZoneInfo(zone)).date()
     photo = solid_png(64, 48, (46, 139, 87))
     await get_storage().put(EVIDENCE_KEY, photo, "image/png")
     return await DemoHistoryRepository(session).generate(
@@ -138,5 +139,5 @@ async def seed_history(
         per_day=per_community_day,
         mix=HISTORY_MIX,
         evidence=Evidence(EVIDENCE_KEY, len(photo), hashlib.sha256(photo).hexdigest()),
-        tz=DEMO_TIME_ZONE,
+        tz=zone,
     )

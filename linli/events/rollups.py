@@ -8,7 +8,6 @@ read from histograms whose buckets are a quarter of a doubling wide, so they are
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
@@ -47,11 +46,11 @@ class Stats:
     ratings: int = 0
     rating_sum: int = 0
     satisfied: int = 0
-    items: Counter[str] = field(default_factory=Counter)
-    sources: Counter[str] = field(default_factory=Counter)
-    lines: Counter[str] = field(default_factory=Counter)
-    accept_hist: Counter[int] = field(default_factory=Counter)
-    resolve_hist: Counter[int] = field(default_factory=Counter)
+    items: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, int] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+    accept_hist: dict[int, int] = field(default_factory=dict)
+    resolve_hist: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def of_row(cls, row: Mapping[str, Any], *, breakdowns: bool) -> Stats:
@@ -61,21 +60,28 @@ class Stats:
         for f in fields(cls):
             value = row[f.name]
             if f.name in BREAKDOWNS:
-                value = Counter(value if breakdowns else ())
+                value = dict(value) if breakdowns and value else {}
             elif f.name.endswith("_hist"):
-                value = Counter({int(k): n for k, n in value.items()})
+                value = {int(k): n for k, n in value.items()}
             setattr(out, f.name, value)
+        return out
+
+    @classmethod
+    def of_sums(cls, other: Stats) -> Stats:
+        """Only `other`'s sums (no breakdowns, no histograms)."""
+        out = cls()
+        out.add(other, sums_only=True)
         return out
 
     def add(self, other: Stats, *, sums_only: bool = False) -> None:
         """Add `other`'s numbers; with `sums_only` not its counters (breakdowns, histograms)."""
-        for f in fields(self):
-            mine = getattr(self, f.name)
-            if isinstance(mine, Counter):
-                if not sums_only:
-                    mine.update(getattr(other, f.name))
-            else:
-                setattr(self, f.name, mine + getattr(other, f.name))
+        for name in SUMS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        if not sums_only:
+            for name in COUNTERS:
+                mine = getattr(self, name)
+                for key, n in getattr(other, name).items():
+                    mine[key] = mine.get(key, 0) + n
 
     def kpis(self) -> dict[str, Any]:
         """The columns of `linli_event_kpis`."""
@@ -94,6 +100,10 @@ class Stats:
             "avg_rating": self.rating_sum / self.ratings if self.ratings else None,
             "satisfaction_rate": self.satisfied / self.ratings if self.ratings else None,
         }
+
+
+SUMS = tuple(f.name for f in fields(Stats) if f.type in ("int", "float"))
+COUNTERS = tuple(f.name for f in fields(Stats) if f.name not in SUMS)
 
 
 def quantile(histogram: Mapping[int, int], q: float) -> float | None:
@@ -154,7 +164,7 @@ async def subtree_stats(
     days = rolled_up_days(since, until, now=now or datetime.now(UTC), tz=tz)
     if days is not None:
         first, last = days
-        rows += await repo.stored(node_ids=[node_id, *child_ids], first=first, last=last)
+        rows += await repo.stored(own=node_path, node_ids=[node_id, *child_ids], first=first, last=last)
         live = [(since, _start(first, tz)), (_start(last + timedelta(days=1), tz), until)]
     for start, end in live:
         if start < end:
@@ -163,11 +173,17 @@ async def subtree_stats(
     for row in rows:
         own = row.node_path == node_path
         stats = Stats.of_row(row._mapping, breakdowns=own)
-        if own:
-            out.own.add(stats)
-            out.days.setdefault(row.day, Stats()).add(stats, sums_only=True)
+        if not own:
+            if row.node_path in out.children:
+                out.children[row.node_path].add(stats)
+            else:
+                out.children[row.node_path] = stats
+            continue
+        out.own.add(stats)
+        if row.day in out.days:
+            out.days[row.day].add(stats, sums_only=True)
         else:
-            out.children.setdefault(row.node_path, Stats()).add(stats)
+            out.days[row.day] = Stats.of_sums(stats)
     return out
 
 

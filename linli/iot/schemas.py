@@ -223,9 +223,14 @@ class CommandDef(Strict):
 
 
 class CommandCreate(Strict):
-    command: str = Field(pattern=METRIC_CODE_PATTERN, max_length=64, description="one the device's type accepts")
+    command: str = Field(
+        pattern=METRIC_CODE_PATTERN, max_length=64, description="one the device's type accepts", examples=["set_power"]
+    )
     args: dict[str, bool | int | float | str] = Field(
-        default_factory=dict, max_length=16, description="exactly the arguments the command declares"
+        default_factory=dict,
+        max_length=16,
+        description="exactly the arguments the command declares",
+        examples=[{"on": True}],
     )
 
 

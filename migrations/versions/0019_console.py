@@ -37,13 +37,12 @@ IOT_SUMMARY = """
 create or replace function linli_iot_summary(p_path ltree)
 returns table (devices bigint, online bigint, offline bigint, open_alarms bigint, critical_alarms bigint)
 language sql stable as $$
-  select
-    (select coalesce(sum(c.devices), 0)::bigint from node_device_counts c where c.node_path <@ p_path),
-    (select coalesce(sum(c.online), 0)::bigint from node_device_counts c where c.node_path <@ p_path),
-    (select coalesce(sum(c.offline), 0)::bigint from node_device_counts c where c.node_path <@ p_path),
-    (select count(*) from alarms a where a.node_path <@ p_path and a.state <> 'cleared'),
-    (select count(*) from alarms a where a.node_path <@ p_path and a.state <> 'cleared'
-       and a.severity = 'critical')
+  select d.devices, d.online, d.offline, a.open_alarms, a.critical_alarms
+  from (select coalesce(sum(c.devices), 0)::bigint as devices, coalesce(sum(c.online), 0)::bigint as online,
+               coalesce(sum(c.offline), 0)::bigint as offline
+        from node_device_counts c where c.node_path <@ p_path) d,
+       (select count(*) as open_alarms, count(*) filter (where a.severity = 'critical') as critical_alarms
+        from alarms a where a.node_path <@ p_path and a.state <> 'cleared') a
 $$"""
 OLD_IOT_SUMMARY = """
 create or replace function linli_iot_summary(p_path ltree)

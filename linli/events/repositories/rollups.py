@@ -11,23 +11,28 @@ from sqlalchemy import Row, text
 
 from linli.events.repositories.base import Repository
 
+# The statistics columns; the counts by item, source and line only of the node at `:own` (the screen
+# shows them for the node, not for each child: decoding them is most of the work of reading a row).
 STAT_COLUMNS = (
     "node_path::text as node_path, day, total, open, resolved, cancelled, accepted, accept_s, resolved_n, "
-    "resolve_s, on_time, ratings, rating_sum, satisfied, items, sources, lines, accept_hist, resolve_hist"
+    "resolve_s, on_time, ratings, rating_sum, satisfied, accept_hist, resolve_hist, "
+    "case when node_path = text2ltree(:own) then items end as items, "
+    "case when node_path = text2ltree(:own) then sources end as sources, "
+    "case when node_path = text2ltree(:own) then lines end as lines"
 )
 # Levels of the tree an event is counted at when the whole rollup of a day is rebuilt (1 = district).
 ALL_LEVELS = (1, 1000)
 
 
 class EventRollupRepository(Repository):
-    async def stored(self, *, node_ids: Sequence[int], first: date, last: date) -> Sequence[Row[Any]]:
-        """The rolled-up days [first, last] of the nodes."""
+    async def stored(self, *, own: str, node_ids: Sequence[int], first: date, last: date) -> Sequence[Row[Any]]:
+        """The rolled-up days [first, last] of the nodes (breakdowns only of the one at path `own`)."""
         rows = await self.session.execute(
             text(
                 f"select {STAT_COLUMNS} from event_day_rollup "
                 "where node_id = any(cast(:ids as bigint[])) and day between :first and :last"
             ),
-            {"ids": list(node_ids), "first": first, "last": last},
+            {"own": own, "ids": list(node_ids), "first": first, "last": last},
         )
         return rows.all()
 
@@ -35,12 +40,12 @@ class EventRollupRepository(Repository):
         self, *, path: str, since: datetime, until: datetime, levels: tuple[int, int], tz: str
     ) -> Sequence[Row[Any]]:
         """The same statistics from the events under `path` created in [since, until), per day and per
-        ancestor at the `levels` (first and last, inclusive)."""
+        ancestor at the `levels` (first and last, inclusive); breakdowns only of the node at `path`."""
         rows = await self.session.execute(
             text(
                 f"select {STAT_COLUMNS} from linli_event_day_stats(text2ltree(:path), :since, :until, :low, :high, :tz)"
             ),
-            {"path": path, "since": since, "until": until, "low": levels[0], "high": levels[1], "tz": tz},
+            {"own": path, "path": path, "since": since, "until": until, "low": levels[0], "high": levels[1], "tz": tz},
         )
         return rows.all()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.schemas import NodeOut
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.settings import get_settings
-from linli.platform.window import resolve_window
+from linli.platform.window import DEFAULT_WINDOW, resolve_window
 
 MAX_CHILDREN = 500
 
@@ -42,8 +42,13 @@ async def drilldown(
     to_: datetime | None,
     now: datetime | None = None,
 ) -> Drilldown:
-    window_from, window_to = resolve_window(from_, to_, now=now)
     settings = get_settings()
+    tz = ZoneInfo(settings.time_zone)
+    if from_ is None:
+        # The last 30 local days, today included: whole days, read from the rollup.
+        last = (to_ or now or datetime.now(tz)).astimezone(tz).date()
+        from_ = datetime.combine(last - (DEFAULT_WINDOW - timedelta(days=1)), time(), tz)
+    window_from, window_to = resolve_window(from_, to_, now=now)
     nodes = NodeService(session)
     node = await nodes.get_for(actor, node_id, ("kpis", "read"))
     children = await nodes.list(q=None, level=None, parent_id=node.id, after_id=None, limit=MAX_CHILDREN)
@@ -66,7 +71,7 @@ async def drilldown(
         )
 
     empty = event_rollups.Stats()
-    days = [(day, stats.days.get(day, empty)) for day in _days(window_from, window_to, ZoneInfo(settings.time_zone))]
+    days = [(day, stats.days.get(day, empty)) for day in _days(window_from, window_to, tz)]
     return Drilldown(
         **numbers(node, stats.own).model_dump(),
         window_from=window_from,

@@ -95,53 +95,59 @@ def upgrade() -> None:
           ratings integer, rating_sum integer, satisfied integer,
           items jsonb, sources jsonb, lines jsonb, accept_hist jsonb, resolve_hist jsonb)
         -- No JIT: the lateral series makes the row estimate large, and compiling costs more than running.
-        language sql stable set jit = off as $$
-          with ev as materialized (
-            select subpath(e.node_path, 0, l) as key, (e.created_at at time zone p_tz)::date as day,
-                   e.item_code, e.source, e.line_code, e.status,
-                   extract(epoch from e.accepted_at - e.created_at)::double precision as accept_s,
-                   extract(epoch from e.resolved_at - e.created_at)::double precision as resolve_s,
-                   e.resolved_at <= e.resolve_by as on_time, r.score
-            from events e
-            left join event_ratings r on r.event_id = e.id
-            cross join lateral generate_series(p_min_level, least(p_max_level, nlevel(e.node_path))) l
-            where e.node_path <@ p_path and e.created_at >= p_from and e.created_at < p_to
-          ), totals as (
-            select key, day, count(*)::integer as total,
-                   (count(*) filter (where status not in ('resolved', 'closed', 'cancelled')))::integer as open,
-                   (count(*) filter (where status in ('resolved', 'closed')))::integer as resolved,
-                   (count(*) filter (where status = 'cancelled'))::integer as cancelled,
-                   count(accept_s)::integer as accepted, coalesce(sum(accept_s), 0) as accept_s,
-                   count(resolve_s)::integer as resolved_n, coalesce(sum(resolve_s), 0) as resolve_s,
-                   (count(*) filter (where on_time))::integer as on_time,
-                   count(score)::integer as ratings, coalesce(sum(score), 0)::integer as rating_sum,
-                   (count(*) filter (where score >= 4))::integer as satisfied
-            from ev group by key, day
-          ), counted as (
-            select key, day, 'item' as dimension, item_code as k, count(*) as n from ev group by key, day, item_code
-            union all
-            select key, day, 'source', source, count(*) from ev group by key, day, source
-            union all
-            select key, day, 'line', line_code, count(*) from ev group by key, day, line_code
-            union all
-            select key, day, 'accept', linli_duration_bucket(accept_s)::text, count(*) from ev
-            where accept_s is not null group by key, day, linli_duration_bucket(accept_s)
-            union all
-            select key, day, 'resolve', linli_duration_bucket(resolve_s)::text, count(*) from ev
-            where resolve_s is not null group by key, day, linli_duration_bucket(resolve_s)
-          ), maps as (
-            select key, day,
-                   jsonb_object_agg(k, n) filter (where dimension = 'item') as items,
-                   jsonb_object_agg(k, n) filter (where dimension = 'source') as sources,
-                   jsonb_object_agg(k, n) filter (where dimension = 'line') as lines,
-                   jsonb_object_agg(k, n) filter (where dimension = 'accept') as accept_hist,
-                   jsonb_object_agg(k, n) filter (where dimension = 'resolve') as resolve_hist
-            from counted group by key, day
-          )
-          select t.key, t.day, t.total, t.open, t.resolved, t.cancelled, t.accepted, t.accept_s, t.resolved_n,
-                 t.resolve_s, t.on_time, t.ratings, t.rating_sum, t.satisfied, m.items, m.sources, m.lines,
-                 coalesce(m.accept_hist, '{}'), coalesce(m.resolve_hist, '{}')
-          from totals t join maps m on m.key = t.key and m.day = t.day
+        language plpgsql stable set jit = off as $$
+        begin
+          -- EXECUTE plans the query for these arguments at each call: a generic plan does not know how few
+          -- events a day has and scans the whole scope's GiST index too (40 ms for a district).
+          return query execute $q$
+            with ev as materialized (
+              select subpath(e.node_path, 0, l) as key, (e.created_at at time zone $6)::date as day,
+                     e.item_code, e.source, e.line_code, e.status,
+                     extract(epoch from e.accepted_at - e.created_at)::double precision as accept_s,
+                     extract(epoch from e.resolved_at - e.created_at)::double precision as resolve_s,
+                     e.resolved_at <= e.resolve_by as on_time, r.score
+              from events e
+              left join event_ratings r on r.event_id = e.id
+              cross join lateral generate_series($4, least($5, nlevel(e.node_path))) l
+              where e.node_path <@ $1 and e.created_at >= $2 and e.created_at < $3
+            ), totals as (
+              select key, day, count(*)::integer as total,
+                     (count(*) filter (where status not in ('resolved', 'closed', 'cancelled')))::integer as open,
+                     (count(*) filter (where status in ('resolved', 'closed')))::integer as resolved,
+                     (count(*) filter (where status = 'cancelled'))::integer as cancelled,
+                     count(accept_s)::integer as accepted, coalesce(sum(accept_s), 0) as accept_s,
+                     count(resolve_s)::integer as resolved_n, coalesce(sum(resolve_s), 0) as resolve_s,
+                     (count(*) filter (where on_time))::integer as on_time,
+                     count(score)::integer as ratings, coalesce(sum(score), 0)::integer as rating_sum,
+                     (count(*) filter (where score >= 4))::integer as satisfied
+              from ev group by key, day
+            ), counted as (
+              select key, day, 'item' as dimension, item_code as k, count(*) as n from ev group by key, day, item_code
+              union all
+              select key, day, 'source', source, count(*) from ev group by key, day, source
+              union all
+              select key, day, 'line', line_code, count(*) from ev group by key, day, line_code
+              union all
+              select key, day, 'accept', linli_duration_bucket(accept_s)::text, count(*) from ev
+              where accept_s is not null group by key, day, linli_duration_bucket(accept_s)
+              union all
+              select key, day, 'resolve', linli_duration_bucket(resolve_s)::text, count(*) from ev
+              where resolve_s is not null group by key, day, linli_duration_bucket(resolve_s)
+            ), maps as (
+              select key, day,
+                     jsonb_object_agg(k, n) filter (where dimension = 'item') as items,
+                     jsonb_object_agg(k, n) filter (where dimension = 'source') as sources,
+                     jsonb_object_agg(k, n) filter (where dimension = 'line') as lines,
+                     jsonb_object_agg(k, n) filter (where dimension = 'accept') as accept_hist,
+                     jsonb_object_agg(k, n) filter (where dimension = 'resolve') as resolve_hist
+              from counted group by key, day
+            )
+            select t.key, t.day, t.total, t.open, t.resolved, t.cancelled, t.accepted, t.accept_s, t.resolved_n,
+                   t.resolve_s, t.on_time, t.ratings, t.rating_sum, t.satisfied, m.items, m.sources, m.lines,
+                   coalesce(m.accept_hist, '{}'), coalesce(m.resolve_hist, '{}')
+            from totals t join maps m on m.key = t.key and m.day = t.day
+          $q$ using p_path, p_from, p_to, p_min_level, p_max_level, p_tz;
+        end
         $$"""
     )
     op.execute(

@@ -7,15 +7,38 @@ baseline measured next to that round (never against a baseline measured once, be
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import socket
 import statistics
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+PG = os.environ.get("LINLI_BENCH_PG", "127.0.0.1:55432")
+
+
+def use_database(default: str) -> str:
+    """The benchmark's scratch database (LINLI_BENCH_DATABASE, else `default`), on LINLI_BENCH_PG: every
+    LINLI_* database URL of this process, and of the servers it starts, points at it. Call it before
+    anything reads Linli's settings."""
+    database = os.environ.get("LINLI_BENCH_DATABASE", default)
+    os.environ.update(
+        LINLI_DATABASE_URL=f"postgresql+psycopg://linli_api:linli_api@{PG}/{database}",
+        LINLI_WORKER_DATABASE_URL=f"postgresql+psycopg://linli_worker:linli_worker@{PG}/{database}",
+        LINLI_MIGRATE_DATABASE_URL=f"postgresql+psycopg://postgres@{PG}/{database}",
+        LINLI_EVENTS_ENQUEUE_JOBS="0",
+        LINLI_LOG_LEVEL="WARNING",
+    )
+    return database
 
 
 def migrate_url(pg: str, database: str) -> str:
@@ -40,6 +63,37 @@ def drop_database(pg: str, database: str) -> None:
         raise SystemExit(f"refusing to drop {database!r}: bench databases are named linli_bench*")
     with psycopg.connect(f"postgresql://postgres@{pg}/postgres", autocommit=True) as conn:
         conn.execute(f'drop database if exists "{database}" with (force)')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(port: int) -> subprocess.Popen[bytes]:
+    """`linli serve` (one uvicorn worker) on the benchmark's database (the LINLI_* environment), once it
+    answers /healthz."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "linli.cli", "serve", "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"linli serve exited with {server.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    os.killpg(server.pid, signal.SIGKILL)
+    raise SystemExit("linli serve did not answer /healthz within 60 s")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

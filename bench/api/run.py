@@ -19,31 +19,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH_DB = os.environ.get("LINLI_BENCH_DATABASE", "linli_bench_api")
-PG = os.environ.get("LINLI_BENCH_PG", "127.0.0.1:55432")
 ROOT = Path(__file__).resolve().parents[2]
-os.environ.update(
-    LINLI_DATABASE_URL=f"postgresql+psycopg://linli_api:linli_api@{PG}/{BENCH_DB}",
-    LINLI_WORKER_DATABASE_URL=f"postgresql+psycopg://linli_worker:linli_worker@{PG}/{BENCH_DB}",
-    LINLI_MIGRATE_DATABASE_URL=f"postgresql+psycopg://postgres@{PG}/{BENCH_DB}",
-    LINLI_EVENTS_ENQUEUE_JOBS="0",
-    LINLI_LOG_LEVEL="WARNING",
-)
-
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench.harness import Spread, drop_database, percentile, recreate_database  # noqa: E402
+from bench.harness import (  # noqa: E402
+    PG,
+    Spread,
+    drop_database,
+    free_port,
+    percentile,
+    recreate_database,
+    serve,
+    stop,
+    use_database,
+)
+
+BENCH_DB = use_database("linli_bench_api")
 
 PATH = "/api/v1/events?limit=20"
 LOGIN = "staff@mumianling.demo"
@@ -57,12 +56,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def seed() -> int:
@@ -133,24 +126,6 @@ async def measure(
         return [await drive(client, seconds, concurrency, server_pid) for _ in range(rounds)]
 
 
-def serve(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "linli.cli", "serve", "--port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"linli serve exited with {server.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    os.killpg(server.pid, signal.SIGKILL)
-    raise SystemExit("linli serve did not answer /healthz within 60 s")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--concurrency", type=int, default=4, help="connections kept busy")
@@ -177,8 +152,7 @@ def main() -> None:
                 )
             )
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop(server)
     finally:
         if not args.keep:
             drop_database(PG, BENCH_DB)

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
-import os
 import statistics
 import sys
 import time
@@ -32,22 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-BENCH_DB = os.environ.get("LINLI_BENCH_DATABASE", "linli_bench_dispatch")
-PG = os.environ.get("LINLI_BENCH_PG", "127.0.0.1:55432")
-os.environ.update(
-    LINLI_DATABASE_URL=f"postgresql+psycopg://linli_api:linli_api@{PG}/{BENCH_DB}",
-    LINLI_WORKER_DATABASE_URL=f"postgresql+psycopg://linli_worker:linli_worker@{PG}/{BENCH_DB}",
-    LINLI_MIGRATE_DATABASE_URL=f"postgresql+psycopg://postgres@{PG}/{BENCH_DB}",
-    LINLI_EVENTS_ENQUEUE_JOBS="0",
-    LINLI_LOG_LEVEL="WARNING",
-)
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+import psycopg
+from sqlalchemy import text
 
-from bench.harness import Spread, drop_database, percentile, recreate_database  # noqa: E402
+from bench.harness import PG, Spread, drop_database, percentile, recreate_database, use_database
+
+BENCH_DB = use_database("linli_bench_dispatch")
+
 from linli.iot.ingest import IngestWriter, Message  # noqa: E402
 from linli.platform.security import sha256_hex  # noqa: E402
 

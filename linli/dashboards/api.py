@@ -19,7 +19,9 @@ async def get_node_dashboard(
     node_id: Id,
     session: DbSession,
     principal: KpisRead,
-    from_: Annotated[datetime | None, Query(alias="from", description="window start (default: 30 days ago)")] = None,
+    from_: Annotated[
+        datetime | None, Query(alias="from", description="window start (default: 30 local days, today included)")
+    ] = None,
     to: Annotated[datetime | None, Query(description="window end (default: now)")] = None,
 ) -> Drilldown:
     """KPIs of a node and of each child one level down: the command centre's drill-down, at every level."""

@@ -58,6 +58,30 @@ def role_permits(role: str, resource: str, action: str) -> bool:
     return bool(enforcer().enforce(role, resource, action))
 
 
+def known_permissions() -> dict[str, set[str]]:
+    """Every action of every resource: those the policies name (not "*"), and those the code checks."""
+    known: dict[str, set[str]] = {}
+    pairs = [(resource, action) for _, resource, action in enforcer().get_policy()]
+    for resource, action in [*pairs, *CHECKED_PERMISSIONS]:
+        if "*" not in (resource, action):
+            known.setdefault(resource, set()).add(action)
+    return known
+
+
+@cache
+def _role_permissions(role: str, checked: int) -> dict[str, list[str]]:
+    return {
+        resource: allowed
+        for resource, actions in sorted(known_permissions().items())
+        if (allowed := sorted(a for a in actions if role_permits(role, resource, a)))
+    }
+
+
+def role_permissions(role: str) -> dict[str, list[str]]:
+    """resource -> the actions `role` may do on it ("*" expanded over the known actions), for a menu."""
+    return _role_permissions(role, len(CHECKED_PERMISSIONS))
+
+
 def path_within(path: str, ancestor: str) -> bool:
     """ltree `<@` in Python: is `path` the node `ancestor` or below it?"""
     return ancestor == "" or path == ancestor or path.startswith(ancestor + ".")
@@ -162,17 +186,33 @@ async def tenant_chain(session: AsyncSession, node_path: str) -> list[TenantRef]
     return [TenantRef(*row) for row in rows]
 
 
+async def read_only_tenant(session: AsyncSession, node_path: str) -> TenantRef | None:
+    """The suspended or offboarded tenant around `node_path` that makes it read-only, if any."""
+    return next((t for t in await tenant_chain(session, node_path) if t.status != "active"), None)
+
+
 async def assert_writable(session: AsyncSession, node_path: str) -> None:
     """Suspended and offboarded tenants (and everything inside them) are read-only. Every service that
     changes tenant data calls this with the path it writes to."""
-    for tenant in await tenant_chain(session, node_path):
-        if tenant.status != "active":
-            raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
+    if tenant := await read_only_tenant(session, node_path):
+        raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
 
 
 class Permission(NamedTuple):
     resource: str
     action: str
+
+
+# Every permission the code checks: each `require(...)`, and those services check themselves, declared
+# with `checked(...)`. `GET /me/permissions` expands the policies' "*" over these (and the policy file's).
+CHECKED_PERMISSIONS: set[Permission] = set()
+
+
+def checked(resource: str, action: str) -> Permission:
+    """A permission a service checks itself (`principal.can(*permission, path)`), named once."""
+    permission = Permission(resource, action)
+    CHECKED_PERMISSIONS.add(permission)
+    return permission
 
 
 # Actions that change nothing: everything else needs the tenant to be writable.
@@ -317,14 +357,5 @@ def require(resource: str, action: str) -> Any:
 
     dependency.__name__ = f"require_{resource}_{action}"
     PERMISSION_DEPENDENCIES[dependency] = (resource, action)
+    CHECKED_PERMISSIONS.add(Permission(resource, action))
     return Depends(dependency)
-
-
-def role_allows(role: str) -> dict[str, list[str]]:
-    """Every permission an endpoint requires (`require(...)`) that `role` holds: resource -> actions.
-    What front ends show is derived from this, so they never hard-code what a role may do."""
-    allowed: dict[str, set[str]] = {}
-    for resource, action in set(PERMISSION_DEPENDENCIES.values()):
-        if role_permits(role, resource, action):
-            allowed.setdefault(resource, set()).add(action)
-    return {resource: sorted(actions) for resource, actions in sorted(allowed.items())}

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from linli.platform import audit
-from linli.platform.access import CurrentPrincipal, DbSession, role_allows
+from linli.platform.access import CurrentPrincipal, DbSession
 from linli.platform.audit import mask_value
 from linli.platform.ids import Id
 from linli.platform.masking import mask_phone
@@ -144,18 +144,15 @@ async def get_me(principal: CurrentPrincipal, session: DbSession) -> MeOut:
 
 
 @router.get("/me/permissions", operation_id="get_my_permissions", tags=["auth"])
-async def get_my_permissions(principal: CurrentPrincipal) -> MyPermissionsOut:
-    """What the caller may do, per grant and in all: resource -> actions, from the same policy the
-    endpoints enforce. A grant's permissions hold at its node and everything below it."""
-    grants = [
-        GrantPermissionsOut(role=g.role, node_id=g.node_id, node_path=g.node_path, allowed=role_allows(g.role))
-        for g in principal.grants
-    ]
+async def get_my_permissions(principal: CurrentPrincipal, session: DbSession) -> MyPermissionsOut:
+    """Per grant: the node (with the way up to it) and the resources and actions the role allows there
+    and below, from the policies ("*" spelled out); and the union over all grants."""
+    rows = [GrantPermissionsOut.model_validate(g) for g in await grants.my_permissions(session, actor=principal)]
     union: dict[str, set[str]] = {}
-    for grant in grants:
-        for resource, actions in grant.allowed.items():
+    for row in rows:
+        for resource, actions in row.permissions.items():
             union.setdefault(resource, set()).update(actions)
-    return MyPermissionsOut(grants=grants, allowed={r: sorted(a) for r, a in sorted(union.items())})
+    return MyPermissionsOut(kind=principal.kind, grants=rows, union={r: sorted(a) for r, a in sorted(union.items())})
 
 
 async def _tenant_out(session: DbSession, tenant: Tenant) -> TenantOut:

@@ -12,7 +12,16 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import API_KEY_PREFIX, ROLES, Permission, Principal, access_object, role_permits
+from linli.platform.access import (
+    API_KEY_PREFIX,
+    OWN_RECORDS_ROLES,
+    ROLES,
+    Permission,
+    Principal,
+    access_object,
+    role_permissions,
+    role_permits,
+)
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
@@ -43,6 +52,39 @@ class UserGrant:
     grant: RoleGrant
     user: User
     sees_contacts: bool
+
+
+@dataclass(frozen=True)
+class GrantPermissions:
+    """One of the caller's grants with what it allows: the console's menu is made of these."""
+
+    grant_id: int | None  # None for an API key's roles
+    role: str
+    node: Node
+    breadcrumbs: Sequence[Node]  # the node and the ancestors the caller may see, root first
+    permissions: dict[str, list[str]]
+    own_records_only: bool
+
+
+async def my_permissions(session: AsyncSession, *, actor: Principal) -> list[GrantPermissions]:
+    ids: dict[tuple[str, int], int] = {}
+    if actor.kind == "user":
+        ids = {(g.role, g.node_id): g.id for g in await UserRepository(session).grants_of(actor.id)}
+    nodes = NodeService(session)
+    out = []
+    for grant in actor.grants:
+        node = await nodes.get_visible(grant.node_id)
+        out.append(
+            GrantPermissions(
+                grant_id=ids.get((grant.role, grant.node_id)),
+                role=grant.role,
+                node=node,
+                breadcrumbs=await nodes.ancestors(node),
+                permissions=role_permissions(grant.role),
+                own_records_only=grant.role in OWN_RECORDS_ROLES,
+            )
+        )
+    return out
 
 
 async def list_users(

@@ -34,15 +34,6 @@ class GrantOut(BaseModel):
     node_path: str
 
 
-class GrantPermissionsOut(GrantOut):
-    allowed: dict[str, list[str]] = Field(description="resource -> the actions this grant's role allows there")
-
-
-class MyPermissionsOut(BaseModel):
-    grants: list[GrantPermissionsOut]
-    allowed: dict[str, list[str]] = Field(description="resource -> actions allowed under at least one grant")
-
-
 class MeOut(BaseModel):
     kind: str
     id: uuid.UUID
@@ -51,6 +42,34 @@ class MeOut(BaseModel):
     phone: str | None = None
     locale: str | None = None
     grants: list[GrantOut]
+
+
+class NodeRef(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: Id
+    name: str
+    name_en: str | None
+    level: str
+    node_path: str
+
+
+class GrantPermissionsOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    grant_id: int | None = Field(description="null for an API key's roles")
+    role: str
+    node: NodeRef
+    breadcrumbs: list[NodeRef] = Field(description="the node and the ancestors you may see, root first")
+    permissions: dict[str, list[str]] = Field(description="resource: the actions allowed on it at the node and below")
+    own_records_only: bool = Field(description="this role sees only its own records there (residents)")
+
+
+class MyPermissionsOut(BaseModel):
+    """What the caller may do, per grant (a role at a node, valid for its subtree) and in all: the
+    console shows its menu and actions from this, never from role names."""
+
+    kind: str
+    grants: list[GrantPermissionsOut]
+    union: dict[str, list[str]] = Field(description="resource: every action some grant allows")
 
 
 class Branding(Strict):

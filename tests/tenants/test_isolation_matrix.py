@@ -37,8 +37,8 @@ from tests.tenants.support import (
     within,
 )
 
-# Endpoints anyone may call (the caller is not yet known), and /me (any signed-in principal).
-PUBLIC_PATTERNS = ("/healthz", "/readyz", "/metrics", "/api/v1/auth/*", "/api/v1/me")
+# Endpoints anyone may call (the caller is not yet known), and /me (any signed-in principal, about itself).
+PUBLIC_PATTERNS = ("/healthz", "/readyz", "/metrics", "/api/v1/auth/*", "/api/v1/me", "/api/v1/me/permissions")
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 READ_ACTIONS = {"read", "export"}
 

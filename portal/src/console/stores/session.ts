@@ -18,13 +18,13 @@ export const useSession = defineStore('session', () => {
   const signedIn = computed(() => me.value !== null)
 
   function can(resource: string, action: string): boolean {
-    const allowed = permissions.value?.allowed ?? {}
+    const allowed = permissions.value?.union ?? {}
     return (allowed[resource] ?? []).includes(action) || (allowed['*'] ?? []).includes(action)
   }
 
   /** True when nothing the user holds may change anything: the auditor's read-only banner. */
   const readOnly = computed(() => {
-    const allowed = permissions.value?.allowed ?? {}
+    const allowed = permissions.value?.union ?? {}
     return Object.values(allowed).every((actions) => actions.every((action) => READ_ACTIONS.has(action)))
   })
 

@@ -25,7 +25,9 @@ BUCKETS_PER_DOUBLING = 4
 CHANGE_OVERLAP = timedelta(minutes=5)
 # The nightly rebuild covers the longest window a screen may ask for, and a little more.
 REBUILD_DAYS = 400
+# The counts by item, source and line: the screen shows them for its node, not for each child.
 BREAKDOWNS = ("items", "sources", "lines")
+HISTOGRAMS = ("accept_hist", "resolve_hist")
 # Days rebuilt per statement (a rebuild holds every event of its days in memory once per level).
 DAYS_PER_REBUILD = 7
 
@@ -61,7 +63,7 @@ class Stats:
             value = row[f.name]
             if f.name in BREAKDOWNS:
                 value = dict(value) if breakdowns and value else {}
-            elif f.name.endswith("_hist"):
+            elif f.name in HISTOGRAMS:
                 value = {int(k): n for k, n in value.items()}
             setattr(out, f.name, value)
         return out
@@ -102,8 +104,8 @@ class Stats:
         }
 
 
-SUMS = tuple(f.name for f in fields(Stats) if f.type in ("int", "float"))
-COUNTERS = tuple(f.name for f in fields(Stats) if f.name not in SUMS)
+COUNTERS = (*BREAKDOWNS, *HISTOGRAMS)
+SUMS = tuple(f.name for f in fields(Stats) if f.name not in COUNTERS)
 
 
 def quantile(histogram: Mapping[int, int], q: float) -> float | None:

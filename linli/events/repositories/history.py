@@ -66,7 +66,8 @@ from pairs
 PLAN = """
 create temp table demo_plan as
 select c.id as community_id, c.code, d.day,
-       round(:per_day * c.weight * (0.75 + 0.5 * random()))::int as n
+       round(:per_day * c.weight * (0.75 + 0.5 * pg_temp.demo_draw(concat_ws(':', c.code, d.day), 'count')))::int
+         as n
 from demo_communities c
 cross join (select g::date as day from generate_series(cast(:first_day as date), cast(:last_day as date),
                                                        interval '1 day') g) d
@@ -76,23 +77,39 @@ where (c.code, to_char(d.day, 'YYYYMMDD')) not in (
 )
 """
 
-# Each event with its random draws: place, (source, item), and the seconds from its creation to each
-# step. Urgent items (resolve SLA within an hour: garbage overflow, falls, smoke...) are handled in 2 to
-# 34 minutes, 18 on average; the others within a share of their SLA (capped at two days).
+# A uniform draw in [0, 1) fixed by a key and a salt: a run that repeats an earlier one draws the same,
+# so a community-day it left without events (all of them still running, say) stays so.
+DRAW_FUNCTION = """
+create or replace function pg_temp.demo_draw(p_key text, p_salt text) returns double precision
+language sql immutable as $$
+  select ('x' || substr(md5(p_key || '/' || p_salt), 1, 12))::bit(48)::bigint / 281474976710656.0
+$$
+"""
+
+# Each event with its draws: place, (source, item), and the seconds from its creation to each step.
+# Urgent items (resolve SLA within an hour: garbage overflow, falls, smoke...) are handled in 2 to 34
+# minutes, 18 on average; the others within a share of their SLA (capped at two days).
 DRAWS = """
 create temp table demo_draws as
-with raw as (
-  select p.community_id, p.code as community_code, p.day, g.n as seq,
-         cast(p.day as timestamp) at time zone :tz + make_interval(secs => case when random() < 0.15
-           then random() * 86400 else (7 + 15 * (random() + random()) / 2) * 3600 end) as created_at,
-         random() * (select max(hi) from demo_mix) as r_mix, random() as r_place
+with numbered as (
+  select p.community_id, p.code as community_code, p.day, g.n as seq, concat_ws(':', p.code, p.day, g.n) as seed
   from demo_plan p cross join lateral generate_series(1, p.n) g(n)
+), raw as (
+  select x.*,
+         cast(x.day as timestamp) at time zone :tz + make_interval(secs => case
+           when pg_temp.demo_draw(seed, 'night') < 0.15 then pg_temp.demo_draw(seed, 'hour') * 86400
+           else (7 + 15 * (pg_temp.demo_draw(seed, 'hour a') + pg_temp.demo_draw(seed, 'hour b')) / 2) * 3600 end)
+           as created_at,
+         pg_temp.demo_draw(seed, 'mix') * (select max(hi) from demo_mix) as r_mix,
+         pg_temp.demo_draw(seed, 'place') as r_place
+  from numbered x
 ), picked as (
   select r.*, m.source, i.code as item_code, i.line_code, i.name as item_name, i.severity, i.handler,
          i.accept_minutes, i.resolve_minutes, i.evidence_required,
          i.resolve_minutes <= 60 as urgent,
          pl.id as estate_id, pl.node_path as estate_path, pl.name as estate_name,
-         1 + floor(random() * pl.buildings)::int as building, 1 + floor(random() * 2)::int as unit
+         1 + floor(pg_temp.demo_draw(seed, 'building') * pl.buildings)::int as building,
+         1 + floor(pg_temp.demo_draw(seed, 'unit') * 2)::int as unit
   from raw r
   join demo_mix m on r.r_mix >= m.lo and r.r_mix < m.hi
   join event_items i on i.code = m.item_code
@@ -100,15 +117,22 @@ with raw as (
   where r.created_at <= cast(:now as timestamptz) - interval '1 hour'
 )
 select p.*, gen_random_uuid() as id, gen_random_uuid() as attachment_id,
-       case when p.urgent then p.accept_minutes * 60 * (0.1 + 0.6 * random())
-            else least(p.accept_minutes, 240) * 60 * (0.05 + 0.9 * random()) end as accept_s,
-       case when p.urgent then (2 + 16 * (random() + random())) * 60
-            else least(p.resolve_minutes, 2880) * 60 * (0.05 + 0.52 * (random() + random())) end as resolve_s,
-       p.source = 'ai_video' and random() < 0.02 as cancelled,
-       random() < 0.9 as closes, 600 + 86400 * random() * random() as close_after_s,
-       p.source in ('resident_report', 'hotline') and random() < 0.7 as rates, 300 + 7200 * random() as rate_after_s,
-       random() as r_score, random() < 0.5 as starts,
-       p.source in ('resident_report', 'hotline', 'ai_video') and random() < 0.04 as duplicated, random() as r_dup
+       case when p.urgent then p.accept_minutes * 60 * (0.1 + 0.6 * pg_temp.demo_draw(seed, 'accept'))
+            else least(p.accept_minutes, 240) * 60 * (0.05 + 0.9 * pg_temp.demo_draw(seed, 'accept')) end as accept_s,
+       case when p.urgent
+            then (2 + 16 * (pg_temp.demo_draw(seed, 'resolve a') + pg_temp.demo_draw(seed, 'resolve b'))) * 60
+            else least(p.resolve_minutes, 2880) * 60
+                 * (0.05 + 0.52 * (pg_temp.demo_draw(seed, 'resolve a') + pg_temp.demo_draw(seed, 'resolve b'))) end
+         as resolve_s,
+       p.source = 'ai_video' and pg_temp.demo_draw(seed, 'cancel') < 0.02 as cancelled,
+       pg_temp.demo_draw(seed, 'close') < 0.9 as closes,
+       600 + 86400 * pg_temp.demo_draw(seed, 'close a') * pg_temp.demo_draw(seed, 'close b') as close_after_s,
+       p.source in ('resident_report', 'hotline') and pg_temp.demo_draw(seed, 'rate') < 0.7 as rates,
+       300 + 7200 * pg_temp.demo_draw(seed, 'rated after') as rate_after_s,
+       pg_temp.demo_draw(seed, 'score') as r_score, pg_temp.demo_draw(seed, 'start') < 0.5 as starts,
+       p.source in ('resident_report', 'hotline', 'ai_video') and pg_temp.demo_draw(seed, 'duplicate') < 0.04
+         as duplicated,
+       pg_temp.demo_draw(seed, 'duplicate at') as r_dup
 from picked p
 """
 
@@ -334,6 +358,7 @@ class DemoHistoryRepository(Repository):
         """Write the history of every community-day in [first_day, last_day] that has none yet (events
         created up to an hour before `now`); returns how many events were added."""
         run = self.session.execute
+        await run(text(DRAW_FUNCTION))
         await run(
             text(COMMUNITIES), {"names": list(mix.communities), "weights": [float(w) for w in mix.communities.values()]}
         )

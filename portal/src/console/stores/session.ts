@@ -3,6 +3,7 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { api, call, type Schemas } from '@/api/client'
+import { signInWithPassword, signOut as endSession } from '@/api/auth'
 import { tokens } from '@/api/tokens'
 
 export type Me = Schemas['MeOut']
@@ -38,21 +39,13 @@ export const useSession = defineStore('session', () => {
   }
 
   async function signIn(username: string, password: string): Promise<void> {
-    const issued = await call(
-      api.POST('/api/v1/auth/token', {
-        body: { username, password },
-        bodySerializer: (body) => new URLSearchParams(body as Record<string, string>),
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      }),
-    )
-    tokens.store(issued.access_token, issued.refresh_token)
+    await signInWithPassword(username, password)
     await load()
   }
 
   async function signOut(): Promise<void> {
-    const refreshToken = tokens.refresh()
     try {
-      if (refreshToken) await api.POST('/api/v1/auth/logout', { body: { refresh_token: refreshToken } })
+      await endSession()
     } finally {
       forget()
     }

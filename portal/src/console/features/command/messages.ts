@@ -3,7 +3,7 @@ import { defineMessages } from '@/shared/messages'
 export default defineMessages({
   'zh-CN': {
     title: '指挥中心',
-    subtitle: '一屏统揽 · 数据来自平台接口',
+    subtitle: '一屏统揽 · 逐级下钻',
     window: {
       label: '统计时段',
       today: '今日',
@@ -64,7 +64,7 @@ export default defineMessages({
   },
   en: {
     title: 'Command screen',
-    subtitle: 'Everything at a glance · numbers from the platform API',
+    subtitle: 'Everything at a glance · drill down level by level',
     window: {
       label: 'Period',
       today: 'Today',

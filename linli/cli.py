@@ -28,11 +28,13 @@ seed_app = typer.Typer(help="Load data.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 grafana_app = typer.Typer(help="Grafana dashboards.", no_args_is_help=True)
+health_app = typer.Typer(help="Is this pod's worker alive and ready? (the chart's exec probes)", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(events_app, name="events")
+app.add_typer(health_app, name="health")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -69,17 +71,20 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Every command runs with the domains wired (`linli.wiring`), so that cross-domain hooks (alarm →
-    event in `linli ingest`, onboarding defaults) run in every process."""
+    event in `linli ingest`, onboarding defaults) run in every process; but a health probe, which runs
+    every few seconds, imports only what it checks."""
     from pydantic import ValidationError
-
-    from linli import wiring
 
     try:
         get_settings()
     except ValidationError as exc:  # e.g. production with a development secret: one line naming it
         raise fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+    if ctx.invoked_subcommand == "health":
+        return
+    from linli import wiring
+
     wiring.wire()
 
 
@@ -230,6 +235,34 @@ def tenants_purge() -> None:
 
     purged = run(purge_offboarded_tenants())
     console.print(f"purged {len(purged)} tenant(s){': ' + ', '.join(purged) if purged else ''}")
+
+
+READY = typer.Option("--ready", help="ready for work too (readiness), not only alive (liveness)")
+
+
+def probe_result(problem: str | None) -> None:
+    if problem is not None:
+        raise fail(problem)
+    console.print("ok")
+
+
+@health_app.command("worker")
+def health_worker(ready: Annotated[bool, READY] = False) -> None:
+    """This host's arq worker recorded its health in Redis within the last interval (ready: and the
+    database answers)."""
+    from linli.platform.probes import worker_problem
+
+    # Liveness needs no database: `run` would import the engines only to dispose of them.
+    probe_result(run(worker_problem(ready=True)) if ready else asyncio.run(worker_problem(ready=False)))
+
+
+@health_app.command("ingest")
+def health_ingest(ready: Annotated[bool, READY] = False) -> None:
+    """The MQTT ingest worker's heartbeat (LINLI_HEALTH_FILE) is fresh (ready: and it is subscribed and
+    writing)."""
+    from linli.platform.probes import heartbeat_problem
+
+    probe_result(heartbeat_problem(get_settings().health_file, ready=ready))
 
 
 @app.command()

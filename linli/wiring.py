@@ -26,9 +26,9 @@ from linli.events import open311 as events_open311
 from linli.events import routing as events_routing
 from linli.iot import alarms as iot_alarms
 from linli.iot import api as iot_api
-from linli.iot import brokerauth as iot_brokerauth
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
+from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
 from linli.residents import api as residents_api

@@ -1,5 +1,5 @@
 """Device credentials in the broker: Mosquitto's dynamic-security plugin, driven through its control topic.
-With `LINLI_MQTT_AUTH_BACKEND=http` the broker asks Linli instead (linli/iot/brokerauth.py) and nothing
+With `LINLI_MQTT_AUTH_BACKEND=http` the broker asks Linli instead (linli/iot/brokerauth/) and nothing
 here talks to it.
 
 Mosquitto 2.0.11 does not substitute %c/%u in ACLs, so every device gets its own role that allows

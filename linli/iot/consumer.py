@@ -5,6 +5,10 @@ nothing: the broker redelivers to the stable client id's persistent session (or 
 Each worker holds `connections` MQTT connections (the broker lets each have at most
 `max_inflight_messages` unacknowledged messages, so more connections mean bigger batches) and writes
 one batch at a time from all of them.
+
+With a heartbeat file (LINLI_HEALTH_FILE) the consumer loop renews it every few seconds, also while it waits
+for the database, and says whether it is ready: every connection subscribed and the last batch written
+(`linli health ingest`, the chart's probes).
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -23,6 +29,8 @@ from linli.iot.ingest import BatchResult, IngestWriter, Message
 from linli.iot.mqttwire import MqttError, Publish, WireSubscriber
 from linli.platform.broker import broker_address
 from linli.platform.metrics import serve_metrics
+from linli.platform.probes import HEARTBEAT_EVERY_S, write_heartbeat
+from linli.platform.settings import get_settings
 
 log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 3600
@@ -60,6 +68,7 @@ class IngestConsumer:
         writer: IngestWriter | None = None,
         session_expiry_s: int = SESSION_EXPIRY_S,
         connections: int = 2,
+        health_file: Path | None = None,
     ) -> None:
         self.group = group
         self.session_expiry_s = session_expiry_s
@@ -76,6 +85,23 @@ class IngestConsumer:
         self.task_error: BaseException | None = None
         self.links: list[WireSubscriber] = []
         self._wake = asyncio.Event()
+        self.health_file = health_file
+        self.connected: set[WireSubscriber] = set()
+        self.writing = True  # the last batch was written (False while the database refuses it)
+        self._last_beat: tuple[float, bool] | None = None
+
+    def ready(self) -> bool:
+        return bool(self.links) and len(self.connected) == len(self.links) and self.writing
+
+    def beat(self) -> None:
+        """Renew the heartbeat file: every HEARTBEAT_EVERY_S, and at once when readiness changes."""
+        if self.health_file is None:
+            return
+        now, ready = time.monotonic(), self.ready()
+        if self._last_beat is not None and now - self._last_beat[0] < HEARTBEAT_EVERY_S and self._last_beat[1] == ready:
+            return
+        write_heartbeat(self.health_file, ready=ready)
+        self._last_beat = (now, ready)
 
     def filters(self) -> list[str]:
         return [f"$share/{self.group}/linli/+/+/telemetry", f"$share/{self.group}/linli/+/+/acks"]
@@ -91,11 +117,13 @@ class IngestConsumer:
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.2
-            if all(x.generation > 0 and not x.closed.is_set() for x in self.links):
+            self.connected.add(link)
+            if len(self.connected) == len(self.links):
                 self.subscribed.set()
             if link.pending:
                 self._wake.set()
             await link.pump()
+            self.connected.discard(link)
             if not stop.is_set():
                 log.warning("ingest connection %s lost; reconnecting", link.client_id)
 
@@ -111,7 +139,9 @@ class IngestConsumer:
                 source="mqtt", payload=m.payload, topic=m.topic, slug=slug, serial=serial, received_at=m.received_at
             )
             (acks if kind == "acks" else telemetry).append(msg)
-        return await self._write_with_retry(telemetry, acks)
+        result = await self._write_with_retry(telemetry, acks)
+        self.writing = True
+        return result
 
     async def _write_with_retry(self, telemetry: list[Message], acks: list[Message]) -> BatchResult:
         delay, failures = 0.2, 0
@@ -126,6 +156,8 @@ class IngestConsumer:
                 log.warning("ingest batch failed (%s)", str(exc).splitlines()[0])
                 if failures >= 3:
                     return await self._one_by_one(telemetry, acks)
+            self.writing = False
+            self.beat()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -192,6 +224,7 @@ class IngestConsumer:
         stopper = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
+                self.beat()
                 self._wake.clear()
                 if not any(link.pending for link in self.links):
                     waiter = asyncio.create_task(self._wake.wait())
@@ -228,12 +261,16 @@ class IngestConsumer:
             for keeper in keepers:
                 keeper.cancel()
             await asyncio.gather(*keepers, return_exceptions=True)
+            self.connected.clear()
+            self.beat()  # not ready any more: this worker is stopping
 
 
 async def run_forever(
     *, group: str = broker.SHARE_GROUP, client_id: str | None = None, session_expiry_s: int = SESSION_EXPIRY_S
 ) -> None:
-    consumer = IngestConsumer(group=group, client_id=client_id, session_expiry_s=session_expiry_s)
+    consumer = IngestConsumer(
+        group=group, client_id=client_id, session_expiry_s=session_expiry_s, health_file=get_settings().health_file
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal

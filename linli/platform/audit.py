@@ -219,3 +219,19 @@ async def entries(
         },
     )
     return [dict(r) for r in rows.mappings()]
+
+
+async def export(session: AsyncSession, *, actor: Principal, limit: int) -> list[dict[str, Any]]:
+    """The entries of an audit export (newest first, under the caller's grants that may export the log),
+    itself recorded as one `audit.export` entry."""
+    rows = await entries(session, actor=actor, permission=("audit", "export"), limit=limit)
+    await record(
+        session,
+        actor=actor,
+        action="audit.export",
+        object_type="audit_log",
+        object_id=None,
+        node_path=(actor.scopes_for("audit", "export") or actor.scopes)[0],
+        after={"rows": len(rows)},
+    )
+    return rows

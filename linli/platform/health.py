@@ -13,10 +13,8 @@ from fastapi import APIRouter, Header, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.asyncio import Redis
-from sqlalchemy import text
 
-from linli.platform import broker
-from linli.platform.db import get_engine
+from linli.platform import broker, probes
 from linli.platform.errors import NotFound, Unauthenticated
 from linli.platform.metrics import JOB_QUEUE_DEPTH
 from linli.platform.security import constant_time_equals
@@ -26,26 +24,9 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 
 
-async def _check_database() -> None:
-    """Each database role this process was given (an ingest-http pod has only the worker role's URL)."""
-    settings = get_settings()
-    for kind, url in (("api", settings.database_url), ("worker", settings.worker_database_url)):
-        if url:
-            async with get_engine(kind).connect() as conn:
-                await conn.execute(text("select 1"))
-
-
-async def _check_redis() -> None:
-    client = Redis.from_url(get_settings().redis_url, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    finally:
-        await client.aclose()
-
-
 CHECKS: dict[str, Callable[[], Awaitable[None]]] = {
-    "database": _check_database,
-    "redis": _check_redis,
+    "database": probes.check_database,
+    "redis": probes.check_redis,
     "broker": broker.ping,
 }
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import after_commit
 from linli.platform.metrics import counted_job, serve_metrics
+from linli.platform.probes import WORKER_HEALTH_EVERY_S, worker_health_key
 from linli.platform.settings import get_settings
 
 _pool: ArqRedis | None = None
@@ -105,3 +106,6 @@ class WorkerSettings:
     on_startup = _on_startup
     max_tries = 5
     job_timeout = 300
+    # The liveness of each worker pod, from its poll loop: read by `linli health worker` (linli/platform/probes.py).
+    health_check_interval = WORKER_HEALTH_EVERY_S
+    health_check_key = worker_health_key()

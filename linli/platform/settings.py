@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -95,6 +96,8 @@ class Settings(BaseSettings):
     # The worker and ingest processes serve their metrics on this port (no token: keep it cluster-internal);
     # unset, they serve none. The API serves its own at `/metrics`.
     metrics_port: int | None = None
+    # `linli ingest` writes its heartbeat here for the exec probes (`linli health ingest`); unset, none.
+    health_file: Path | None = None
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

@@ -257,12 +257,22 @@ async def offboard(session: AsyncSession, *, actor: Principal, tenant_id: int) -
 async def export_tenant(session: AsyncSession, *, actor: Principal, tenant_id: int) -> tuple[Tenant, dict[str, Any]]:
     """The tenant's rows in every tenant-owned table the caller's role may read, one key per table
     (nodes, locations, grants, API keys, the audit log and every domain's tables): the offboarding
-    archive. The tenant's own row is left to the caller to render."""
+    archive, audited as one export (it holds the residents' data). The tenant's own row is left to the
+    caller to render."""
     tenant = await get_tenant(session, actor=actor, tenant_id=tenant_id, permission=("tenants", "export"))
     repo = TenantRepository(session)
     tables = {}
     for table in await tables_with_node_path(session, privilege="SELECT"):
         tables[table] = await repo.export_rows(table, tenant.node_path)
+    await audit.record(
+        session,
+        actor=actor,
+        action="tenant.export",
+        object_type="tenant",
+        object_id=tenant.id,
+        node_path=tenant.node_path,
+        after={"rows": {table: len(rows) for table, rows in tables.items()}},
+    )
     return tenant, tables
 
 

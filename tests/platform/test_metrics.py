@@ -1,19 +1,15 @@
-"""What `/metrics` carries after a minute of activity, and that the chart's alert rules and Grafana
-dashboard name only series the app exports."""
+"""What `/metrics` carries after a minute of activity (the chart's alert rules and dashboard are checked
+against these series in tests/helm/test_chart_render.py)."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import yaml
-from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +21,6 @@ from tests.conftest import Login
 from tests.events.conftest import system
 from tests.iot.conftest import Devices, devices, estate, live, live_login  # noqa: F401  (fixtures)
 
-CHART = Path(__file__).resolve().parents[2] / "helm" / "linli"
-RULES = CHART / "files" / "prometheus-rules.yaml"
-DASHBOARD = CHART / "files" / "grafana-dashboard.json"
 TOKEN = "scrape-token"
 
 
@@ -107,81 +100,3 @@ async def test_metrics_carry_ingest_dispatch_and_api_series_after_a_minute(
     routes = {value for (_, labels), _ in after.items() for name, value in labels if name == "route"}
     assert route in routes
     assert not [r for r in routes if event["id"] in r or "999999" in r or re.search(r"/\d+(/|$)", r)]
-
-
-# ---------------------------------------------------------------- the chart's rules and dashboard
-
-
-def exported_names() -> set[str]:
-    """Every series name the app exports (histograms with their _bucket/_count/_sum)."""
-    names: set[str] = set()
-    for family in REGISTRY.collect():
-        if not family.name.startswith("linli_"):
-            continue
-        names.add(family.name)
-        names.update(sample.name for sample in family.samples)
-        if family.type == "histogram":
-            names.update(f"{family.name}{suffix}" for suffix in ("_bucket", "_count", "_sum"))
-        if family.type == "counter":
-            names.add(f"{family.name}_total")
-    return names
-
-
-# Series the chart uses that come from elsewhere: postgres-exporter (database connections) and
-# Prometheus itself.
-EXTERNAL = {"pg_stat_activity_count", "pg_settings_max_connections", "up"}
-
-
-def referenced_names(expression: str) -> set[str]:
-    without_strings = re.sub(r'"[^"]*"', "", expression)
-    without_ranges = re.sub(r"\[[^\]]*\]", "", without_strings)
-    words = set(re.findall(r"\b[a-z_][a-z0-9_]*\b", without_ranges))
-    return {w for w in words if w.startswith(("linli_", "pg_")) or w == "up"}
-
-
-def rules() -> list[dict[str, Any]]:
-    document = yaml.safe_load(RULES.read_text())
-    return [rule for group in document["groups"] for rule in group["rules"]]
-
-
-def dashboard_expressions() -> list[str]:
-    board = json.loads(DASHBOARD.read_text())
-    return [target["expr"] for panel in board["panels"] for target in panel.get("targets", [])]
-
-
-def test_alert_rules_parse_and_cover_what_operators_need() -> None:
-    alerts = {rule["alert"]: rule for rule in rules()}
-    assert {"LinliIngestStalled", "LinliDeadlineSweepNotRunning", "LinliDeadLettersSurging"} <= set(alerts)
-    assert "LinliDatabaseConnectionsSaturated" in alerts
-    for rule in alerts.values():
-        assert rule["labels"]["severity"] in {"warning", "critical"} and rule["annotations"]["summary"]
-
-
-def test_alert_rules_and_dashboard_name_only_exported_series() -> None:
-    known = exported_names() | EXTERNAL
-    expressions = [rule["expr"] for rule in rules()] + dashboard_expressions()
-    assert len(dashboard_expressions()) >= 8
-    for expression in expressions:
-        unknown = referenced_names(expression) - known
-        assert not unknown, f"{expression!r} names series the app does not export: {unknown}"
-
-
-def test_the_check_would_catch_a_misspelt_series() -> None:
-    assert referenced_names('rate(linli_ingest_readings_stord_total{x="linli_y"}[5m])') - exported_names() == {
-        "linli_ingest_readings_stord_total"
-    }
-
-
-def test_the_chart_renders_operator_objects_only_where_the_operator_is() -> None:
-    """`helm` is not available here: the template is read as text."""
-    template = (CHART / "templates" / "monitoring.yaml").read_text()
-    operator = '(.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")'
-    for kind, switch in (("ServiceMonitor", "serviceMonitor"), ("PrometheusRule", "prometheusRule")):
-        guard = f"{{{{- if and .Values.metrics.{switch}.enabled {operator} }}}}\n---\n"
-        guard += f"apiVersion: monitoring.coreos.com/v1\nkind: {kind}\n"
-        assert guard in template, kind
-    assert '.Files.Get "files/prometheus-rules.yaml"' in template
-    assert '.Files.Get "files/grafana-dashboard.json"' in template
-    assert '{{ .Values.metrics.grafanaDashboard.label }}: "1"' in template
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["metrics"]["grafanaDashboard"]["label"] == "grafana_dashboard"

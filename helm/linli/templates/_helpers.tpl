@@ -43,6 +43,29 @@ URLs and keys only that workload uses). Called with (dict "root" . "workload" "a
     name: {{ include "linli.secretName" .root }}-{{ .workload }}
 {{- end -}}
 
+{{/*
+Probes of the workloads without an HTTP port (called with "worker" or "ingest"): `linli health <workload>`
+exits 1 when the process's own loop has not reported in time (the arq worker's health key in Redis, the
+ingest worker's heartbeat file); with `--ready`, also when it cannot work (database, broker connections).
+*/}}
+{{- define "linli.execProbes" -}}
+startupProbe:
+  exec: {command: ["linli", "health", {{ . | quote }}]}
+  periodSeconds: 5
+  timeoutSeconds: 5
+  failureThreshold: 24
+livenessProbe:
+  exec: {command: ["linli", "health", {{ . | quote }}]}
+  periodSeconds: 20
+  timeoutSeconds: 5
+  failureThreshold: 3
+readinessProbe:
+  exec: {command: ["linli", "health", {{ . | quote }}, "--ready"]}
+  periodSeconds: 20
+  timeoutSeconds: 10
+  failureThreshold: 2
+{{- end -}}
+
 {{- define "linli.podSpecCommon" -}}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:

@@ -4,8 +4,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "linli-development-secret-change-me"
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     log_level: str = "INFO"
+    # The deployment's local time: where the dashboards' days begin (an IANA zone name).
+    time_zone: str = "Asia/Shanghai"
 
     # Request bodies, counted in the ASGI layer before anything parses them (linli/platform/bodylimit.py).
     # Uploads default to one attachment (LINLI_EVENTS_MAX_ATTACHMENT_BYTES) base64-encoded or as multipart.
@@ -98,6 +101,15 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     # `linli ingest` writes its heartbeat here for the exec probes (`linli health ingest`); unset, none.
     health_file: Path | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"LINLI_TIME_ZONE {value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
+        return value
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

@@ -32,6 +32,7 @@ from linli.events.schemas import (
     AttachmentOut,
     EventCreate,
     EventDetailOut,
+    EventLineOut,
     EventOut,
     HandlerUnitCreate,
     HandlerUnitOut,
@@ -172,6 +173,13 @@ async def event_kpis(
     """KPIs of a subtree for events created in [from, to) (default: the last 30 days)."""
     since, until = resolve_window(since, until)
     return KpiOut.model_validate(await kpis.kpis(session, actor=principal, node_id=node_id, since=since, until=until))
+
+
+@router.get("/event-items", operation_id="list_event_items")
+async def list_event_items(session: DbSession, principal: EventsRead) -> Page[EventLineOut]:
+    """The taxonomy: the business lines in their order, each with its items (names, handler kind, SLA,
+    the sources that may raise it, whether resolving needs a photo). One page."""
+    return Page(items=[EventLineOut.model_validate(line) for line in await reading.catalog_lines(session)])
 
 
 @router.get("/events", operation_id="list_events")

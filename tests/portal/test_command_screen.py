@@ -4,6 +4,7 @@ rows and up by the breadcrumb, within the user's own subtree, for every window."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 from linli.demo import DEMO_PASSWORD
+from linli.events.jobs import events_rollups
+from linli.platform.db import dispose_engines
 from tests.portal.conftest import DESKTOP, PHONE, _page, shot, sign_in
 from tests.tenants.support import node_by_name, superuser
 
@@ -31,6 +34,7 @@ DASHBOARD = "/api/v1/dashboards/nodes/"
 async def screen(request: pytest.FixtureRequest, browser: Browser, server: str) -> AsyncIterator[Page]:
     """The same page on a desktop and on a phone."""
     async for made in _page(browser, server, DESKTOP if request.param == "desktop" else PHONE):
+        await _still(made)
         yield made
 
 
@@ -59,8 +63,18 @@ def events_in_the_estate(server: str) -> Iterator[None]:
             moved = http.post(f"/api/v1/events/{ids[0]}/transitions", json={"action": action}, headers=headers)
             assert moved.status_code == 200, moved.text
     with superuser() as conn:
-        conn.execute("update events set created_at = now() - interval '10 days' where id = %s", (ids[2],))
+        conn.execute(
+            "update events set created_at = now() - interval '10 days', updated_at = now() where id = %s", (ids[2],)
+        )
+    asyncio.run(_roll_up())  # past days are read from the daily rollup, which the worker keeps
     yield
+
+
+async def _roll_up() -> None:
+    try:
+        await events_rollups({})
+    finally:
+        await dispose_engines()
 
 
 def _duration(seconds: float | None, lang: str) -> str:
@@ -135,12 +149,21 @@ async def _shows(page: Page, response: Response, lang: str) -> dict[str, Any]:
         await expect(row.locator('[data-kpi="satisfaction"]')).to_have_text(_rate(child["events"]["satisfaction_rate"]))
     if not body["children"]:
         await expect(page.get_by_test_id("children-none")).to_be_visible()
+    charts = ("chart-per-day", "chart-by-source", "chart-by-line", "chart-by-item")
+    for chart in charts:
+        await expect(page.get_by_test_id(chart).locator("canvas")).to_have_count(1 if body["events"]["total"] else 0)
+    await expect(page.get_by_test_id("command-grafana")).to_have_count(1 if body["grafana_url"] else 0)
     return body
 
 
 async def _shot(page: Page, name: str) -> None:
-    await page.wait_for_timeout(1100)  # the charts' entry animation
+    await page.wait_for_timeout(300)  # the charts draw on the next frames (without animation: _still)
     await shot(page, name)
+
+
+async def _still(page: Page) -> None:
+    """Asks for reduced motion, as a user can: the charts then draw without their entry animation."""
+    await page.emulate_media(reduced_motion="reduce")
 
 
 def _is_dashboard(node_id: int | None = None) -> Any:
@@ -202,6 +225,7 @@ async def test_the_district_admin_drills_down_to_an_estate_and_back_up_with_the_
 async def test_community_staff_land_on_their_community_and_cannot_leave_it(page: Page) -> None:
     from playwright.async_api import expect
 
+    await _still(page)
     async with page.expect_response(_is_dashboard()) as first:
         await sign_in(page, "staff@mumianling.demo")
     body = await _shows(page, await first.value, "zh-CN")
@@ -236,6 +260,7 @@ def _shanghai_midnight(days_back: int) -> datetime:
 async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window(page: Page) -> None:
     from playwright.async_api import expect
 
+    await _still(page)
     community = node_by_name("南虹村社区")[0]
     async with page.expect_response(_is_dashboard(community)) as first:
         await sign_in(page, "staff@nanhong.demo")
@@ -277,3 +302,21 @@ async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window
     await _shows(page, await again.value, "zh-CN")
     await expect(page.get_by_test_id("window-custom")).to_have_class(re.compile("is-active"))
     await expect(page.locator("#command-window-start")).to_have_value(start)
+
+
+async def test_the_grafana_link_of_the_same_level_shows_when_the_api_gives_one(page: Page) -> None:
+    """The test server runs without Grafana: the API's answer is given a URL on its way to the page."""
+    from playwright.async_api import Route, expect
+
+    url = "https://grafana.example/d/linli-community?var-node=d440303.s001.c001"
+
+    async def with_grafana(route: Route) -> None:
+        answer = await route.fetch()
+        await route.fulfill(response=answer, json=await answer.json() | {"grafana_url": url})
+
+    await page.route(f"**{DASHBOARD}*", with_grafana)
+    await sign_in(page, "staff@mumianling.demo")
+    link = page.get_by_test_id("command-grafana")
+    await expect(link).to_have_attribute("href", url)
+    await expect(link).to_have_attribute("target", "_blank")
+    await expect(link).to_contain_text("Grafana")

@@ -23,13 +23,13 @@ export function ringOption(data: Slice[], seriesName: string): EChartsCoreOption
   return {
     color: PALETTE,
     tooltip: { trigger: 'item', formatter: '{b}: {c} ({d}%)' },
-    legend: { type: 'scroll', bottom: 0, icon: 'circle', itemWidth: 10, itemHeight: 10 },
+    legend: { bottom: 0, left: 'center', icon: 'circle', itemWidth: 10, itemHeight: 10, itemGap: 8 },
     series: [
       {
         name: seriesName,
         type: 'pie',
-        radius: ['42%', '68%'],
-        center: ['50%', '44%'],
+        radius: ['34%', '56%'],
+        center: ['50%', '40%'],
         avoidLabelOverlap: true,
         itemStyle: { borderColor: '#fff', borderWidth: 2 },
         label: { formatter: '{c}', color: '#1f2d3d' },
@@ -67,34 +67,33 @@ export function barOption(data: Slice[], seriesName: string): EChartsCoreOption 
   }
 }
 
-export interface DayCount {
-  day: string
-  value: number
+export interface Series {
+  name: string
+  values: number[]
 }
 
-/** One point per day, in the order given. */
-export function lineOption(days: DayCount[], seriesName: string): EChartsCoreOption {
+/** One line per series over the days (YYYY-MM-DD) given, in their order. */
+export function lineOption(days: string[], series: Series[]): EChartsCoreOption {
   return {
     color: PALETTE,
     tooltip: { trigger: 'axis' },
-    grid: { left: 8, right: 16, top: 16, bottom: 8, containLabel: true },
+    legend: { top: 0, right: 0, icon: 'roundRect', itemWidth: 12, itemHeight: 4 },
+    grid: { left: 8, right: 16, top: 32, bottom: 8, containLabel: true },
     xAxis: {
       type: 'category',
-      boundaryGap: false,
-      data: days.map((d) => d.day.slice(5)),
+      boundaryGap: days.length < 3,
+      data: days.map((day) => day.slice(5)),
       axisLabel: { color: AXIS },
       axisLine: { lineStyle: { color: SPLIT } },
     },
     yAxis: { type: 'value', minInterval: 1, axisLabel: { color: AXIS }, splitLine: { lineStyle: { color: SPLIT } } },
-    series: [
-      {
-        name: seriesName,
-        type: 'line',
-        smooth: true,
-        symbolSize: 6,
-        areaStyle: { opacity: 0.12 },
-        data: days.map((d) => d.value),
-      },
-    ],
+    series: series.map((s, index) => ({
+      name: s.name,
+      type: 'line',
+      smooth: true,
+      symbolSize: 6,
+      areaStyle: index === 0 ? { opacity: 0.12 } : undefined,
+      data: s.values,
+    })),
   }
 }

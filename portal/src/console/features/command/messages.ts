@@ -39,6 +39,9 @@ export default defineMessages({
     },
     charts: {
       perDay: '每日事件',
+      created: '新增事件',
+      resolvedOfDay: '其中已办结',
+      byLine: '按业务条线',
       byItem: '按事项（前 {n} 项）',
       bySource: '按来源',
       none: '本时段暂无事件',
@@ -100,6 +103,9 @@ export default defineMessages({
     },
     charts: {
       perDay: 'Events per day',
+      created: 'Reported',
+      resolvedOfDay: 'of those resolved',
+      byLine: 'By business line',
       byItem: 'By item (top {n})',
       bySource: 'By source',
       none: 'No events in this period',

@@ -275,6 +275,15 @@ async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window
         assert abs(datetime.fromisoformat(params["to"]) - datetime.now(UTC)) < timedelta(minutes=1)
         shown[preset] = await _shows(page, response, "zh-CN")
         assert f"window={preset}" in page.url
+    # Drilling down keeps the window.
+    grid = shown["30d"]["children"][0]["node"]["id"]
+    async with page.expect_response(_is_dashboard(grid)) as down:
+        await page.locator(f'[data-testid="child-row"][data-node-id="{grid}"] [data-kpi="open"]').click()
+    assert datetime.fromisoformat(httpx.URL((await down.value).url).params["from"]) == _shanghai_midnight(29)
+    await _shows(page, await down.value, "zh-CN")
+    async with page.expect_response(_is_dashboard(community)) as up:
+        await page.get_by_test_id("node-breadcrumb").locator(f'a[data-node-id="{community}"]').click()
+    await _shows(page, await up.value, "zh-CN")
     # The event of ten days ago counts in 30 days, not in 7 days or today.
     assert shown["30d"]["events"]["total"] >= shown["7d"]["events"]["total"] + 1
     assert shown["7d"]["events"]["total"] >= shown["today"]["events"]["total"]
@@ -320,3 +329,27 @@ async def test_the_grafana_link_of_the_same_level_shows_when_the_api_gives_one(p
     await expect(link).to_have_attribute("href", url)
     await expect(link).to_have_attribute("target", "_blank")
     await expect(link).to_contain_text("Grafana")
+
+
+async def test_the_screen_refreshes_itself_every_minute_but_not_while_hidden(page: Page) -> None:
+    await page.clock.install()
+    async with page.expect_response(_is_dashboard()) as first:
+        await sign_in(page, "staff@mumianling.demo")
+    await first.value
+    async with page.expect_response(_is_dashboard()) as again:
+        await page.clock.run_for(60_000)
+    await _shows(page, await again.value, "zh-CN")
+
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if DASHBOARD in r.url else None)
+    visibility = """state => {
+        Object.defineProperty(document, 'visibilityState', { value: state, configurable: true })
+        document.dispatchEvent(new Event('visibilitychange'))
+    }"""
+    await page.evaluate(visibility, "hidden")
+    await page.clock.run_for(180_000)
+    await page.wait_for_timeout(300)
+    assert asked == []
+    async with page.expect_response(_is_dashboard()) as back:
+        await page.evaluate(visibility, "visible")  # a reload fell due meanwhile: at once
+    await _shows(page, await back.value, "zh-CN")

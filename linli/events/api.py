@@ -36,6 +36,7 @@ from linli.events.schemas import (
     EventCounts,
     EventCreate,
     EventDetailOut,
+    EventLineOut,
     EventOut,
     EventPage,
     EventRow,
@@ -227,6 +228,13 @@ async def count_events(session: DbSession, principal: EventsRead, filters: Event
     """How many events the list with the same filters holds, by status, and how many are overdue."""
     by_status, overdue = await reading.count_events(session, actor=principal, filters=filters)
     return EventCounts(total=sum(by_status.values()), overdue=overdue, by_status=by_status)
+
+
+@router.get("/event-items", operation_id="list_event_items")
+async def list_event_items(session: DbSession, principal: EventsRead) -> Page[EventLineOut]:
+    """The taxonomy: the business lines in their order, each with its items (names, handler kind, SLA,
+    the sources that may raise it, whether resolving needs a photo). One page."""
+    return Page(items=[EventLineOut.model_validate(line) for line in await reading.catalog_lines(session)])
 
 
 @router.get("/events", operation_id="list_events")

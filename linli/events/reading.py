@@ -192,6 +192,18 @@ async def catalog_items(session: AsyncSession) -> list[dict[str, Any]]:
     return await CatalogRepository(session).items()
 
 
+async def catalog_lines(session: AsyncSession) -> list[dict[str, Any]]:
+    """The taxonomy's business lines in their order, each with its items."""
+    lines: dict[str, dict[str, Any]] = {}
+    for item in await CatalogRepository(session).items():
+        line = lines.setdefault(
+            item["line_code"],
+            {"code": item["line_code"], "name": item["line_name"], "name_en": item["line_name_en"], "items": []},
+        )
+        line["items"].append(item)
+    return list(lines.values())
+
+
 async def item_exists(session: AsyncSession, code: str) -> bool:
     return await CatalogRepository(session).item(code) is not None
 

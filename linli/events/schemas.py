@@ -257,6 +257,25 @@ class AiDetectionOut(BaseModel):
     event: EventOut | None = None
 
 
+class EventItemOut(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    handler: str
+    severity: str
+    accept_minutes: int
+    resolve_minutes: int
+    evidence_required: bool = Field(description="resolving needs a photo of the result")
+    sources: list[str]
+
+
+class EventLineOut(BaseModel):
+    code: str
+    name: str
+    name_en: str
+    items: list[EventItemOut]
+
+
 class EventKpis(BaseModel):
     """The columns of the SQL function `linli_event_kpis` (the API and the dashboards share it)."""
 

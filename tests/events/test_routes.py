@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import httpx
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from linli.events.api import router
 from linli.events.open311 import PUBLIC_PATHS, open311_router
 from linli.platform.access import PERMISSION_DEPENDENCIES
+from linli.platform.catalogs import load
+from tests.conftest import Login
 
 
 def _declared(dependant: Dependant) -> bool:
@@ -47,3 +50,17 @@ def test_the_platform_paths_raise_only_items_their_source_may_raise() -> None:
     raised = {r["raises"] for t in load("device_catalog")["types"] for r in t.get("rules", []) if r.get("raises")}
     assert raised and all("iot_alarm" in sources[item] for item in raised), raised
     assert all("ai_video" in sources[item] for item in DETECTION_TYPES.values())
+
+
+async def test_the_taxonomy_lists_the_seven_lines_with_their_items_in_both_languages(
+    client: httpx.AsyncClient, login: Login
+) -> None:
+    response = await client.get("/api/v1/event-items", headers=await login("grid@mumianling.demo"))
+    assert response.status_code == 200, response.text
+    lines = response.json()["items"]
+    taxonomy = load("event_taxonomy")["lines"]
+    assert [line["code"] for line in lines] == [line["code"] for line in taxonomy]
+    garbage = next(i for line in lines for i in line["items"] if i["code"] == "ca_garbage_overflow")
+    assert garbage["name"] == "垃圾满溢" and garbage["name_en"] == "Garbage overflow"
+    assert garbage["evidence_required"] is True and "ai_video" in garbage["sources"]
+    assert (await client.get("/api/v1/event-items")).status_code == 401

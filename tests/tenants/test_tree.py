@@ -105,3 +105,20 @@ async def test_moving_a_community_rewrites_every_path_below_it(
     luohu_street = node_id(f"{LUOHU}.s001")
     away = await client.post(f"/api/v1/nodes/{community}/move", json={"new_parent_id": luohu_street}, headers=admin)
     assert away.status_code == 404
+
+
+async def test_an_estates_buildings_and_units_are_listed_inside_the_callers_scope(
+    client: httpx.AsyncClient, login: CachedLogin
+) -> None:
+    estate, _ = node_by_name("悦峰尚府")
+    places = await client.get(f"/api/v1/nodes/{estate}/locations", headers=await login("grid@mumianling.demo"))
+    assert places.status_code == 200, places.text
+    items = places.json()["items"]
+    buildings = {p["id"]: p for p in items if p["kind"] == "building"}
+    units = [p for p in items if p["kind"] == "unit"]
+    assert buildings and units and all(u["parent_id"] in buildings for u in units)
+    community, _ = node_by_name("木棉岭社区")
+    above = await client.get(f"/api/v1/nodes/{community}/locations", headers=await login("staff@mumianling.demo"))
+    assert above.status_code == 200 and above.json()["items"] == []
+    foreign = await client.get(f"/api/v1/nodes/{estate}/locations", headers=await login("staff@nanhong.demo"))
+    assert foreign.status_code == 404

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from linli.platform.access import DbSession
 from linli.platform.hierarchy.models import NodeLevel
 from linli.platform.hierarchy.permissions import NodesArchive, NodesCreate, NodesMove, NodesRead, NodesUpdate
-from linli.platform.hierarchy.schemas import NodeCreate, NodeMove, NodeOut, NodeUpdate
+from linli.platform.hierarchy.schemas import LocationOut, NodeCreate, NodeMove, NodeOut, NodeUpdate
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, next_cursor
@@ -47,6 +47,15 @@ async def list_node_ancestors(node_id: Id, session: DbSession, principal: NodesR
     service = NodeService(session)
     rows = await service.ancestors(await service.get_visible(node_id))
     return Page(items=[NodeOut.model_validate(r) for r in rows])
+
+
+@router.get("/{node_id}/locations", operation_id="list_node_locations")
+async def list_node_locations(node_id: Id, session: DbSession, principal: NodesRead) -> Page[LocationOut]:
+    """The buildings and units of an estate, for picking where something is (one page; empty above the
+    estate level)."""
+    service = NodeService(session)
+    rows = await service.locations(await service.get_visible(node_id))
+    return Page(items=[LocationOut.model_validate(r) for r in rows])
 
 
 @router.post("", status_code=201, operation_id="create_node")

@@ -27,6 +27,16 @@ class NodeOut(BaseModel):
     archived_at: datetime | None = None
 
 
+class LocationOut(BaseModel):
+    """A place inside an estate: a building, or a unit of a building (`parent_id`)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    parent_id: int | None
+    kind: str
+    name: str
+
+
 class NodeCreate(Strict):
     parent_id: Id
     name: str = Field(min_length=1, max_length=100)

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict
-from linli.platform.hierarchy.models import Node, NodeLevel
-from linli.platform.hierarchy.repository import NodeRepository, tables_with_node_path
+from linli.platform.hierarchy.models import Location, Node, NodeLevel
+from linli.platform.hierarchy.repository import LocationRepository, NodeRepository, tables_with_node_path
 
 CHILD_LEVEL = {
     NodeLevel.district: NodeLevel.street,
@@ -206,6 +206,10 @@ class NodeService:
 
     async def ancestors(self, node: Node) -> Sequence[Node]:
         return await self.repo.ancestors(node.node_path)
+
+    async def locations(self, node: Node) -> Sequence[Location]:
+        """The buildings and units inside an estate (none at the other levels)."""
+        return await LocationRepository(self.session).for_node(node.id)
 
 
 async def rewrite_paths(session: AsyncSession, *, old_path: str, new_path: str) -> None:

@@ -408,6 +408,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/event-items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Event Items
+         * @description The taxonomy: the business lines in their order, each with its items (names, handler kind, SLA,
+         *     the sources that may raise it, whether resolving needs a photo). One page.
+         */
+        get: operations["list_event_items"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -1011,6 +1032,27 @@ export interface paths {
         put?: never;
         /** Archive Node */
         post: operations["archive_node"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{node_id}/locations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Node Locations
+         * @description The buildings and units of an estate, for picking where something is (one page; empty above the
+         *     estate level).
+         */
+        get: operations["list_node_locations"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2579,6 +2621,30 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** EventItemOut */
+        EventItemOut: {
+            /** Accept Minutes */
+            accept_minutes: number;
+            /** Code */
+            code: string;
+            /**
+             * Evidence Required
+             * @description resolving needs a photo of the result
+             */
+            evidence_required: boolean;
+            /** Handler */
+            handler: string;
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
+            /** Resolve Minutes */
+            resolve_minutes: number;
+            /** Severity */
+            severity: string;
+            /** Sources */
+            sources: string[];
+        };
         /**
          * EventKpis
          * @description The columns of the SQL function `linli_event_kpis` (the API and the dashboards share it).
@@ -2610,6 +2676,17 @@ export interface components {
             satisfaction_rate: number | null;
             /** Total */
             total: number;
+        };
+        /** EventLineOut */
+        EventLineOut: {
+            /** Code */
+            code: string;
+            /** Items */
+            items: components["schemas"]["EventItemOut"][];
+            /** Name */
+            name: string;
+            /** Name En */
+            name_en: string;
         };
         /** EventOut */
         EventOut: {
@@ -3147,6 +3224,20 @@ export interface components {
             /** Unit */
             unit?: string | null;
         };
+        /**
+         * LocationOut
+         * @description A place inside an estate: a building, or a unit of a building (`parent_id`).
+         */
+        LocationOut: {
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Name */
+            name: string;
+            /** Parent Id */
+            parent_id: number | null;
+        };
         /** MeOut */
         MeOut: {
             /** Display Name */
@@ -3401,6 +3492,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[EventLineOut] */
+        Page_EventLineOut_: {
+            /** Items */
+            items: components["schemas"]["EventLineOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[HandlerUnitOut] */
         Page_HandlerUnitOut_: {
             /** Items */
@@ -3412,6 +3510,13 @@ export interface components {
         Page_HouseholdOut_: {
             /** Items */
             items: components["schemas"]["HouseholdOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[LocationOut] */
+        Page_LocationOut_: {
+            /** Items */
+            items: components["schemas"]["LocationOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -7259,6 +7364,116 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TelemetryOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_event_items: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_EventLineOut_"];
                 };
             };
             /** @description Bad request */
@@ -11707,6 +11922,118 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["NodeOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_node_locations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                node_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_LocationOut_"];
                 };
             };
             /** @description Bad request */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { formatDateTime, formatDuration, formatRate } from './format'
+import { formatCount, formatDateTime, formatDuration, formatRate } from './format'
 
 describe('formatDuration', () => {
   it('shows minutes below an hour and hours with minutes below a day', () => {
@@ -16,10 +16,15 @@ describe('formatDuration', () => {
   })
 })
 
-describe('formatRate and formatDateTime', () => {
+describe('formatRate, formatCount and formatDateTime', () => {
   it('formats rates as percentages and refuses to invent one', () => {
     expect(formatRate(0.9912)).toBe('99.1%')
     expect(formatRate(undefined)).toBe('—')
+  })
+  it('groups thousands in counts', () => {
+    expect(formatCount(1234567, 'zh-CN')).toBe('1,234,567')
+    expect(formatCount(0, 'en')).toBe('0')
+    expect(formatCount(null, 'en')).toBe('—')
   })
   it('shows Shanghai time on a 24-hour clock', () => {
     expect(formatDateTime('2026-11-26T15:45:00Z', 'en')).toContain('23:45')

@@ -42,3 +42,9 @@ export function formatRate(rate: number | null | undefined): string {
   if (rate === null || rate === undefined || Number.isNaN(rate)) return '—'
   return `${(rate * 100).toFixed(1)}%`
 }
+
+/** A count with thousands separators, or a dash when there is none. */
+export function formatCount(value: number | null | undefined, lang: Lang): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return '—'
+  return new Intl.NumberFormat(lang, { maximumFractionDigits: 0 }).format(value)
+}

@@ -277,6 +277,8 @@ async def test_the_device_page_draws_the_telemetry_a_device_sent(page: Page, reg
 
     meter = await registry.register(STAFF, "energy_meter", ESTATE, building="1栋", space="配电房")
     await registry.readings(meter, "power_kw", [12.5, 14.0, 9.5, 20.0])
+    refused: list[str] = []  # the chart needs nothing the page's strict CSP refuses (no inline <style>)
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     await sign_in(page, STAFF)
     await page.goto(f"/#/devices/{meter['id']}?node={meter['node_id']}")
     chart = page.get_by_test_id("telemetry-chart")
@@ -289,6 +291,7 @@ async def test_the_device_page_draws_the_telemetry_a_device_sent(page: Page, reg
     # A longer range asks for hourly rollups (none are computed yet for these fresh readings).
     await page.get_by_test_id("telemetry-range-7d").click()
     await expect(page.get_by_test_id("device-telemetry")).to_contain_text("每小时平均值")
+    assert refused == []
 
 
 async def test_the_auditor_sees_alarms_and_devices_but_no_control_to_change_them(

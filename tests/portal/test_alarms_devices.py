@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 STAFF = "staff@mumianling.demo"
 ESTATE = "悦峰尚府"  # in 木棉岭社区
+PROPERTY = "property@yuefeng.demo"  # 悦峰尚府's property manager
 NANHONG_STAFF = "staff@nanhong.demo"
 NANHONG_ESTATE = "林荫街9号院"  # in 南虹村社区, Wuhou: what the Wuhou auditor sees
 
@@ -292,6 +293,44 @@ async def test_the_device_page_draws_the_telemetry_a_device_sent(page: Page, reg
     await page.get_by_test_id("telemetry-range-7d").click()
     await expect(page.get_by_test_id("device-telemetry")).to_contain_text("每小时平均值")
     assert refused == []
+
+
+async def test_property_staff_send_an_actuator_a_command_from_a_phone_and_see_it_in_its_history(
+    phone: Page, registry: Registry
+) -> None:
+    from playwright.async_api import expect
+
+    fan = await registry.register(PROPERTY, "exhaust_fan", ESTATE, building="1栋", floor="B1", space="地下车库")
+    await sign_in(phone, PROPERTY)
+    await phone.goto(f"/#/devices/{fan['id']}?node={fan['node_id']}")
+    form = phone.get_by_test_id("command-form")
+    await expect(form.get_by_test_id("command-code")).to_contain_text("set_power")  # the one its type declares
+    await form.get_by_test_id("command-arg-on").click()
+    await form.get_by_test_id("command-send").click()
+    row = phone.get_by_test_id("command-row")
+    await expect(row).to_have_count(1)
+    await expect(row).to_have_attribute("data-command", "set_power")
+    await expect(row).to_contain_text("on=true")
+    await expect(row).to_contain_text("人工下发")
+    # Published to the broker after the commit: the history, looked at again while it waits, says so.
+    await expect(row.get_by_test_id("command-status")).to_have_text("已发送", timeout=20_000)
+    await no_sideways_scroll(phone)
+    await settled(phone, "device-command-phone-zh")
+
+    with superuser() as conn:
+        sent = conn.execute(
+            "select command, args, alarm_id from commands where device_id = %s", (fan["id"],)
+        ).fetchall()
+        audited = conn.execute(
+            "select count(*) from audit_log where action = 'command.send' and after->>'device_id' = %s",
+            (str(fan["id"]),),
+        ).fetchone()
+    assert sent == [("set_power", {"on": True}, None)] and audited == (1,)
+    # A sensor declares no command: no form.
+    meter = await registry.register(PROPERTY, "energy_meter", ESTATE, building="1栋")
+    await phone.goto(f"/#/devices/{meter['id']}?node={meter['node_id']}")
+    await expect(phone.get_by_test_id("device-commands")).to_be_visible()
+    await expect(phone.get_by_test_id("command-form")).to_have_count(0)
 
 
 async def test_the_auditor_sees_alarms_and_devices_but_no_control_to_change_them(

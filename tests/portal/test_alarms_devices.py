@@ -295,6 +295,25 @@ async def test_the_device_page_draws_the_telemetry_a_device_sent(page: Page, reg
     assert refused == []
 
 
+async def test_a_refused_reading_shows_in_the_dead_letters_with_its_reason(page: Page, registry: Registry) -> None:
+    from playwright.async_api import expect
+
+    meter = await registry.register(STAFF, "energy_meter", ESTATE, building="1栋")
+    refused = await registry.live.post(
+        "/api/v1/ingest",
+        json={"metrics": {"power_kw": 99999}},
+        headers={"X-Device-Token": meter["credentials"]["token"]},
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "out_of_range"
+    await sign_in(page, STAFF)
+    await page.goto("/#/dead-letters?reason=out_of_range")
+    row = page.get_by_test_id("dead-letter-row").filter(has_text=f"设备 #{meter['id']}")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("超出量程")
+    await row.get_by_role("link").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text(meter["serial"])
+
+
 async def test_property_staff_send_an_actuator_a_command_from_a_phone_and_see_it_in_its_history(
     phone: Page, registry: Registry
 ) -> None:

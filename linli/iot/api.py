@@ -120,11 +120,18 @@ async def list_devices(
     type: Annotated[str | None, Query(max_length=64)] = None,
     node_id: Id | None = None,
     status: Annotated[str | None, Query(pattern="^(registered|online|offline|revoked)$")] = None,
+    serial: Annotated[str | None, Query(max_length=64, description="part of the serial, in any case")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[DeviceOut]:
     rows = await service.list_devices(
-        session, type_code=type, node_id=node_id, status=status, after_id=decode_int_cursor(cursor), limit=limit
+        session,
+        type_code=type,
+        node_id=node_id,
+        status=status,
+        serial=serial,
+        after_id=decode_int_cursor(cursor),
+        limit=limit,
     )
     return Page(items=[service.device_out(d) for d in rows], next_cursor=next_cursor(rows, limit))
 

@@ -260,10 +260,11 @@ async def list_devices(
     status: str | None,
     after_id: int | None,
     limit: int,
+    serial: str | None = None,
 ) -> Sequence[Device]:
     path = await NodeService(session).path_filter(node_id)
     return await DeviceRepository(session).list(
-        type_code=type_code, node_path=path, status=status, after_id=after_id, limit=limit
+        type_code=type_code, node_path=path, status=status, serial=serial, after_id=after_id, limit=limit
     )
 
 

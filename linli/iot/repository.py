@@ -12,6 +12,7 @@ from sqlalchemy import Row, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot.models import Alarm, AlarmHistory, Command, DeadLetter, Device, RuleOverride, TenantDeviceType
+from linli.platform.db import contains_pattern
 
 
 class DeviceRepository:
@@ -38,10 +39,13 @@ class DeviceRepository:
         status: str | None,
         after_id: int | None,
         limit: int,
+        serial: str | None = None,
     ) -> Sequence[Device]:
         stmt = select(Device).order_by(Device.id).limit(limit)
         if type_code:
             stmt = stmt.where(Device.type_code == type_code)
+        if serial:
+            stmt = stmt.where(Device.serial.ilike(contains_pattern(serial)))
         if node_path is not None:
             stmt = stmt.where(Device.node_path.op("<@")(func.text2ltree(node_path)))
         if status == "revoked":

@@ -56,6 +56,12 @@ class IdMixin:
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
 
 
+def contains_pattern(term: str) -> str:
+    """A LIKE pattern matching `term` anywhere, its own wildcards escaped (backslash is LIKE's default escape)."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def scopes_literal(scopes: Iterable[str]) -> str:
     """Render node paths as a PostgreSQL array literal that casts to `ltree[]`."""
     return "{" + ",".join(f'"{p}"' for p in scopes) + "}"

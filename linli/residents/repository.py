@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Row, and_, false, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import path_within
+from linli.platform.db import contains_pattern
 from linli.platform.hierarchy.models import under_any
 from linli.residents.models import Household, Person
 
@@ -73,11 +74,10 @@ class ResidentRepository:
         if care_category is not None:
             conditions.append(Person.care_categories.contains([care_category]))
         if name:
-            escaped = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             # Case-insensitive matching folds every row's name first (about four times the cost on
             # Chinese text); a term without letters that have case (汉字, digits) matches the same with LIKE.
             match = Person.name.like if name.lower() == name.upper() else Person.name.ilike
-            conditions.append(match(f"%{escaped}%"))
+            conditions.append(match(contains_pattern(name)))
         if id_number_hash is not None:
             conditions.append(Person.id_number_hash == id_number_hash)
         if household_id is not None:

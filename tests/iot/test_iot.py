@@ -257,6 +257,22 @@ async def test_other_tenant_gets_404_and_revocation_removes_both_credentials(
     assert not await MqttDevice(sensor["credentials"]).connect()
 
 
+async def test_devices_are_found_by_part_of_their_serial_in_any_case(
+    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
+) -> None:
+    wanted = await devices.register("water_leak_sensor", estate["id"], building="1栋")
+    other = await devices.register("water_leak_sensor", estate["id"], building="1栋")
+    login = Login(live)
+    staff, nanhong = await login("staff@mumianling.demo"), await login("staff@nanhong.demo")
+    part = wanted["serial"][-8:].upper()
+    found = (await live.get("/api/v1/devices", params={"serial": part}, headers=staff)).json()["items"]
+    assert [d["id"] for d in found] == [wanted["id"]]
+    # LIKE's wildcards are taken literally: no serial has "%" in it.
+    wild = (await live.get("/api/v1/devices", params={"serial": f"{other['serial'][:6]}%"}, headers=staff)).json()
+    assert wild["items"] == []
+    assert (await live.get("/api/v1/devices", params={"serial": part}, headers=nanhong)).json()["items"] == []
+
+
 async def test_bulk_csv_reports_each_row(live: httpx.AsyncClient, estate: dict[str, Any], devices: Devices) -> None:
     headers = await Login(live)("staff@mumianling.demo")
     s1, s2 = unique("bulk"), unique("bulk")

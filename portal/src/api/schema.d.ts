@@ -6544,6 +6544,8 @@ export interface operations {
                 type?: string | null;
                 node_id?: number | null;
                 status?: string | null;
+                /** @description part of the serial, in any case */
+                serial?: string | null;
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */

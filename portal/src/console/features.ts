@@ -2,8 +2,12 @@
 // Adding a feature is one line here.
 import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
+import alarmsMessages from './features/alarms/messages'
+import alarmsRoutes from './features/alarms/routes'
 import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
+import devicesMessages from './features/devices/messages'
+import devicesRoutes from './features/devices/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -12,4 +16,6 @@ interface Feature {
 
 export const FEATURES: Record<string, Feature> = {
   command: { routes: commandRoutes, messages: commandMessages },
+  alarms: { routes: alarmsRoutes, messages: alarmsMessages },
+  devices: { routes: devicesRoutes, messages: devicesMessages },
 }

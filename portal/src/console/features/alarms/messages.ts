@@ -1,0 +1,38 @@
+import { defineMessages } from '@/shared/messages'
+
+export default defineMessages({
+  'zh-CN': {
+    under: '{node}及下级的告警',
+    state: '告警状态',
+    states: { active: '未恢复', open: '待确认', acknowledged: '已确认', cleared: '已恢复' },
+    refresh: '刷新',
+    none: '没有告警',
+    device: '设备 #{id}',
+    opened: '发生时间',
+    cleared: '恢复时间',
+    ack: '确认告警',
+    ackPrompt: '确认“{what}”：已知晓并开始处置。可填写备注（选填）。',
+    notePlaceholder: '备注（选填，最多 500 字）',
+    noteTooLong: '备注最多 500 字',
+    acked: '告警已确认',
+    ackedBy: '{who} 于 {at} 确认',
+    escalated: '已升级 {level} 级',
+  },
+  en: {
+    under: 'Alarms in {node} and below',
+    state: 'Alarm state',
+    states: { active: 'Active', open: 'Open', acknowledged: 'Acknowledged', cleared: 'Cleared' },
+    refresh: 'Refresh',
+    none: 'No alarms',
+    device: 'Device #{id}',
+    opened: 'Opened',
+    cleared: 'Cleared',
+    ack: 'Acknowledge',
+    ackPrompt: 'Acknowledge “{what}”: you know about it and are handling it. A note is optional.',
+    notePlaceholder: 'Note (optional, up to 500 characters)',
+    noteTooLong: 'A note has at most 500 characters',
+    acked: 'Alarm acknowledged',
+    ackedBy: 'Acknowledged by {who} at {at}',
+    escalated: 'Escalated, level {level}',
+  },
+})

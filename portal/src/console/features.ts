@@ -4,6 +4,8 @@ import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
 import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
+import eventsMessages from './features/events/messages'
+import eventsRoutes from './features/events/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -12,4 +14,5 @@ interface Feature {
 
 export const FEATURES: Record<string, Feature> = {
   command: { routes: commandRoutes, messages: commandMessages },
+  events: { routes: eventsRoutes, messages: eventsMessages },
 }

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 from grafana_client.api import GrafanaApi
 from grafana_client.client import GrafanaClientError
@@ -29,6 +30,16 @@ WINDOW = "$__timeFrom(), $__timeTo()"
 def dashboard_uid(level: str) -> str:
     """Fixed per level; UIDs are per organisation and every tenant has its own."""
     return f"linli-{level}"
+
+
+def dashboard_url(base_url: str, level: str, node_path: str, since: datetime, until: datetime) -> str | None:
+    """Where a node's dashboard for a window opens (in the Grafana organisation the user is in); the
+    district has none, only tenants (streets and communities) have dashboards."""
+    if level == NodeLevel.district.value:
+        return None
+    window = {"from": int(since.timestamp() * 1000), "to": int(until.timestamp() * 1000)}
+    query = urlencode({"var-node": node_path} | window)
+    return f"{base_url.rstrip('/')}/d/{dashboard_uid(level)}?{query}"
 
 
 def datasource_uid(slug: str) -> str:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.dashboards import grafana
 from linli.dashboards.reporting import provision_reporting, reporting_for
 from linli.dashboards.repository import KpiRepository, active_tenants, current_database
-from linli.dashboards.schemas import Drilldown, IotSummary, NodeKpis
+from linli.dashboards.schemas import DayCount, Drilldown, IotSummary, NodeKpis
+from linli.events import rollups as event_rollups
 from linli.events.schemas import EventKpis
 from linli.platform.access import Principal
 from linli.platform.db import admin_connection
@@ -25,32 +27,60 @@ from linli.platform.window import resolve_window
 MAX_CHILDREN = 500
 
 
-async def _node_kpis(repo: KpiRepository, node: Node, from_: datetime, to_: datetime) -> NodeKpis:
-    return NodeKpis(
-        node=NodeOut.model_validate(node),
-        events=EventKpis.model_validate(await repo.event_kpis(node.node_path, from_, to_)),
-        iot=IotSummary.model_validate(await repo.iot_summary(node.node_path)),
-    )
+def _days(since: datetime, until: datetime, tz: ZoneInfo) -> list[date]:
+    """Every local day the window [since, until) touches."""
+    first, last = since.astimezone(tz).date(), (until - timedelta(microseconds=1)).astimezone(tz).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
 async def drilldown(
-    session: AsyncSession, *, actor: Principal, node_id: int, from_: datetime | None, to_: datetime | None
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    node_id: int,
+    from_: datetime | None,
+    to_: datetime | None,
+    now: datetime | None = None,
 ) -> Drilldown:
-    window_from, window_to = resolve_window(from_, to_)
+    window_from, window_to = resolve_window(from_, to_, now=now)
+    settings = get_settings()
     nodes = NodeService(session)
     node = await nodes.get_for(actor, node_id, ("kpis", "read"))
-    repo = KpiRepository(session)
-    own = await _node_kpis(repo, node, window_from, window_to)
-    counts = await repo.event_counts(node.node_path, window_from, window_to)
     children = await nodes.list(q=None, level=None, parent_id=node.id, after_id=None, limit=MAX_CHILDREN)
+    stats = await event_rollups.subtree_stats(
+        session,
+        node_id=node.id,
+        node_path=node.node_path,
+        child_ids=[c.id for c in children],
+        since=window_from,
+        until=window_to,
+        now=now,
+    )
+    iot = await KpiRepository(session).iot_summaries([node.node_path, *(c.node_path for c in children)])
+
+    def numbers(of: Node, events: event_rollups.Stats) -> NodeKpis:
+        return NodeKpis(
+            node=NodeOut.model_validate(of),
+            events=EventKpis.model_validate(events.kpis()),
+            iot=IotSummary.model_validate(iot[of.node_path]),
+        )
+
+    empty = event_rollups.Stats()
+    days = [(day, stats.days.get(day, empty)) for day in _days(window_from, window_to, ZoneInfo(settings.time_zone))]
     return Drilldown(
-        **own.model_dump(),
+        **numbers(node, stats.own).model_dump(),
         window_from=window_from,
         window_to=window_to,
+        time_zone=settings.time_zone,
         breadcrumbs=[NodeOut.model_validate(n) for n in await nodes.ancestors(node) if n.id != node.id],
-        by_item=counts.get("item", {}),
-        by_source=counts.get("source", {}),
-        children=[await _node_kpis(repo, child, window_from, window_to) for child in children],
+        by_item=dict(stats.own.items),
+        by_source=dict(stats.own.sources),
+        by_line=dict(stats.own.lines),
+        per_day=[DayCount(day=day, total=s.total, open=s.open, resolved=s.resolved) for day, s in days],
+        children=[numbers(child, stats.children.get(child.node_path, empty)) for child in children],
+        grafana_url=grafana.dashboard_url(settings.grafana_url, node.level, node.node_path, window_from, window_to)
+        if settings.grafana_url
+        else None,
     )
 
 

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from linli.events import intake, kpis, lifecycle, notifications, reading, routing
+from linli.events.detail import event_detail
 from linli.events.models import Event
 from linli.events.permissions import (
     EventsAttach,
@@ -30,10 +31,15 @@ from linli.events.schemas import (
     AiDetectionIn,
     AiDetectionOut,
     AttachmentOut,
+    DeadlineOut,
+    DuplicateReportOut,
+    EventCounts,
     EventCreate,
     EventDetailOut,
     EventLineOut,
     EventOut,
+    EventPage,
+    EventRow,
     HandlerUnitCreate,
     HandlerUnitOut,
     HandlerUnitUpdate,
@@ -57,7 +63,7 @@ from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
 from linli.platform.settings import get_settings
-from linli.platform.window import resolve_window
+from linli.platform.window import require_aware, resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SIGNATURE_HEADER = "x-linli-signature"
@@ -182,41 +188,98 @@ async def list_event_items(session: DbSession, principal: EventsRead) -> Page[Ev
     return Page(items=[EventLineOut.model_validate(line) for line in await reading.catalog_lines(session)])
 
 
+def event_filters(
+    node_id: Annotated[Id | None, Query(description="the node's subtree")] = None,
+    status: Annotated[str | None, Query(max_length=100, description="statuses, comma-separated")] = None,
+    line: Annotated[str | None, Query(max_length=200, description="line codes, comma-separated")] = None,
+    item: Annotated[str | None, Query(max_length=500, description="item codes, comma-separated")] = None,
+    source: Annotated[str | None, Query(max_length=200, description="sources, comma-separated")] = None,
+    handler_unit_id: Id | None = None,
+    mine: Annotated[bool, Query(description="only what I reported (or was merged into)")] = False,
+    assigned: Annotated[
+        Literal["me", "my_units"] | None,
+        Query(description="`me`: accepted by me; `my_units`: handled by my units or my handling role"),
+    ] = None,
+    overdue: Annotated[bool, Query(description="only open events past a deadline")] = False,
+    created_from: Annotated[datetime | None, Query(alias="from", description="created at or after")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to", description="created before")] = None,
+    updated_since: Annotated[
+        datetime | None, Query(description="changed after this (poll with the previous page's `as_of`)")
+    ] = None,
+) -> reading.EventFilters:
+    require_aware(created_from, created_to, updated_since)
+    return reading.EventFilters(
+        node_id=node_id,
+        status=status,
+        line=line,
+        item=item,
+        source=source,
+        handler_unit_id=handler_unit_id,
+        mine=mine,
+        assigned=assigned,
+        overdue=overdue,
+        created_from=created_from,
+        created_to=created_to,
+        updated_since=updated_since,
+    )
+
+
+EventFiltersQuery = Annotated[reading.EventFilters, Depends(event_filters)]
+# Polling: `as_of` lies this far before the answer, so that a change committed while the answer was
+# made (its time is taken when its request starts) is in the next poll.
+POLL_OVERLAP = timedelta(seconds=30)
+
+
+@router.get("/events/counts", operation_id="count_events")
+async def count_events(session: DbSession, principal: EventsRead, filters: EventFiltersQuery) -> EventCounts:
+    """How many events the list with the same filters holds, by status, and how many are overdue."""
+    by_status, overdue = await reading.count_events(session, actor=principal, filters=filters)
+    return EventCounts(total=sum(by_status.values()), overdue=overdue, by_status=by_status)
+
+
 @router.get("/events", operation_id="list_events")
 async def list_events(
     session: DbSession,
     principal: EventsRead,
-    node_id: Id | None = None,
-    status: Annotated[str | None, Query(max_length=100)] = None,
-    item: Annotated[str | None, Query(max_length=500)] = None,
-    source: str | None = None,
-    handler_unit_id: Id | None = None,
-    mine: bool = False,
+    filters: EventFiltersQuery,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> Page[EventOut]:
-    """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue."""
+) -> EventPage:
+    """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue. Poll for
+    new and changed events with `updated_since` (every 10 s is fine)."""
+    as_of = datetime.now(UTC) - POLL_OVERLAP
     rows = list(
         await reading.list_events(
-            session,
-            actor=principal,
-            node_id=node_id,
-            status=status,
-            item=item,
-            source=source,
-            mine=mine,
-            handler_unit_id=handler_unit_id,
-            before=_decode_event_cursor(cursor),
-            limit=limit,
+            session, actor=principal, filters=filters, before=_decode_event_cursor(cursor), limit=limit
         )
     )
-    return Page(items=[EventOut.of(e) for e in rows], next_cursor=_event_cursor(rows, limit))
+    names = await reading.place_names(session, rows)
+    return EventPage(
+        items=[EventRow(**EventOut.of(e).model_dump(), node_name=names.get(e.node_id, "")) for e in rows],
+        next_cursor=_event_cursor(rows, limit),
+        as_of=as_of,
+    )
 
 
 @router.get("/events/{event_id}", operation_id="get_event")
 async def get_event(event_id: uuid.UUID, session: DbSession, principal: EventsRead) -> EventDetailOut:
-    event, entries = await reading.event_with_timeline(session, actor=principal, event_id=event_id)
-    return EventDetailOut(**EventOut.of(event).model_dump(), timeline=[TimelineOut.model_validate(t) for t in entries])
+    """The event with its timeline, deadlines, reports merged into it, rating, and the actions the caller
+    may take now (the console shows only those)."""
+    detail = await event_detail(session, actor=principal, event_id=event_id)
+    timeline = [TimelineOut.model_validate(t) for t in detail.timeline]
+    return EventDetailOut.model_validate(
+        EventOut.of(detail.event).model_dump()
+        | {
+            "node_name": detail.node_name,
+            "timeline": timeline,
+            "allowed_actions": detail.allowed_actions,
+            "evidence_required": detail.evidence_required,
+            "escalation_node_name": detail.escalation_node_name,
+            "deadlines": [DeadlineOut.model_validate(d) for d in detail.deadlines],
+            "also_reported_by": [DuplicateReportOut.of(t) for t in timeline if t.action == "duplicate"],
+            "rating": RatingOut.model_validate(detail.rating) if detail.rating else None,
+        }
+    )
 
 
 @router.post("/events/{event_id}/transitions", operation_id="transition_event")

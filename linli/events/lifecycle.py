@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.config import get_events_settings
 from linli.events.deadlines import enqueue_deadline, schedule_deadlines
-from linli.events.models import OPEN_STATUSES, Deadline, Event, EventAttachment, Rating
+from linli.events.models import HANDLING_ROLES, OPEN_STATUSES, Deadline, Event, EventAttachment, Rating
 from linli.events.notifications import notify
+from linli.events.permissions import EVENTS_DISPATCH
 from linli.events.reading import get_event, reporters
 from linli.events.records import add_timeline, bump, label_of, raised_by, snapshot, utcnow
 from linli.events.repositories import (
@@ -26,8 +27,16 @@ from linli.events.repositories import (
 from linli.events.routing import hand_to_community_staff, handler_recipients
 from linli.events.storage import StorageBackend, get_storage, sniff_image
 from linli.platform import audit
-from linli.platform.access import Permission, Principal, access_object
-from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType
+from linli.platform.access import Permission, Principal, access_object, read_only_tenant
+from linli.platform.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    LinliError,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from linli.platform.settings import get_settings
 
 # action: (allowed from, to, who may)
@@ -48,22 +57,77 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None, frozenset[str]]] = {
 }
 
 
+# Beyond the transitions: rating a closed event, and adding a photo.
+OTHER_ACTIONS = ("rate", "attach")
+
+
 async def relations(session: AsyncSession, actor: Principal, event: Event) -> set[str]:
-    """How the caller relates to the event: reporter, handler (member of the handling unit) or staff."""
+    """How the caller relates to the event: reporter, handler (member of the handling unit, or the role
+    that handles its kind of unit there) or staff."""
     rel: set[str] = set()
-    if actor.can("events", "dispatch", event.node_path):
+    if actor.can(*EVENTS_DISPATCH, event.node_path):
         rel.add("staff")
     if (actor.kind == "user" and event.reporter_id == actor.id) or event.raised_by == raised_by(actor):
         rel.add("reporter")
     if actor.kind == "user" and event.handler_unit_id is not None:
         covering = {g.role for g in actor.grants_covering(event.node_path)}
-        if (
-            (event.handler_kind == "property" and "property_manager" in covering)
-            or (event.handler_kind == "grid_worker" and "grid_worker" in covering)
-            or actor.id in await HandlerUnitRepository(session).unit_member_ids(event.handler_unit_id)
-        ):
+        if HANDLING_ROLES.get(event.handler_kind or "") in covering or actor.id in await HandlerUnitRepository(
+            session
+        ).unit_member_ids(event.handler_unit_id):
             rel.add("handler")
     return rel
+
+
+def _who_refuses(action: str, rel: set[str]) -> Forbidden | None:
+    who = TRANSITIONS[action][2]
+    if rel & who:
+        return None
+    return Forbidden(f"only {' or '.join(sorted(who))} may {action} this event", code="transition_not_allowed")
+
+
+def _state_refuses(action: str, event: Event, rel: set[str], at: datetime) -> Conflict | None:
+    """Whether the event's state allows `action` now (the reporter reopens only within the window)."""
+    if event.status not in TRANSITIONS[action][0]:
+        return Conflict(f"cannot {action} an event that is {event.status}", code="invalid_transition")
+    if action == "reopen" and "staff" not in rel:
+        window = timedelta(days=get_events_settings().events_reopen_window_days)
+        finished = event.closed_at or event.resolved_at or at
+        if at - finished > window:
+            return Conflict("the reopen window has passed", code="reopen_window_passed")
+    return None
+
+
+def _rating_refuses(event: Event, actor: Principal, rated: bool) -> LinliError | None:
+    if event.reporter_id is None or event.reporter_id != actor.id:
+        return Forbidden("only the reporter rates an event", code="not_reporter")
+    if event.status != "closed":
+        return Conflict("an event is rated once it is closed", code="not_closed")
+    if rated:
+        return Conflict("this event is already rated", code="already_rated")
+    return None
+
+
+async def allowed_actions(session: AsyncSession, *, actor: Principal, event: Event, at: datetime) -> list[str]:
+    """What the caller may do to the event now, by the same rules `transition`, `rate` and
+    `add_attachment` apply: the state machine, the caller's roles at the event and how the caller
+    relates to it. Nothing in a read-only tenant."""
+    if await read_only_tenant(session, event.node_path) is not None:
+        return []
+    rel = await relations(session, actor, event)
+    path = event.node_path
+    allowed = [
+        action
+        for action in TRANSITIONS
+        if actor.can("events", "read" if action == "comment" else "transition", path)
+        and _who_refuses(action, rel) is None
+        and _state_refuses(action, event, rel, at) is None
+    ]
+    rated = await EventRepository(session).rating(event.id) is not None
+    if actor.can("events", "rate", path) and _rating_refuses(event, actor, rated) is None:
+        allowed.append("rate")
+    if actor.can("events", "attach", path) and rel:
+        allowed.append("attach")
+    return allowed
 
 
 async def transition(
@@ -85,19 +149,19 @@ async def transition(
     event = await get_event(session, actor=actor, event_id=event_id, for_update=True)
     if action not in TRANSITIONS:
         raise BadRequest(f"unknown action {action!r}", code="unknown_action")
-    allowed_from, to_status, who = TRANSITIONS[action]
+    to_status = TRANSITIONS[action][1]
     # A comment needs only events:read, but it writes: a read-only tenant refuses it too.
     permission = Permission("events", "read" if action == "comment" else "transition")
     await access_object(session, actor, event, permission=permission, what="event", write=True)
     rel = await relations(session, actor, event)
-    if not rel & who:
-        raise Forbidden(f"only {' or '.join(sorted(who))} may {action} this event", code="transition_not_allowed")
+    if refused := _who_refuses(action, rel):
+        raise refused
     if version is not None and version != event.version:
         raise Conflict(
             f"the event changed (version {event.version}, you saw {version}); reload it", code="version_conflict"
         )
-    if event.status not in allowed_from:
-        raise Conflict(f"cannot {action} an event that is {event.status}", code="invalid_transition")
+    if refused_now := _state_refuses(action, event, rel, at):
+        raise refused_now
     known = {a.id for a in await repo.attachments(event.id)}
     unknown = [str(a) for a in attachments if a not in known]
     if unknown:
@@ -111,6 +175,7 @@ async def transition(
 
     if action == "accept":
         event.accepted_at = at
+        event.assignee_id = actor.id if actor.kind == "user" else None
         await deadlines.close_deadlines(event.id, kinds=("accept",), at=at, outcome="met")
     elif action == "start":
         event.started_at = at
@@ -134,7 +199,7 @@ async def transition(
             raise BadRequest("say why the event is rejected in `note`", code="reason_required")
         # Back to dispatch: the community staff decide who handles it instead.
         await hand_to_community_staff(session, event)
-        event.accepted_at = None
+        event.accepted_at = event.assignee_id = None
         data["rejected_by_unit"] = before["handler_unit_id"]
     elif action == "dispatch":
         if handler_unit_id is None:
@@ -145,16 +210,11 @@ async def transition(
         event.handler_unit_id, event.handler_name, event.handler_kind = unit.id, unit.name, unit.kind
         event.unrouted = False
         event.dispatched_at = at
-        event.accepted_at = None
+        event.accepted_at = event.assignee_id = None
         data["handler_unit_id"] = unit.id
     elif action == "reopen":
-        if "staff" not in rel:
-            window = timedelta(days=get_events_settings().events_reopen_window_days)
-            finished = event.closed_at or event.resolved_at or at
-            if at - finished > window:
-                raise Conflict("the reopen window has passed", code="reopen_window_passed")
         event.reopen_count += 1
-        event.accepted_at = event.started_at = event.resolved_at = event.closed_at = None
+        event.accepted_at = event.started_at = event.resolved_at = event.closed_at = event.assignee_id = None
         await deadlines.close_deadlines(event.id, kinds=("accept", "resolve"), at=at, outcome="reopened")
         schedule_deadlines(session, event, item, at)
 
@@ -346,16 +406,13 @@ async def rate(
         permission=Permission("events", "rate"),
         what="event",
     )
-    if event.reporter_id is None or event.reporter_id != actor.id:
-        raise Forbidden("only the reporter rates an event", code="not_reporter")
-    if event.status != "closed":
-        raise Conflict("an event is rated once it is closed", code="not_closed")
     repo = EventRepository(session)
-    if await repo.rating(event.id) is not None:
-        raise Conflict("this event is already rated", code="already_rated")
+    if refused := _rating_refuses(event, actor, await repo.rating(event.id) is not None):
+        raise refused
     rating = Rating(event_id=event.id, node_path=event.node_path, rater_id=actor.id, score=score, comment=comment)
     repo.add(rating)
     at = utcnow()
+    bump(event, at)  # the event's satisfaction changed: pollers and the daily statistics see it
     add_timeline(
         session,
         event,

@@ -29,6 +29,9 @@ HandlerKind = Literal[
 HANDLER_KINDS: tuple[HandlerKind, ...] = get_args(HandlerKind)
 OPEN_STATUSES = ("new", "dispatched", "accepted", "in_progress")
 TERMINAL_STATUSES = ("resolved", "closed", "cancelled")
+# Units whose events a role handles without being a member: a property manager handles the property
+# company's events where he is granted, a grid worker the grid's.
+HANDLING_ROLES: dict[str, str] = {"property": "property_manager", "grid_worker": "grid_worker"}
 
 
 class HandlerUnit(IdMixin, TimestampMixin, Base):
@@ -81,6 +84,8 @@ class Event(TimestampMixin, Base):
     handler_unit_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("handler_units.id"))
     handler_name: Mapped[str | None] = mapped_column(Text)
     handler_kind: Mapped[str | None] = mapped_column(String(32))
+    # The person who accepted it (while it is with the unit that accepted it).
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(UUID, ForeignKey("users.id"))
     unrouted: Mapped[bool] = mapped_column(Boolean, default=False)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     escalation_node_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("nodes.id"))
@@ -100,6 +105,14 @@ class Event(TimestampMixin, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    def overdue(self, at: datetime) -> bool:
+        """Open and past a deadline: not accepted by `accept_by`, or not resolved by `resolve_by` (the
+        repositories' `overdue` condition says the same in SQL)."""
+        if self.status not in OPEN_STATUSES:
+            return False
+        late_accept = self.accepted_at is None and self.accept_by is not None and self.accept_by < at
+        return late_accept or (self.resolve_by is not None and self.resolve_by < at)
 
 
 class EventAttachment(TimestampMixin, Base):

@@ -72,7 +72,7 @@ async def _open311_out(session: DbSession, events: Sequence[Event], reader: Prin
     if reader is not None:
         return [_request_out(e) for e in events]
     places = await reading.place_names(session, events)
-    return [_request_out(e, place=places[e.node_id]) for e in events]
+    return [_request_out(e, place=places.get(e.node_id, "")) for e in events]
 
 
 async def _open311_reader(session: DbSession, request: Request, path: str, api_key: str | None) -> Principal | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from linli.platform.access import Principal, require
+from linli.platform.access import Principal, checked, require
 
 EventsRead = Annotated[Principal, require("events", "read")]
 EventsCreate = Annotated[Principal, require("events", "create")]
@@ -20,3 +20,5 @@ HandlersDelete = Annotated[Principal, require("handlers", "delete")]
 RoutingRead = Annotated[Principal, require("routing", "read")]
 RoutingCreate = Annotated[Principal, require("routing", "create")]
 RoutingDelete = Annotated[Principal, require("routing", "delete")]
+# Staff: those who may hand an event to a unit are the staff of the events there (checked by the lifecycle).
+EVENTS_DISPATCH = checked("events", "dispatch")

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events.models import Event, TimelineEntry
-from linli.events.repositories import CatalogRepository, EventRepository
+from linli.events.models import HANDLING_ROLES, Event, TimelineEntry
+from linli.events.repositories import (
+    CatalogRepository,
+    EventCriteria,
+    EventRepository,
+    HandlerUnitRepository,
+    Handling,
+)
 from linli.platform.access import (
     Permission,
     Principal,
@@ -71,37 +78,81 @@ async def get_event(session: AsyncSession, *, actor: Principal, event_id: uuid.U
     return event
 
 
+@dataclass(frozen=True)
+class EventFilters:
+    """What the caller asks a list (or its counts) for; every filter narrows."""
+
+    node_id: int | None = None
+    status: str | None = None
+    line: str | None = None
+    item: str | None = None
+    source: str | None = None
+    handler_unit_id: int | None = None
+    mine: bool = False
+    assigned: Literal["me", "my_units"] | None = None
+    overdue: bool = False
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_since: datetime | None = None
+
+
+async def _handling(session: AsyncSession, actor: Principal) -> Handling:
+    units = await HandlerUnitRepository(session).unit_ids_of(actor.id) if actor.kind == "user" else []
+    kind_paths = {kind: [g.node_path for g in actor.grants if g.role == role] for kind, role in HANDLING_ROLES.items()}
+    return Handling(unit_ids=units, kind_paths=kind_paths)
+
+
+async def _criteria(session: AsyncSession, actor: Principal, filters: EventFilters, at: datetime) -> EventCriteria:
+    within = None
+    if filters.node_id is not None:
+        within = (await NodeService(session).get_visible(filters.node_id)).node_path
+    # Under a resident grant only one's own reports, under the caller's other grants every event (RLS
+    # already limits rows to grants that may read events); anyone may ask for just theirs.
+    staff_paths = () if filters.mine else actor.full_scopes_for("events", "read")
+    own_only = filters.mine or staff_paths != actor.scopes_for("events", "read")
+    return EventCriteria(
+        within_path=within,
+        reporter_id=actor.id if own_only else None,
+        reporter_unless_within=staff_paths,
+        status=filters.status,
+        line_code=filters.line,
+        item_code=filters.item,
+        source=filters.source,
+        handler_unit_id=filters.handler_unit_id,
+        assignee_id=actor.id if filters.assigned == "me" else None,
+        handled_by=await _handling(session, actor) if filters.assigned == "my_units" else None,
+        overdue_at=at if filters.overdue else None,
+        created_from=filters.created_from,
+        created_to=filters.created_to,
+        updated_since=filters.updated_since,
+    )
+
+
 async def list_events(
     session: AsyncSession,
     *,
     actor: Principal,
-    node_id: int | None,
-    status: str | None,
-    item: str | None,
-    source: str | None,
-    mine: bool,
+    filters: EventFilters,
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
-    handler_unit_id: int | None = None,
+    now: datetime | None = None,
 ) -> Sequence[Event]:
-    within = None
-    if node_id is not None:
-        within = (await NodeService(session).get_visible(node_id)).node_path
-    # Under a resident grant only one's own reports, under the caller's other grants every event (RLS
-    # already limits rows to grants that may read events); anyone may ask for just theirs.
-    staff_paths = () if mine else actor.full_scopes_for("events", "read")
-    own_only = mine or staff_paths != actor.scopes_for("events", "read")
-    return await EventRepository(session).search(
-        within_path=within,
-        reporter_id=actor.id if own_only else None,
-        reporter_unless_within=staff_paths,
-        status=status,
-        item_code=item,
-        source=source,
-        handler_unit_id=handler_unit_id,
-        before=before,
-        limit=limit,
-    )
+    criteria = await _criteria(session, actor, filters, now or datetime.now(UTC))
+    return await EventRepository(session).search(criteria, before=before, limit=limit)
+
+
+async def count_events(
+    session: AsyncSession, *, actor: Principal, filters: EventFilters, now: datetime | None = None
+) -> tuple[dict[str, int], int]:
+    """How many events the list with these filters holds, by status, and how many are overdue."""
+    at = now or datetime.now(UTC)
+    return await EventRepository(session).count_by_status(await _criteria(session, actor, filters, at), at=at)
+
+
+async def place_names(session: AsyncSession, events: Sequence[Event]) -> dict[int, str]:
+    """The name of each event's node (and of the nodes events were escalated to) the caller may see."""
+    ids = {e.node_id for e in events} | {e.escalation_node_id for e in events if e.escalation_node_id}
+    return await NodeRepository(session).names(ids)
 
 
 async def event_with_timeline(
@@ -175,18 +226,15 @@ async def open311_requests(
         codes = shown if codes is None else codes & shown
         if not codes:
             return []
-    return await EventRepository(session).search(
+    criteria = EventCriteria(
         within_path=tenant_path,
-        reporter_id=None,
         status=statuses,
         item_code=",".join(sorted(codes)) if codes is not None else None,
-        source=None,
         created_from=created_from,
         created_to=created_to,
         ids=ids,
-        before=None,
-        limit=limit,
     )
+    return await EventRepository(session).search(criteria, before=None, limit=limit)
 
 
 async def open311_request(session: AsyncSession, *, tenant_path: str, event_id: uuid.UUID, public: bool) -> Event:
@@ -196,14 +244,3 @@ async def open311_request(session: AsyncSession, *, tenant_path: str, event_id: 
     if public and event.item_code not in await open311_public_items(session, tenant_path=tenant_path):
         raise NotFound("request")
     return event
-
-
-async def place_names(session: AsyncSession, events: Sequence[Event]) -> dict[int, str]:
-    """The name of each event's node (the public view locates an event only there)."""
-    nodes = NodeRepository(session)
-    places: dict[int, str] = {}
-    for event in events:
-        if event.node_id not in places:
-            node = await nodes.get(event.node_id)
-            places[event.node_id] = node.name if node is not None else ""
-    return places

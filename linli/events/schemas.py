@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
@@ -9,9 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from linli.events.models import Event, HandlerKind
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
+from linli.platform.pagination import Page
 from linli.platform.sources import Source
 
 Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
+# What a caller may be offered on an event: the transitions, rating it and adding a photo.
+AllowedAction = Literal[
+    "accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment", "rate", "attach"
+]
 
 
 class Location(Strict):
@@ -64,6 +69,7 @@ class EventOut(BaseModel):
     reporter_id: uuid.UUID | None
     reporter_label: str | None
     handler: HandlerOut
+    assignee_id: uuid.UUID | None = Field(description="who accepted it, while it is being handled")
     escalation_level: int
     escalation_node_id: Id | None
     accept_by: datetime | None
@@ -78,6 +84,8 @@ class EventOut(BaseModel):
     resolved_at: datetime | None
     closed_at: datetime | None
     cancelled_at: datetime | None
+    updated_at: datetime
+    overdue: bool = Field(description="open and past its accept or resolve deadline now")
     version: int
     merged: bool = False
 
@@ -103,6 +111,7 @@ class EventOut(BaseModel):
                 kind=event.handler_kind,
                 unrouted=event.unrouted,
             ),
+            assignee_id=event.assignee_id,
             escalation_level=event.escalation_level,
             escalation_node_id=event.escalation_node_id,
             accept_by=event.accept_by,
@@ -117,9 +126,32 @@ class EventOut(BaseModel):
             resolved_at=event.resolved_at,
             closed_at=event.closed_at,
             cancelled_at=event.cancelled_at,
+            updated_at=event.updated_at,
+            overdue=event.overdue(datetime.now(UTC)),
             version=event.version,
             merged=merged,
         )
+
+
+class EventRow(EventOut):
+    """An event as lists show it: with the name of its place."""
+
+    node_name: str = Field(description="the name of the event's node")
+
+
+class EventPage(Page[EventRow]):
+    as_of: datetime = Field(
+        description="poll for changes with this as `updated_since`: it lies a little before this answer, so "
+        "nothing committed meanwhile is missed (events may come again: merge them by id)"
+    )
+
+
+class EventCounts(BaseModel):
+    """How many events a list with the same filters holds."""
+
+    total: int
+    overdue: int = Field(description="open and past a deadline now")
+    by_status: dict[str, int]
 
 
 class TransitionIn(Strict):
@@ -144,8 +176,31 @@ class TimelineOut(BaseModel):
     data: dict[str, Any]
 
 
-class EventDetailOut(EventOut):
-    timeline: list[TimelineOut]
+class DeadlineOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    kind: Literal["accept", "resolve"]
+    level: int = Field(description="0 at the event's own handler; each escalation adds one")
+    due_at: datetime
+    done_at: datetime | None
+    outcome: str | None = Field(description="met, escalated, cancelled, redispatched, reopened or top")
+
+
+class DuplicateReportOut(BaseModel):
+    """A report merged into the event ("also reported by")."""
+
+    at: datetime
+    reporter_label: str | None
+    source: str | None
+    description: str | None
+
+    @classmethod
+    def of(cls, entry: TimelineOut) -> DuplicateReportOut:
+        return cls(
+            at=entry.at,
+            reporter_label=entry.actor_label,
+            source=entry.data.get("source"),
+            description=entry.data.get("description"),
+        )
 
 
 class AttachmentOut(BaseModel):
@@ -172,6 +227,16 @@ class RatingOut(BaseModel):
     comment: str | None
     created_at: datetime
     reopened: bool = False
+
+
+class EventDetailOut(EventRow):
+    timeline: list[TimelineOut]
+    allowed_actions: list[AllowedAction] = Field(description="what the caller may do now")
+    evidence_required: bool = Field(description="resolving needs a photo of the result among `attachments`")
+    escalation_node_name: str | None = Field(description="where it was escalated to, if the caller may see it")
+    deadlines: list[DeadlineOut]
+    also_reported_by: list[DuplicateReportOut]
+    rating: RatingOut | None
 
 
 class AiDetectionIn(Strict):

@@ -11,6 +11,7 @@ from linli.iot.permissions import (
     AlarmsAcknowledge,
     AlarmsRead,
     CommandsRead,
+    CommandsSend,
     DeadLettersRead,
     DevicesCreate,
     DevicesDelete,
@@ -30,6 +31,7 @@ from linli.iot.schemas import (
     AlarmOut,
     BulkResult,
     BulkRowError,
+    CommandCreate,
     CommandOut,
     DeadLetterOut,
     DeviceCreate,
@@ -164,6 +166,19 @@ async def list_device_commands(
 ) -> Page[CommandOut]:
     rows = await service.list_commands(session, device_id=device_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[CommandOut.model_validate(c) for c in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.post("/devices/{device_id}/commands", status_code=201, operation_id="send_device_command")
+async def send_device_command(
+    device_id: Id, body: CommandCreate, session: DbSession, principal: CommandsSend
+) -> CommandOut:
+    """Send a command to an actuator: one its type declares, with exactly the arguments it declares
+    (`400 unknown_command`, `bad_command_args`; a revoked device `409 device_revoked`). It is published
+    after the commit; follow it in the device's command list (sent, acked, failed or timeout)."""
+    command = await service.send_command(
+        session, actor=principal, device_id=device_id, command=body.command, args=body.args
+    )
+    return CommandOut.model_validate(command)
 
 
 @router.get("/alarms", operation_id="list_alarms")

@@ -267,6 +267,12 @@ async def list_devices(
     )
 
 
+async def refresh_device_counts(session: AsyncSession) -> int:
+    """The per-node device counts the dashboards read (a worker job every minute; needs the system scope).
+    Returns how many nodes hold devices."""
+    return await DeviceRepository(session).refresh_counts()
+
+
 async def get_device(session: AsyncSession, *, device_id: int) -> Device:
     """A device row-level security shows the caller (the endpoint's permission decided which)."""
     return await access_object(

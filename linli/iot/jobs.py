@@ -1,5 +1,6 @@
 """arq jobs: incremental rollups (dirty hours), raw retention (drop_chunks), absence rules, command
-acknowledgement deadlines (a deferred job per command, backed by a periodic sweep). All idempotent."""
+acknowledgement deadlines (a deferred job per command, backed by a periodic sweep), the dashboards'
+device counts per node. All idempotent."""
 
 from __future__ import annotations
 
@@ -157,6 +158,10 @@ async def iot_absence(ctx: dict[str, Any]) -> int:
     return int(await _in_session(lambda s: check_absence(s)))
 
 
+async def iot_device_counts(ctx: dict[str, Any]) -> int:
+    return int(await _in_session(lambda s: service.refresh_device_counts(s)))
+
+
 async def command_ack_timeout(ctx: dict[str, Any], command_id: int) -> int:
     return int(await _in_session(lambda s: service.expire_commands(s, command_id=command_id)))
 
@@ -169,6 +174,7 @@ JOBS: list[Callable[..., Awaitable[Any]]] = [
     iot_rollups,
     iot_retention,
     iot_absence,
+    iot_device_counts,
     command_ack_timeout,
     iot_command_sweep,
 ]
@@ -176,5 +182,6 @@ CRON: list[CronJob] = [
     cron(iot_rollups, second={0, 30}, run_at_startup=False, unique=True),
     cron(iot_command_sweep, second={15, 45}, unique=True),
     cron(iot_absence, minute=set(range(0, 60, 5)), second=5, unique=True),
+    cron(iot_device_counts, second=50, unique=True, run_at_startup=True),
     cron(iot_retention, hour=3, minute=17, second=0, unique=True),
 ]

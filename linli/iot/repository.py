@@ -97,6 +97,23 @@ class DeviceRepository:
             {"at": at},
         )
 
+    async def refresh_counts(self) -> int:
+        """Count the devices of every node that holds some (`node_device_counts`, which the dashboards
+        sum); nodes left without devices lose their row. Returns how many nodes hold devices."""
+        counted = await self.session.execute(
+            text(
+                "insert into node_device_counts (node_id, node_path, devices, online, offline, refreshed_at) "
+                "select d.node_id, n.node_path, count(*) filter (where d.revoked_at is null), "
+                "count(*) filter (where d.revoked_at is null and d.status = 'online'), "
+                "count(*) filter (where d.revoked_at is null and d.status = 'offline'), now() "
+                "from devices d join nodes n on n.id = d.node_id group by d.node_id, n.node_path "
+                "on conflict (node_id) do update set node_path = excluded.node_path, devices = excluded.devices, "
+                "online = excluded.online, offline = excluded.offline, refreshed_at = excluded.refreshed_at"
+            )
+        )
+        await self.session.execute(text("delete from node_device_counts where refreshed_at < now()"))
+        return int(counted.rowcount)  # type: ignore[attr-defined]
+
 
 class DeadLetterRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -233,6 +250,9 @@ class AlarmRepository:
 class CommandRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def get(self, command_id: int) -> Command | None:
+        return await self.session.get(Command, command_id)
 
     async def list_for_device(self, device_id: int, *, after_id: int | None, limit: int) -> Sequence[Command]:
         stmt = select(Command).where(Command.device_id == device_id).order_by(Command.id.desc()).limit(limit)

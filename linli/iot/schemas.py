@@ -222,6 +222,13 @@ class CommandDef(Strict):
     ack_timeout_s: int = Field(default=30, ge=1, le=3600)
 
 
+class CommandCreate(Strict):
+    command: str = Field(pattern=METRIC_CODE_PATTERN, max_length=64, description="one the device's type accepts")
+    args: dict[str, bool | int | float | str] = Field(
+        default_factory=dict, max_length=16, description="exactly the arguments the command declares"
+    )
+
+
 class DeviceTypeBody(Strict):
     """What a tenant's device type is: the same shape as the catalog's entries."""
 

@@ -20,6 +20,7 @@ from linli.iot.commands import (
     dispatch_commands,
     expire_commands,
     list_commands,
+    send_command,
 )
 from linli.iot.device_types import (
     create_device_type,
@@ -31,7 +32,15 @@ from linli.iot.device_types import (
     tenant_type_out,
     update_device_type,
 )
-from linli.iot.devices import device_out, get_device, list_devices, register_bulk, register_device, revoke_device
+from linli.iot.devices import (
+    device_out,
+    get_device,
+    list_devices,
+    refresh_device_counts,
+    register_bulk,
+    register_device,
+    revoke_device,
+)
 from linli.iot.telemetry import list_dead_letters, query_telemetry
 
 __all__ = [
@@ -60,9 +69,11 @@ __all__ = [
     "open_alarm",
     "override_rule",
     "query_telemetry",
+    "refresh_device_counts",
     "register_bulk",
     "register_device",
     "revoke_device",
+    "send_command",
     "tenant_type_out",
     "update_device_type",
 ]

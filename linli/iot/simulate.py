@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.iot import broker
 from linli.iot.catalog import MetricSpec, RuleSpec, load_types
+from linli.iot.devices import refresh_device_counts
 from linli.iot.repository import DemoDeviceRepository
 from linli.platform.broker import broker_address, new_client
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
@@ -80,6 +81,7 @@ async def seed_demo_devices(session: AsyncSession, scale: str) -> None:
                 )
     if rows:
         await repo.add(rows)
+    await refresh_device_counts(session)
 
 
 @dataclass

@@ -162,17 +162,33 @@ async def tenant_chain(session: AsyncSession, node_path: str) -> list[TenantRef]
     return [TenantRef(*row) for row in rows]
 
 
+async def read_only_tenant(session: AsyncSession, node_path: str) -> TenantRef | None:
+    """The suspended or offboarded tenant around `node_path` that makes it read-only, if any."""
+    return next((t for t in await tenant_chain(session, node_path) if t.status != "active"), None)
+
+
 async def assert_writable(session: AsyncSession, node_path: str) -> None:
     """Suspended and offboarded tenants (and everything inside them) are read-only. Every service that
     changes tenant data calls this with the path it writes to."""
-    for tenant in await tenant_chain(session, node_path):
-        if tenant.status != "active":
-            raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
+    if tenant := await read_only_tenant(session, node_path):
+        raise Forbidden(f"tenant {tenant.slug} is {tenant.status} and read-only", code="tenant_read_only")
 
 
 class Permission(NamedTuple):
     resource: str
     action: str
+
+
+# Every permission the code checks: each `require(...)`, and those services check themselves, declared
+# with `checked(...)`. `GET /me/permissions` expands the policies' "*" over these (and the policy file's).
+CHECKED_PERMISSIONS: set[Permission] = set()
+
+
+def checked(resource: str, action: str) -> Permission:
+    """A permission a service checks itself (`principal.can(*permission, path)`), named once."""
+    permission = Permission(resource, action)
+    CHECKED_PERMISSIONS.add(permission)
+    return permission
 
 
 # Actions that change nothing: everything else needs the tenant to be writable.
@@ -317,6 +333,7 @@ def require(resource: str, action: str) -> Any:
 
     dependency.__name__ = f"require_{resource}_{action}"
     PERMISSION_DEPENDENCIES[dependency] = (resource, action)
+    CHECKED_PERMISSIONS.add(Permission(resource, action))
     return Depends(dependency)
 
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "linli-development-secret-change-me"
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     log_level: str = "INFO"
+    # The deployment's local time: where the dashboards' days begin (an IANA zone name).
+    time_zone: str = "Asia/Shanghai"
 
     # Request bodies, counted in the ASGI layer before anything parses them (linli/platform/bodylimit.py).
     # Uploads default to one attachment (LINLI_EVENTS_MAX_ATTACHMENT_BYTES) base64-encoded or as multipart.
@@ -95,6 +98,15 @@ class Settings(BaseSettings):
     # The worker and ingest processes serve their metrics on this port (no token: keep it cluster-internal);
     # unset, they serve none. The API serves its own at `/metrics`.
     metrics_port: int | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"LINLI_TIME_ZONE {value!r} is not a time zone (e.g. Asia/Shanghai)") from exc
+        return value
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> Settings:

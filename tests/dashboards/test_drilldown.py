@@ -3,7 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
+from sqlalchemy import text
 
+from linli.iot.service import refresh_device_counts
+from linli.platform.db import SYSTEM_SCOPE, apply_scopes, session_factory
+from linli.platform.settings import get_settings
 from tests.conftest import Login
 
 RESIDENT = "13800000001"
@@ -69,3 +74,40 @@ async def test_other_district_and_bad_windows(client: httpx.AsyncClient, login: 
     assert naive.status_code == 400 and naive.json()["error"]["code"] == "naive_datetime"
     long = await dashboard(client, staff, community, **{"from": "2024-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z"})
     assert long.status_code == 400 and long.json()["error"]["code"] == "window_too_long"
+
+
+async def test_the_screen_links_the_grafana_dashboard_of_its_level(
+    client: httpx.AsyncClient, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staff = await login("staff@mumianling.demo")
+    community = await node_id(client, staff, "木棉岭社区")
+    body = (await dashboard(client, staff, community)).json()
+    assert body["grafana_url"] is None and body["iot"]["devices"] > 0
+    monkeypatch.setattr(get_settings(), "grafana_url", "https://grafana.example.org/")
+    link = (await dashboard(client, staff, community)).json()["grafana_url"]
+    assert link.startswith("https://grafana.example.org/d/linli-community?var-node=d440303.s005.c001&from=")
+    admin = await login("admin@luohu.demo")
+    district = await node_id(client, admin, "罗湖区")
+    assert (await dashboard(client, admin, district)).json()["grafana_url"] is None  # no tenant is a district
+
+
+async def test_device_counts_follow_the_registry_at_the_workers_next_count() -> None:
+    """The dashboards sum per-node counts the worker refreshes (counting 400 000 devices per request was
+    a second); here in a worker transaction of its own, rolled back."""
+    summary = text("select devices from linli_iot_summary(text2ltree('d440303.s005.c001'))")
+    async with session_factory("worker")() as worker:
+        try:
+            await apply_scopes(worker, SYSTEM_SCOPE)
+            before = (await worker.execute(summary)).scalar_one()
+            await worker.execute(
+                text(
+                    "insert into devices (tenant_id, node_id, node_path, type_code, serial, location, token_hash, "
+                    "mqtt_username) select t.id, n.id, n.node_path, 'door_sensor', 'COUNTED-1', '{}', 'x', 'counted' "
+                    "from nodes n join tenants t on t.slug = 'mumianling' where n.name = '悦峰尚府'"
+                )
+            )
+            assert (await worker.execute(summary)).scalar_one() == before
+            await refresh_device_counts(worker)
+            assert (await worker.execute(summary)).scalar_one() == before + 1
+        finally:
+            await worker.rollback()

@@ -44,8 +44,8 @@ FUZZ_EXAMPLES_PER_OPERATION = 6
 CASES_PER_OPERATION = 20
 # Refusals of well-formed input that no schema can express, each a 400 with its own code: facts about
 # stored data (a node outside every tenant, an item missing from the taxonomy, a token never issued, a
-# household outside an estate) and relations between fields or inside a body (from before to, a KPI
-# window longer than allowed, a CSV without its header).
+# household outside an estate, a command the device's type does not declare) and relations between fields
+# or inside a body (from before to, a KPI window longer than allowed, a CSV without its header).
 REFUSALS_NO_SCHEMA_CAN_STATE = frozenset(
     {
         "no_tenant",
@@ -57,6 +57,8 @@ REFUSALS_NO_SCHEMA_CAN_STATE = frozenset(
         "empty_window",
         "bad_range",
         "bad_csv_header",
+        "unknown_command",
+        "bad_command_args",
     }
 )
 SEED = 20260009

@@ -493,6 +493,7 @@ def _dummy_value(column: str, type_name: str, path: str) -> str:
     expressions = {
         "uuid": "gen_random_uuid()",
         "timestamp with time zone": "now()",
+        "date": "current_date",
         "boolean": "false",
         "jsonb": "'{}'",
         "double precision": "0",

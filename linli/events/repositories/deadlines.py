@@ -23,6 +23,10 @@ class DeadlineRepository(Repository):
         )
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def for_event(self, event_id: uuid.UUID) -> Sequence[Deadline]:
+        stmt = select(Deadline).where(Deadline.event_id == event_id).order_by(Deadline.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def deadline(self, deadline_id: int) -> Deadline | None:
         stmt = select(Deadline).where(Deadline.id == deadline_id).with_for_update(skip_locked=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import false, func, or_, select, text
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, text
 
 from linli.events.models import OPEN_STATUSES, Event, EventAttachment, Rating, TimelineEntry
 from linli.events.repositories.base import Repository
@@ -15,6 +16,94 @@ from linli.platform.hierarchy.models import under_any
 
 def merged_ref(source: str, raised_by: str, external_ref: str) -> str:
     return f"{source}:{raised_by}:{external_ref}"
+
+
+def overdue(at: datetime) -> ColumnElement[bool]:
+    """`Event.overdue` in SQL: open and not accepted by `accept_by`, or not resolved by `resolve_by`."""
+    return and_(
+        Event.status.in_(OPEN_STATUSES),
+        or_(and_(Event.accepted_at.is_(None), Event.accept_by < at), Event.resolve_by < at),
+    )
+
+
+def _codes(listed: str | None) -> list[str] | None:
+    return listed.split(",") if listed else None
+
+
+@dataclass(frozen=True)
+class Handling:
+    """Events a person handles: of the units they belong to, and of the kinds of unit their roles
+    handle under the paths where they hold those roles."""
+
+    unit_ids: Sequence[int]
+    kind_paths: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class EventCriteria:
+    """Which events a list or a count shows (every field narrows; comma-separated codes are any of)."""
+
+    within_path: str | None = None
+    # The reporter, or someone whose report was merged into the event; anything under
+    # `reporter_unless_within` whoever reported it.
+    reporter_id: uuid.UUID | None = None
+    reporter_unless_within: Sequence[str] = ()
+    status: str | None = None
+    line_code: str | None = None
+    item_code: str | None = None
+    source: str | None = None
+    handler_unit_id: int | None = None
+    assignee_id: uuid.UUID | None = None
+    handled_by: Handling | None = None
+    overdue_at: datetime | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_since: datetime | None = None
+    ids: Sequence[uuid.UUID] | None = None
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.within_path is not None:
+            out.append(Event.node_path.op("<@")(func.text2ltree(self.within_path)))
+        if self.reporter_id is not None:
+            out.append(
+                or_(
+                    Event.reporter_id == self.reporter_id,
+                    Event.attrs["co_reporters"].contains([str(self.reporter_id)]),
+                    under_any(Event.node_path, self.reporter_unless_within) if self.reporter_unless_within else false(),
+                )
+            )
+        for column, listed in (
+            (Event.status, self.status),
+            (Event.line_code, self.line_code),
+            (Event.item_code, self.item_code),
+            (Event.source, self.source),
+        ):
+            if codes := _codes(listed):
+                out.append(column.in_(codes))
+        if self.handler_unit_id is not None:
+            out.append(Event.handler_unit_id == self.handler_unit_id)
+        if self.assignee_id is not None:
+            out.append(Event.assignee_id == self.assignee_id)
+        if self.handled_by is not None:
+            handled: list[ColumnElement[bool]] = [Event.handler_unit_id.in_(self.handled_by.unit_ids)]
+            handled += [
+                and_(Event.handler_kind == kind, under_any(Event.node_path, paths))
+                for kind, paths in self.handled_by.kind_paths.items()
+                if paths
+            ]
+            out.append(or_(*handled))
+        if self.overdue_at is not None:
+            out.append(overdue(self.overdue_at))
+        if self.created_from is not None:
+            out.append(Event.created_at >= self.created_from)
+        if self.created_to is not None:
+            out.append(Event.created_at < self.created_to)
+        if self.updated_since is not None:
+            out.append(Event.updated_at > self.updated_since)
+        if self.ids is not None:
+            out.append(Event.id.in_(self.ids))
+        return out
 
 
 class EventRepository(Repository):
@@ -62,51 +151,23 @@ class EventRepository(Repository):
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def search(
-        self,
-        *,
-        within_path: str | None,
-        reporter_id: uuid.UUID | None,
-        status: str | None,
-        item_code: str | None,
-        source: str | None,
-        reporter_unless_within: Sequence[str] = (),
-        handler_unit_id: int | None = None,
-        created_from: datetime | None = None,
-        created_to: datetime | None = None,
-        ids: Sequence[uuid.UUID] | None = None,
-        before: tuple[datetime, uuid.UUID] | None,
-        limit: int,
+        self, criteria: EventCriteria, *, before: tuple[datetime, uuid.UUID] | None, limit: int
     ) -> Sequence[Event]:
-        stmt = select(Event).order_by(Event.created_at.desc(), Event.id.desc()).limit(limit)
-        if within_path is not None:
-            stmt = stmt.where(Event.node_path.op("<@")(func.text2ltree(within_path)))
-        if reporter_id is not None:
-            # The reporter, or someone whose report was merged into the event; anything under
-            # `reporter_unless_within` whoever reported it.
-            stmt = stmt.where(
-                or_(
-                    Event.reporter_id == reporter_id,
-                    Event.attrs["co_reporters"].contains([str(reporter_id)]),
-                    under_any(Event.node_path, reporter_unless_within) if reporter_unless_within else false(),
-                )
-            )
-        if status:
-            stmt = stmt.where(Event.status.in_(status.split(",")))
-        if item_code:
-            stmt = stmt.where(Event.item_code.in_(item_code.split(",")))
-        if source:
-            stmt = stmt.where(Event.source == source)
-        if handler_unit_id is not None:
-            stmt = stmt.where(Event.handler_unit_id == handler_unit_id)
-        if created_from is not None:
-            stmt = stmt.where(Event.created_at >= created_from)
-        if created_to is not None:
-            stmt = stmt.where(Event.created_at < created_to)
-        if ids is not None:
-            stmt = stmt.where(Event.id.in_(ids))
+        """Newest first, after the cursor `before` (created_at, id)."""
+        stmt = select(Event).where(*criteria.conditions()).order_by(Event.created_at.desc(), Event.id.desc())
         if before is not None:
             stmt = stmt.where(func.row(Event.created_at, Event.id) < func.row(before[0], before[1]))
-        return (await self.session.execute(stmt)).scalars().all()
+        return (await self.session.execute(stmt.limit(limit))).scalars().all()
+
+    async def count_by_status(self, criteria: EventCriteria, *, at: datetime) -> tuple[dict[str, int], int]:
+        """How many match, by status, and how many of them are overdue at `at`."""
+        stmt = (
+            select(Event.status, func.count(), func.count().filter(overdue(at)))
+            .where(*criteria.conditions())
+            .group_by(Event.status)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {status: int(n) for status, n, _ in rows}, sum(int(late) for _, _, late in rows)
 
     async def timeline(self, event_id: uuid.UUID) -> Sequence[TimelineEntry]:
         stmt = select(TimelineEntry).where(TimelineEntry.event_id == event_id).order_by(TimelineEntry.id)

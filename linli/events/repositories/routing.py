@@ -91,6 +91,11 @@ class HandlerUnitRepository(Repository):
         rows = await self.session.execute(text("select user_id from linli_handler_unit_members(:u)"), {"u": unit_id})
         return [r[0] for r in rows]
 
+    async def unit_ids_of(self, user_id: uuid.UUID) -> list[int]:
+        """The units the person belongs to (as far as the caller's scopes show)."""
+        stmt = select(HandlerUnitMember.handler_unit_id).where(HandlerUnitMember.user_id == user_id)
+        return list((await self.session.execute(stmt)).scalars())
+
     async def users_granted_at(self, node_id: int) -> list[uuid.UUID]:
         rows = await self.session.execute(
             text("select distinct user_id from role_grants where node_id = :n and role <> 'resident'"), {"n": node_id}

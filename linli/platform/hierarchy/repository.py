@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,6 +62,11 @@ class NodeRepository:
         if not include_archived:
             stmt = stmt.where(Node.archived_at.is_(None))
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def names(self, ids: Iterable[int]) -> dict[int, str]:
+        """The names of the nodes with these ids that the caller may see."""
+        rows = await self.session.execute(select(Node.id, Node.name).where(Node.id.in_(list(ids))))
+        return {int(i): str(name) for i, name in rows}
 
     async def ancestors(self, path: str) -> Sequence[Node]:
         """The node at `path` and every ancestor the caller may see, root first."""

@@ -375,7 +375,13 @@ export interface paths {
         /** List Device Commands */
         get: operations["list_device_commands"];
         put?: never;
-        post?: never;
+        /**
+         * Send Device Command
+         * @description Send a command to an actuator: one its type declares, with exactly the arguments it declares
+         *     (`400 unknown_command`, `bad_command_args`; a revoked device `409 device_revoked`). It is published
+         *     after the commit; follow it in the device's command list (sent, acked, failed or timeout).
+         */
+        post: operations["send_device_command"];
         delete?: never;
         options?: never;
         head?: never;
@@ -432,7 +438,8 @@ export interface paths {
         };
         /**
          * List Events
-         * @description Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue.
+         * @description Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue. Poll for
+         *     new and changed events with `updated_since` (every 10 s is fine).
          */
         get: operations["list_events"];
         put?: never;
@@ -471,6 +478,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/events/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count Events
+         * @description How many events the list with the same filters holds, by status, and how many are overdue.
+         */
+        get: operations["count_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events/kpis": {
         parameters: {
             query?: never;
@@ -498,7 +525,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Event */
+        /**
+         * Get Event
+         * @description The event with its timeline, deadlines, reports merged into it, rating, and the actions the caller
+         *     may take now (the console shows only those).
+         */
         get: operations["get_event"];
         put?: never;
         post?: never;
@@ -1913,6 +1944,21 @@ export interface components {
             /** Serial */
             serial: string | null;
         };
+        /** CommandCreate */
+        CommandCreate: {
+            /**
+             * Args
+             * @description exactly the arguments the command declares
+             */
+            args?: {
+                [key: string]: boolean | number | string;
+            };
+            /**
+             * Command
+             * @description one the device's type accepts
+             */
+            command: string;
+        };
         /** CommandDef */
         CommandDef: {
             /**
@@ -1980,6 +2026,30 @@ export interface components {
             /** Token */
             token: string;
         };
+        /** DayCount */
+        DayCount: {
+            /**
+             * Day
+             * Format: date
+             * @description a local day (`time_zone`)
+             */
+            day: string;
+            /**
+             * Open
+             * @description of those, still open
+             */
+            open: number;
+            /**
+             * Resolved
+             * @description of those, resolved or closed
+             */
+            resolved: number;
+            /**
+             * Total
+             * @description events created that day
+             */
+            total: number;
+        };
         /** DeadLetterOut */
         DeadLetterOut: {
             /** Detail */
@@ -2001,6 +2071,31 @@ export interface components {
             source: string;
             /** Topic */
             topic: string | null;
+        };
+        /** DeadlineOut */
+        DeadlineOut: {
+            /** Done At */
+            done_at: string | null;
+            /**
+             * Due At
+             * Format: date-time
+             */
+            due_at: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "accept" | "resolve";
+            /**
+             * Level
+             * @description 0 at the event's own handler; each escalation adds one
+             */
+            level: number;
+            /**
+             * Outcome
+             * @description met, escalated, cancelled, redispatched, reopened or top
+             */
+            outcome: string | null;
         };
         /** DeviceCreate */
         DeviceCreate: {
@@ -2214,21 +2309,47 @@ export interface components {
          * @description One screen of the command centre: a node, the way up, its numbers, and each child's numbers.
          */
         Drilldown: {
-            /** Breadcrumbs */
+            /**
+             * Breadcrumbs
+             * @description the ancestors the caller may see, root first
+             */
             breadcrumbs: components["schemas"]["NodeOut"][];
             /** By Item */
             by_item: {
+                [key: string]: number;
+            };
+            /** By Line */
+            by_line: {
                 [key: string]: number;
             };
             /** By Source */
             by_source: {
                 [key: string]: number;
             };
-            /** Children */
+            /**
+             * Children
+             * @description one level down, with the same numbers
+             */
             children: components["schemas"]["NodeKpis"][];
+            /** @description events created in the window; p90 times within 10 % */
             events: components["schemas"]["EventKpis"];
+            /**
+             * Grafana Url
+             * @description the Grafana dashboard of this level and window, if configured
+             */
+            grafana_url: string | null;
             iot: components["schemas"]["IotSummary"];
             node: components["schemas"]["NodeOut"];
+            /**
+             * Per Day
+             * @description every local day the window touches, oldest first
+             */
+            per_day: components["schemas"]["DayCount"][];
+            /**
+             * Time Zone
+             * @description where the days of `per_day` begin
+             */
+            time_zone: string;
             /**
              * Window From
              * Format: date-time
@@ -2239,6 +2360,23 @@ export interface components {
              * Format: date-time
              */
             window_to: string;
+        };
+        /**
+         * DuplicateReportOut
+         * @description A report merged into the event ("also reported by").
+         */
+        DuplicateReportOut: {
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Description */
+            description: string | null;
+            /** Reporter Label */
+            reporter_label: string | null;
+            /** Source */
+            source: string | null;
         };
         /**
          * EmqxAuthn
@@ -2310,6 +2448,23 @@ export interface components {
         ErrorResponse: {
             error: components["schemas"]["ErrorBody"];
         };
+        /**
+         * EventCounts
+         * @description How many events a list with the same filters holds.
+         */
+        EventCounts: {
+            /** By Status */
+            by_status: {
+                [key: string]: number;
+            };
+            /**
+             * Overdue
+             * @description open and past a deadline now
+             */
+            overdue: number;
+            /** Total */
+            total: number;
+        };
         /** EventCreate */
         EventCreate: {
             /**
@@ -2350,6 +2505,18 @@ export interface components {
             accept_by: string | null;
             /** Accepted At */
             accepted_at: string | null;
+            /**
+             * Allowed Actions
+             * @description what the caller may do now
+             */
+            allowed_actions: ("accept" | "start" | "resolve" | "close" | "reject" | "cancel" | "reopen" | "dispatch" | "comment" | "rate" | "attach")[];
+            /** Also Reported By */
+            also_reported_by: components["schemas"]["DuplicateReportOut"][];
+            /**
+             * Assignee Id
+             * @description who accepted it, while it is being handled
+             */
+            assignee_id: string | null;
             /** Cancelled At */
             cancelled_at: string | null;
             /** Closed At */
@@ -2359,6 +2526,8 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /** Deadlines */
+            deadlines: components["schemas"]["DeadlineOut"][];
             /** Description */
             description: string;
             /** Dispatched At */
@@ -2369,6 +2538,16 @@ export interface components {
             escalation_level: number;
             /** Escalation Node Id */
             escalation_node_id: number | null;
+            /**
+             * Escalation Node Name
+             * @description where it was escalated to, if the caller may see it
+             */
+            escalation_node_name: string | null;
+            /**
+             * Evidence Required
+             * @description resolving needs a photo of the result among `attachments`
+             */
+            evidence_required: boolean;
             /** External Ref */
             external_ref: string | null;
             handler: components["schemas"]["HandlerOut"];
@@ -2395,8 +2574,19 @@ export interface components {
              * Format: int64
              */
             node_id: number;
+            /**
+             * Node Name
+             * @description the name of the event's node
+             */
+            node_name: string;
             /** Node Path */
             node_path: string;
+            /**
+             * Overdue
+             * @description open and past its accept or resolve deadline now
+             */
+            overdue: boolean;
+            rating: components["schemas"]["RatingOut"] | null;
             /** Reopen Count */
             reopen_count: number;
             /** Reporter Id */
@@ -2419,6 +2609,11 @@ export interface components {
             tenant_id: number | null;
             /** Timeline */
             timeline: components["schemas"]["TimelineOut"][];
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
             /** Version */
             version: number;
         };
@@ -2495,6 +2690,11 @@ export interface components {
             accept_by: string | null;
             /** Accepted At */
             accepted_at: string | null;
+            /**
+             * Assignee Id
+             * @description who accepted it, while it is being handled
+             */
+            assignee_id: string | null;
             /** Cancelled At */
             cancelled_at: string | null;
             /** Closed At */
@@ -2542,6 +2742,11 @@ export interface components {
             node_id: number;
             /** Node Path */
             node_path: string;
+            /**
+             * Overdue
+             * @description open and past its accept or resolve deadline now
+             */
+            overdue: boolean;
             /** Reopen Count */
             reopen_count: number;
             /** Reporter Id */
@@ -2562,6 +2767,123 @@ export interface components {
             status: string;
             /** Tenant Id */
             tenant_id: number | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /** EventPage */
+        EventPage: {
+            /**
+             * As Of
+             * Format: date-time
+             * @description poll for changes with this as `updated_since`: it lies a little before this answer, so nothing committed meanwhile is missed (events may come again: merge them by id)
+             */
+            as_of: string;
+            /** Items */
+            items: components["schemas"]["EventRow"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /**
+         * EventRow
+         * @description An event as lists show it: with the name of its place.
+         */
+        EventRow: {
+            /** Accept By */
+            accept_by: string | null;
+            /** Accepted At */
+            accepted_at: string | null;
+            /**
+             * Assignee Id
+             * @description who accepted it, while it is being handled
+             */
+            assignee_id: string | null;
+            /** Cancelled At */
+            cancelled_at: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string;
+            /** Dispatched At */
+            dispatched_at: string | null;
+            /** Duplicate Count */
+            duplicate_count: number;
+            /** Escalation Level */
+            escalation_level: number;
+            /** Escalation Node Id */
+            escalation_node_id: number | null;
+            /** External Ref */
+            external_ref: string | null;
+            handler: components["schemas"]["HandlerOut"];
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Item */
+            item: string;
+            /** Line */
+            line: string;
+            /** Location */
+            location: {
+                [key: string]: unknown;
+            };
+            /**
+             * Merged
+             * @default false
+             */
+            merged: boolean;
+            /**
+             * Node Id
+             * Format: int64
+             */
+            node_id: number;
+            /**
+             * Node Name
+             * @description the name of the event's node
+             */
+            node_name: string;
+            /** Node Path */
+            node_path: string;
+            /**
+             * Overdue
+             * @description open and past its accept or resolve deadline now
+             */
+            overdue: boolean;
+            /** Reopen Count */
+            reopen_count: number;
+            /** Reporter Id */
+            reporter_id: string | null;
+            /** Reporter Label */
+            reporter_label: string | null;
+            /** Resolve By */
+            resolve_by: string | null;
+            /** Resolved At */
+            resolved_at: string | null;
+            /** Severity */
+            severity: string;
+            /** Source */
+            source: string;
+            /** Started At */
+            started_at: string | null;
+            /** Status */
+            status: string;
+            /** Tenant Id */
+            tenant_id: number | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
             /** Version */
             version: number;
         };
@@ -2770,13 +3092,19 @@ export interface components {
         IotSummary: {
             /** Critical Alarms */
             critical_alarms: number;
-            /** Devices */
+            /**
+             * Devices
+             * @description registered and not revoked (counted every minute)
+             */
             devices: number;
             /** Offline */
             offline: number;
             /** Online */
             online: number;
-            /** Open Alarms */
+            /**
+             * Open Alarms
+             * @description open or acknowledged, not yet cleared
+             */
             open_alarms: number;
         };
         /** KpiOut */
@@ -2987,6 +3315,7 @@ export interface components {
         };
         /** NodeKpis */
         NodeKpis: {
+            /** @description events created in the window; p90 times within 10 % */
             events: components["schemas"]["EventKpis"];
             iot: components["schemas"]["IotSummary"];
             node: components["schemas"]["NodeOut"];
@@ -3134,13 +3463,6 @@ export interface components {
         Page_EventLineOut_: {
             /** Items */
             items: components["schemas"]["EventLineOut"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-        };
-        /** Page[EventOut] */
-        Page_EventOut_: {
-            /** Items */
-            items: components["schemas"]["EventOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -6870,6 +7192,122 @@ export interface operations {
             };
         };
     };
+    send_device_command: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                device_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CommandCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CommandOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
     get_device_telemetry: {
         parameters: {
             query: {
@@ -7100,16 +7538,33 @@ export interface operations {
     list_events: {
         parameters: {
             query?: {
-                node_id?: number | null;
-                status?: string | null;
-                item?: string | null;
-                source?: string | null;
-                handler_unit_id?: number | null;
-                mine?: boolean;
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */
                 limit?: number;
+                /** @description the node's subtree */
+                node_id?: number | null;
+                /** @description statuses, comma-separated */
+                status?: string | null;
+                /** @description line codes, comma-separated */
+                line?: string | null;
+                /** @description item codes, comma-separated */
+                item?: string | null;
+                /** @description sources, comma-separated */
+                source?: string | null;
+                handler_unit_id?: number | null;
+                /** @description only what I reported (or was merged into) */
+                mine?: boolean;
+                /** @description `me`: accepted by me; `my_units`: handled by my units or my handling role */
+                assigned?: ("me" | "my_units") | null;
+                /** @description only open events past a deadline */
+                overdue?: boolean;
+                /** @description created at or after */
+                from?: string | null;
+                /** @description created before */
+                to?: string | null;
+                /** @description changed after this (poll with the previous page's `as_of`) */
+                updated_since?: string | null;
             };
             header?: never;
             path?: never;
@@ -7123,7 +7578,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_EventOut_"];
+                    "application/json": components["schemas"]["EventPage"];
                 };
             };
             /** @description Bad request */
@@ -7375,6 +7830,140 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AiDetectionOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    count_events: {
+        parameters: {
+            query?: {
+                /** @description the node's subtree */
+                node_id?: number | null;
+                /** @description statuses, comma-separated */
+                status?: string | null;
+                /** @description line codes, comma-separated */
+                line?: string | null;
+                /** @description item codes, comma-separated */
+                item?: string | null;
+                /** @description sources, comma-separated */
+                source?: string | null;
+                handler_unit_id?: number | null;
+                /** @description only what I reported (or was merged into) */
+                mine?: boolean;
+                /** @description `me`: accepted by me; `my_units`: handled by my units or my handling role */
+                assigned?: ("me" | "my_units") | null;
+                /** @description only open events past a deadline */
+                overdue?: boolean;
+                /** @description created at or after */
+                from?: string | null;
+                /** @description created before */
+                to?: string | null;
+                /** @description changed after this (poll with the previous page's `as_of`) */
+                updated_since?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventCounts"];
                 };
             };
             /** @description Bad request */

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import Login
-from tests.events.test_intake_and_delivery import integration_key, signed
+from tests.events.test_intake_and_delivery import RESIDENT, integration_key, signed
 from tests.portal.conftest import shot, sign_in
 from tests.tenants.support import node_by_name, superuser
 
@@ -132,7 +132,7 @@ async def test_the_list_shows_new_events_without_a_reload_and_filters_by_source(
     await expect(row.get_by_test_id("event-source")).to_have_text("AI视频")
     await expect(row.get_by_test_id("event-place")).to_contain_text("悦峰尚府")
     await expect(row.get_by_test_id("event-deadline")).to_contain_text("受理")
-    await shot(page, "events-list-zh")
+    await shot(page, "events-list-zh", full_page=False)
 
     await page.get_by_test_id("event-filter-source").click()
     await page.locator(".el-select-dropdown__item", has_text="12345热线").click()
@@ -140,8 +140,8 @@ async def test_the_list_shows_new_events_without_a_reload_and_filters_by_source(
     await expect(rows.get_by_test_id("event-source").filter(has_not_text="12345热线")).to_have_count(0)
 
     await switch_language(page)
-    await expect(page.get_by_test_id("event-tab-pending")).to_have_text("To accept")
-    await shot(page, "events-list-en")
+    await expect(page.get_by_test_id("event-tab-pending")).to_contain_text("To accept")
+    await shot(page, "events-list-en", full_page=False)
 
 
 async def test_a_hotline_call_entered_in_the_form_is_created_at_the_chosen_place(
@@ -166,7 +166,7 @@ async def test_a_hotline_call_entered_in_the_form_is_created_at_the_chosen_place
     await page.get_by_test_id("event-new-description").fill(description)
     await page.get_by_test_id("event-new-reporter").fill("王先生")
     await page.get_by_test_id("event-new-ref").fill(f"12345-{uuid.uuid4().hex[:8]}")
-    await shot(page, "events-new-zh")
+    await shot(page, "events-new-zh", full_page=False)
     await page.get_by_test_id("event-new-submit").click()
 
     detail = page.get_by_test_id("event-detail")
@@ -178,3 +178,175 @@ async def test_a_hotline_call_entered_in_the_form_is_created_at_the_chosen_place
     assert data["location"] == {"building": "2栋", "unit": "1单元"}
     assert data["status"] == "dispatched"
     await expect(detail.get_by_test_id("event-status").first).to_have_text("待受理")
+
+
+async def report(http: httpx.AsyncClient, headers: dict[str, str], item: str, node: str) -> dict[str, Any]:
+    """An event reported through the API (a resident's report, a patrol) at a place no other test uses."""
+    node_id, _ = node_by_name(node)
+    body = {"item": item, "node_id": node_id, "location": {"building": here()}}
+    created = await http.post("/api/v1/events", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    return dict(created.json())
+
+
+async def open_event(page: Page, event_id: str) -> None:
+    """The event's own address opens the list with its detail."""
+    from playwright.async_api import expect
+
+    await page.goto(f"/#/events/{event_id}")
+    await expect(page.get_by_test_id("event-detail").get_by_test_id("event-status").first).to_be_visible()
+
+
+async def test_staff_take_an_ai_garbage_overflow_from_dispatched_to_resolved_with_a_photo(
+    page: Page, http: httpx.AsyncClient, login: Login, photo: Path
+) -> None:
+    from playwright.async_api import expect
+
+    event = await ai_garbage_overflow(http, login)
+    await sign_in(page, STAFF)
+    await page.get_by_test_id("menu-events").click()
+    await page.get_by_test_id("event-tab-pending").click()
+    await page.locator(f'[data-testid="event-row"][data-event-id="{event["id"]}"]').click()
+    detail = page.get_by_test_id("event-detail")
+    status = detail.get_by_test_id("event-status").first
+    await expect(status).to_have_text("待受理")
+    await expect(detail.get_by_test_id("event-photo")).to_have_count(1)  # the camera's snapshot
+    await expect(detail.get_by_test_id("event-action-resolve")).to_have_count(0)  # not allowed before accepting
+    await shot(page, "events-detail-zh", full_page=False)
+
+    await detail.get_by_test_id("event-action-accept").click()
+    await expect(status).to_have_text("已受理")
+    await detail.get_by_test_id("event-action-resolve").click()
+    dialog = page.get_by_test_id("event-action-dialog")
+    await dialog.get_by_test_id("event-action-submit").click()
+    # Refused without a photo of the result: the API's own message, and nothing changed.
+    await expect(dialog.get_by_test_id("event-action-error")).to_contain_text("needs a photo")
+    assert stored(event["id"])["status"] == "accepted"
+    await dialog.get_by_role("button", name="取消").click()
+
+    await detail.get_by_test_id("event-attachment-input").set_input_files(photo)
+    await expect(detail.get_by_test_id("event-photo")).to_have_count(2)
+    await detail.get_by_test_id("event-action-resolve").click()
+    await expect(dialog.locator(".el-checkbox.is-checked")).to_have_count(1)  # the new photo, ticked
+    await dialog.get_by_test_id("event-action-submit").click()
+    await expect(status).to_have_text("待核查")
+    await expect(detail.get_by_test_id("event-action-resolve")).to_have_count(0)
+
+    data = stored(event["id"])
+    assert data["status"] == "resolved"
+    staff_id = str(scalar_user(STAFF))
+    uploaded = [pid for pid, by in data["photos"] if by == staff_id]
+    assert len(uploaded) == 1 and len(data["photos"]) == 2
+    assert ("resolve", uploaded) in data["timeline"]
+    await shot(page, "events-detail-resolved-zh", full_page=False)
+    await detail.get_by_test_id("event-detail-close").click()
+    row = page.locator(f'[data-testid="event-row"][data-event-id="{event["id"]}"]')
+    await expect(row).to_have_count(0)  # it left the 待受理 tab
+    await switch_language(page)
+    await page.get_by_test_id("event-tab-review").click()
+    await row.click()
+    await expect(status).to_have_text("To verify")
+    await shot(page, "events-detail-en", full_page=False)
+
+
+def scalar_user(login: str) -> str:
+    with superuser() as conn:
+        row = conn.execute("select id::text from users where email = %s or phone = %s", (login, login)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def test_the_reporters_rating_shows_in_the_detail(page: Page, http: httpx.AsyncClient, login: Login) -> None:
+    from playwright.async_api import expect
+
+    resident, staff = await login(RESIDENT), await login(STAFF)
+    event = await report(http, resident, "ca_garbage_overflow", "悦峰尚府")
+    url = f"/api/v1/events/{event['id']}"
+    upload = await http.post(f"{url}/attachments", files={"file": ("after.png", png(), "image/png")}, headers=staff)
+    assert upload.status_code == 201, upload.text
+    steps = ({"action": "accept"}, {"action": "resolve", "attachments": [upload.json()["id"]]}, {"action": "close"})
+    for step in steps:
+        moved = await http.post(f"{url}/transitions", json=step, headers=staff)
+        assert moved.status_code == 200, moved.text
+    rated = await http.post(f"{url}/rating", json={"score": 4, "comment": "清理及时，点赞"}, headers=resident)
+    assert rated.status_code == 201, rated.text
+
+    await sign_in(page, STAFF)
+    await open_event(page, event["id"])
+    rating = page.get_by_test_id("event-detail").get_by_test_id("event-rating")
+    await expect(rating.get_by_test_id("event-rating-score")).to_have_attribute("data-score", "4")
+    await expect(rating).to_contain_text("清理及时，点赞")
+    await expect(page.get_by_test_id("event-detail").get_by_test_id("event-status").first).to_have_text("已办结")
+
+
+async def test_the_auditor_sees_events_but_no_action_and_a_forged_transition_is_403(
+    page: Page, http: httpx.AsyncClient, login: Login
+) -> None:
+    from playwright.async_api import expect
+
+    event = await report(http, await login("staff@nanhong.demo"), "ca_garbage_overflow", "南虹村社区")
+    await sign_in(page, AUDITOR)
+    await page.get_by_test_id("menu-events").click()
+    row = page.locator(f'[data-testid="event-row"][data-event-id="{event["id"]}"]')
+    await expect(row).to_be_visible()
+    await expect(page.get_by_test_id("event-new")).to_have_count(0)
+    await row.click()
+    detail = page.get_by_test_id("event-detail")
+    await expect(detail.get_by_test_id("event-status").first).to_have_text("待受理")
+    await expect(detail.get_by_test_id("event-timeline")).to_be_visible()
+    await expect(detail.locator('[data-testid^="event-action-"]')).to_have_count(0)
+    await expect(detail.get_by_test_id("event-attachment-input")).to_have_count(0)
+    await shot(page, "events-detail-auditor-zh", full_page=False)
+
+    forged = await page.evaluate(
+        """async (id) => {
+             const r = await fetch(`/api/v1/events/${id}/transitions`, {
+               method: 'POST',
+               headers: { 'Content-Type': 'application/json',
+                          Authorization: 'Bearer ' + sessionStorage.getItem('linli.access_token') },
+               body: JSON.stringify({ action: 'accept' }) })
+             return [r.status, (await r.json()).error.code] }""",
+        event["id"],
+    )
+    assert forged[0] == 403, forged
+    assert stored(event["id"])["status"] == "dispatched"
+
+
+async def test_a_grid_worker_on_a_phone_opens_an_event_adds_a_photo_and_accepts_it(
+    phone: Page, http: httpx.AsyncClient, login: Login, photo: Path
+) -> None:
+    from playwright.async_api import expect
+
+    # A rental check found on patrol goes to the grid's own worker.
+    event = await report(http, await login(STAFF), "po_rental_registration", "悦峰尚府")
+    assert event["handler"]["kind"] == "grid_worker", event["handler"]
+    await sign_in(phone, GRID)
+    await phone.get_by_role("button", name="打开菜单").click()
+    await phone.get_by_role("menuitem", name="事件中心").click()
+    row = phone.locator(f'[data-testid="event-row"][data-event-id="{event["id"]}"]')
+    await expect(row).to_be_visible()
+    await expect(phone.locator(".el-overlay:visible")).to_have_count(0)  # the menu has slid away
+    await shot(phone, "events-list-phone-zh", full_page=False)
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await row.click()
+    detail = phone.get_by_test_id("event-detail")
+    await expect(detail.get_by_test_id("event-status").first).to_have_text("待受理")
+    box = await detail.get_by_test_id("event-action-accept").bounding_box()
+    assert box is not None and box["height"] >= 44 and box["width"] >= 44
+    await detail.get_by_test_id("event-attachment-input").set_input_files(photo)
+    await expect(detail.get_by_test_id("event-photo")).to_have_count(1)
+    await shot(phone, "events-detail-phone-zh", full_page=False)
+    await detail.get_by_test_id("event-action-accept").click()
+    await expect(detail.get_by_test_id("event-status").first).to_have_text("已受理")
+
+    data = stored(event["id"])
+    assert data["status"] == "accepted"
+    assert [by for _, by in data["photos"]] == [scalar_user(GRID)]
+    await detail.get_by_test_id("event-detail-close").click()
+    await expect(row.get_by_test_id("event-status")).to_have_text("已受理")
+    await switch_language(phone)
+    await expect(row.get_by_test_id("event-status")).to_have_text("Accepted")
+    await shot(phone, "events-list-phone-en", full_page=False)
+    await row.click()
+    await expect(detail.get_by_test_id("event-status").first).to_have_text("Accepted")
+    await shot(phone, "events-detail-phone-en", full_page=False)

@@ -1,49 +1,34 @@
-// Names the events pages show for codes and ids the API returns: items and lines (the taxonomy, loaded
-// once per page load) and nodes (each fetched once). Both answer reactively: a name appears once loaded.
+// The taxonomy the events pages name items and lines with: loaded once per page load, reactive (a
+// name appears once it has loaded).
 import { reactive, ref } from 'vue'
 import { api, call, type Schemas } from '@/api/client'
 import { nodeName } from '@/console/nodeName'
 
-export type Line = Schemas['EventLineOut']
-export type Item = Schemas['EventItemOut']
+type Line = Schemas['EventLineOut']
 
 const lines = ref<Line[]>([])
-const items = reactive(new Map<string, Item & { line: string }>())
-let loading: Promise<Line[]> | null = null
+const items = reactive(new Map<string, Schemas['EventItemOut']>())
+let loading: Promise<void> | null = null
 
-/** The business lines with their items, in the taxonomy's order. */
-export function loadCatalog(): Promise<Line[]> {
-  loading ??= call(api.GET('/api/v1/event-items')).then((page) => {
-    lines.value = page.items
-    for (const line of page.items) for (const item of line.items) items.set(item.code, { ...item, line: line.code })
-    return page.items
-  })
-  loading.catch(() => (loading = null))
-  return loading
+function loadCatalog(): void {
+  loading ??= call(api.GET('/api/v1/event-items'))
+    .then((page) => {
+      lines.value = page.items
+      for (const line of page.items) for (const item of line.items) items.set(item.code, item)
+    })
+    .catch(() => {
+      loading = null // the next page that needs it tries again
+    })
 }
 
+/** The business lines with their items in the taxonomy's order, and an item's name by its code. */
 export function useCatalog() {
-  void loadCatalog()
+  loadCatalog()
   return {
     lines,
-    item: (code: string) => items.get(code),
     itemName: (code: string, locale: string) => {
       const item = items.get(code)
       return item ? nodeName(item, locale) : code
     },
   }
-}
-
-const nodes = reactive(new Map<number, Schemas['NodeOut'] | null>())
-
-/** A node's name in the interface language ('' until it has loaded or when it is not visible). */
-export function nodeNameOf(id: number, locale: string): string {
-  if (!nodes.has(id)) {
-    nodes.set(id, null)
-    call(api.GET('/api/v1/nodes/{node_id}', { params: { path: { node_id: id } } }))
-      .then((node) => nodes.set(id, node))
-      .catch(() => undefined)
-  }
-  const node = nodes.get(id)
-  return node ? nodeName(node, locale) : ''
 }

@@ -1,12 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { alsoReportedBy, mergeEvents, nextDeadline, placeText, ratingOf, secondsLeft, tabCounts, type EventOut, type TimelineEntry } from './model'
+import { TABS, inTab, mergeEvents, nextDeadline, placeText, secondsLeft, tabCounts, type EventOut } from './model'
 
 function event(id: string, created_at: string, status = 'dispatched'): EventOut {
   return { id, created_at, status } as EventOut
-}
-
-function entry(action: string, extra: Partial<TimelineEntry> = {}): TimelineEntry {
-  return { id: 1, at: '2026-03-01T02:00:00Z', actor_id: null, actor_label: '', action, from_status: null, to_status: null, note: null, attachments: [], data: {}, ...extra }
 }
 
 describe('nextDeadline', () => {
@@ -38,23 +34,19 @@ describe('mergeEvents', () => {
   })
 })
 
-describe('tabCounts', () => {
-  it('adds the statuses of each tab and takes the overdue count as given', () => {
-    const counts = tabCounts({ new: 1, dispatched: 2, accepted: 3, in_progress: 4, resolved: 5, closed: 6 }, 7)
+describe('tabs', () => {
+  it('count the statuses of each tab and take the overdue count as given', () => {
+    const byStatus = { new: 1, dispatched: 2, accepted: 3, in_progress: 4, resolved: 5, closed: 6 }
+    const counts = tabCounts({ total: 21, overdue: 7, by_status: byStatus })
     expect(counts).toMatchObject({ all: 21, pending: 3, working: 7, review: 5, done: 6, cancelled: 0, overdue: 7 })
   })
-})
-
-describe('timeline readings', () => {
-  it('lists who else reported the event and finds the rating', () => {
-    const timeline = [
-      entry('created'),
-      entry('duplicate', { actor_label: '李悦', data: { source: 'resident_report' } }),
-      entry('rated', { note: '很快', data: { score: 5 } }),
-    ]
-    expect(alsoReportedBy(timeline)).toEqual([{ label: '李悦', source: 'resident_report', at: '2026-03-01T02:00:00Z' }])
-    expect(ratingOf(timeline)).toEqual({ score: 5, comment: '很快', at: '2026-03-01T02:00:00Z' })
-    expect(ratingOf([entry('created')])).toBeNull()
+  it('keep an event by its status, the overdue tab by its overdue mark', () => {
+    const [all, pending, , , , , overdue] = TABS
+    expect(inTab(pending, { status: 'dispatched', overdue: false })).toBe(true)
+    expect(inTab(pending, { status: 'accepted', overdue: true })).toBe(false)
+    expect(inTab(overdue, { status: 'accepted', overdue: true })).toBe(true)
+    expect(inTab(overdue, { status: 'closed', overdue: false })).toBe(false)
+    expect(inTab(all, { status: 'cancelled', overdue: false })).toBe(true)
   })
 })
 

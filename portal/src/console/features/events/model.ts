@@ -1,10 +1,10 @@
-// What the events pages work out from the API's answers: which tab a status sits in, the next deadline
-// of an event, merging a poll into the list, and what the timeline says about duplicates and ratings.
+// What the events pages work out from the API's answers: which tab an event sits in, how many each tab
+// holds, the deadline an event runs against, and merging a poll into the list.
 import type { Schemas } from '@/api/client'
 
 export type EventOut = Schemas['EventOut']
+export type EventRow = Schemas['EventRow']
 export type EventDetail = Schemas['EventDetailOut']
-export type TimelineEntry = Schemas['TimelineOut']
 
 /** The list's tabs: a status group each (the state machine's seven statuses), plus the overdue view. */
 export const TABS = [
@@ -23,19 +23,28 @@ export const SOURCES = ['ai_video', 'iot_alarm', 'resident_report', 'staff_patro
 /** The sources a person enters by hand (the others come only from devices and platforms). */
 export const MANUAL_SOURCES = ['staff_patrol', 'hotline', 'upstream'] as const
 
-/** How many events of each tab, from the API's counts per status. */
-export function tabCounts(byStatus: Record<string, number>, overdue: number): Record<TabKey, number> {
+export type Tab = (typeof TABS)[number]
+
+/** How many events each tab holds, from the API's counts per status (and of overdue ones). */
+export function tabCounts(counts: Schemas['EventCounts']): Record<TabKey, number> {
   const out = {} as Record<TabKey, number>
   for (const tab of TABS) {
     const statuses: readonly string[] = tab.statuses
     out[tab.key] =
       tab.key === 'overdue'
-        ? overdue
-        : Object.entries(byStatus)
+        ? counts.overdue
+        : Object.entries(counts.by_status)
             .filter(([status]) => statuses.length === 0 || statuses.includes(status))
             .reduce((sum, [, n]) => sum + n, 0)
   }
   return out
+}
+
+/** Whether an event (as a poll brings it back) still belongs in the tab. */
+export function inTab(tab: Tab, event: Pick<EventOut, 'status' | 'overdue'>): boolean {
+  const statuses: readonly string[] = tab.statuses
+  if ('overdue' in tab && tab.overdue) return event.overdue
+  return statuses.length === 0 || statuses.includes(event.status)
 }
 
 export interface Deadline {
@@ -67,38 +76,13 @@ function newestFirst(a: EventOut, b: EventOut): number {
  * The list after a poll: changed events replace their rows, new ones join in order (newest first), and
  * events that no longer belong to the list (`keep` says so, e.g. they left the tab's statuses) go.
  */
-export function mergeEvents(current: EventOut[], incoming: EventOut[], keep: (event: EventOut) => boolean): EventOut[] {
+export function mergeEvents<T extends EventOut>(current: T[], incoming: T[], keep: (event: T) => boolean): T[] {
   const byId = new Map(current.map((e) => [e.id, e]))
   for (const event of incoming) byId.set(event.id, event)
   return [...byId.values()].filter(keep).sort(newestFirst)
 }
 
-export interface AlsoReported {
-  label: string
-  source: string
-  at: string
-}
-
-/** Everyone whose report of the same thing at the same place was merged into this event. */
-export function alsoReportedBy(timeline: TimelineEntry[]): AlsoReported[] {
-  return timeline
-    .filter((entry) => entry.action === 'duplicate')
-    .map((entry) => ({ label: entry.actor_label ?? '', source: String(entry.data.source ?? ''), at: entry.at }))
-}
-
-export interface GivenRating {
-  score: number
-  comment: string | null
-  at: string
-}
-
-/** The reporter's rating, as the timeline recorded it. */
-export function ratingOf(timeline: TimelineEntry[]): GivenRating | null {
-  const entry = [...timeline].reverse().find((e) => e.action === 'rated' && typeof e.data.score === 'number')
-  return entry ? { score: entry.data.score as number, comment: entry.note, at: entry.at } : null
-}
-
-/** 小区 · 楼栋 · 单元: the node's name and the place inside it. */
+/** 小区 · 楼栋 · 单元: the name of the event's node and the place inside it. */
 export function placeText(nodeName: string, location: Record<string, unknown>): string {
   const inside = ['building', 'unit', 'floor', 'room']
     .map((key) => location[key])
@@ -107,7 +91,3 @@ export function placeText(nodeName: string, location: Record<string, unknown>): 
   return [nodeName, ...inside, ...address].filter(Boolean).join(' · ')
 }
 
-/** The actions the API says the caller may take on the event now. */
-export function allowedActions(event: EventDetail): string[] {
-  return (event as EventDetail & { allowed_actions?: string[] }).allowed_actions ?? []
-}

@@ -90,7 +90,7 @@ async def ai_garbage_overflow(http: httpx.AsyncClient, login: Login) -> dict[str
 def stored(event_id: str) -> dict[str, Any]:
     with superuser() as conn:
         row = conn.execute(
-            "select status, source, node_id, location, version from events where id = %s", (event_id,)
+            "select status, source, node_id, location, handler_unit_id from events where id = %s", (event_id,)
         ).fetchone()
         photos = conn.execute(
             "select id::text, uploaded_by from event_attachments where event_id = %s order by created_at", (event_id,)
@@ -104,9 +104,20 @@ def stored(event_id: str) -> dict[str, Any]:
         "source": row[1],
         "node_id": row[2],
         "location": row[3],
+        "handler_unit_id": row[4],
         "photos": [(p[0], p[1]) for p in photos],
         "timeline": [(t[0], list(t[1])) for t in timeline],
     }
+
+
+async def api_get(page: Page, url: str) -> dict[str, Any]:
+    """What the API answers the signed-in user (with the page's own token)."""
+    answer: dict[str, Any] = await page.evaluate(
+        """async (url) => (await fetch(url, {
+             headers: { Authorization: 'Bearer ' + sessionStorage.getItem('linli.access_token') } })).json()""",
+        url,
+    )
+    return answer
 
 
 async def switch_language(page: Page) -> None:
@@ -133,6 +144,10 @@ async def test_the_list_shows_new_events_without_a_reload_and_filters_by_source(
     await expect(row.get_by_test_id("event-place")).to_contain_text("悦峰尚府")
     await expect(row.get_by_test_id("event-deadline")).to_contain_text("受理")
     await shot(page, "events-list-zh", full_page=False)
+    # Newest first, a page at a time: "load more" adds the next page below.
+    first_page = await rows.count()
+    await page.get_by_test_id("event-more").click()
+    await expect(rows.nth(first_page)).to_be_visible()
 
     await page.get_by_test_id("event-filter-source").click()
     await page.locator(".el-select-dropdown__item", has_text="12345热线").click()
@@ -180,12 +195,15 @@ async def test_a_hotline_call_entered_in_the_form_is_created_at_the_chosen_place
     await expect(detail.get_by_test_id("event-status").first).to_have_text("待受理")
 
 
-async def report(http: httpx.AsyncClient, headers: dict[str, str], item: str, node: str) -> dict[str, Any]:
-    """An event reported through the API (a resident's report, a patrol) at a place no other test uses."""
+async def report(
+    http: httpx.AsyncClient, headers: dict[str, str], item: str, node: str, building: str | None = None
+) -> dict[str, Any]:
+    """An event reported through the API (a resident's report, a patrol), by default at a place no other
+    test uses; at the place of an open event of the same item it merges into that one."""
     node_id, _ = node_by_name(node)
-    body = {"item": item, "node_id": node_id, "location": {"building": here()}}
+    body = {"item": item, "node_id": node_id, "location": {"building": building or here()}}
     created = await http.post("/api/v1/events", json=body, headers=headers)
-    assert created.status_code == 201, created.text
+    assert created.status_code == (200 if building else 201), created.text
     return dict(created.json())
 
 
@@ -203,6 +221,9 @@ async def test_staff_take_an_ai_garbage_overflow_from_dispatched_to_resolved_wit
     from playwright.async_api import expect
 
     event = await ai_garbage_overflow(http, login)
+    # A resident reports the same overflow: merged into the detection ("also reported by").
+    merged = await report(http, await login(RESIDENT), "ca_garbage_overflow", "悦峰尚府", event["location"]["building"])
+    assert merged["id"] == event["id"] and merged["merged"]
     await sign_in(page, STAFF)
     await page.get_by_test_id("menu-events").click()
     await page.get_by_test_id("event-tab-pending").click()
@@ -211,7 +232,15 @@ async def test_staff_take_an_ai_garbage_overflow_from_dispatched_to_resolved_wit
     status = detail.get_by_test_id("event-status").first
     await expect(status).to_have_text("待受理")
     await expect(detail.get_by_test_id("event-photo")).to_have_count(1)  # the camera's snapshot
-    await expect(detail.get_by_test_id("event-action-resolve")).to_have_count(0)  # not allowed before accepting
+    await expect(detail.get_by_test_id("event-also-reported")).to_contain_text("悦峰尚府居民")
+    await expect(detail.get_by_test_id("event-also-reported")).to_contain_text("居民上报")
+    # Exactly the transitions the API allows this user now are buttons (resolve only after accepting).
+    allowed = await api_get(page, f"/api/v1/events/{event['id']}")
+    buttons = await detail.locator('footer [data-testid^="event-action-"]').evaluate_all(
+        "els => els.map(e => e.dataset.testid.slice('event-action-'.length))"
+    )
+    assert sorted(buttons) == sorted(set(allowed["allowed_actions"]) - {"comment", "attach", "rate"})
+    assert "accept" in buttons and "resolve" not in buttons
     await shot(page, "events-detail-zh", full_page=False)
 
     await detail.get_by_test_id("event-action-accept").click()
@@ -333,7 +362,9 @@ async def test_a_grid_worker_on_a_phone_opens_an_event_adds_a_photo_and_accepts_
     await expect(detail.get_by_test_id("event-status").first).to_have_text("待受理")
     box = await detail.get_by_test_id("event-action-accept").bounding_box()
     assert box is not None and box["height"] >= 44 and box["width"] >= 44
-    await detail.get_by_test_id("event-attachment-input").set_input_files(photo)
+    camera = detail.get_by_test_id("event-attachment-input")
+    assert await camera.get_attribute("accept") == "image/*" and await camera.get_attribute("capture") == "environment"
+    await camera.set_input_files(photo)
     await expect(detail.get_by_test_id("event-photo")).to_have_count(1)
     await shot(phone, "events-detail-phone-zh", full_page=False)
     await detail.get_by_test_id("event-action-accept").click()
@@ -350,3 +381,37 @@ async def test_a_grid_worker_on_a_phone_opens_an_event_adds_a_photo_and_accepts_
     await row.click()
     await expect(detail.get_by_test_id("event-status").first).to_have_text("Accepted")
     await shot(phone, "events-detail-phone-en", full_page=False)
+
+
+async def test_staff_reject_with_a_reason_dispatch_to_a_unit_and_comment(
+    page: Page, http: httpx.AsyncClient, login: Login
+) -> None:
+    from playwright.async_api import expect
+
+    event = await report(http, await login(STAFF), "ca_garbage_overflow", "悦峰尚府")
+    assert event["handler"]["name"] == "悦峰尚府物业服务中心"
+    await sign_in(page, STAFF)
+    await open_event(page, event["id"])
+    detail, dialog = page.get_by_test_id("event-detail"), page.get_by_test_id("event-action-dialog")
+    handler = detail.get_by_test_id("event-detail-handler")
+
+    await detail.get_by_test_id("event-action-reject").click()
+    await dialog.get_by_test_id("event-action-submit").click()
+    await expect(dialog.get_by_test_id("event-action-error")).to_contain_text("say why")
+    await dialog.get_by_test_id("event-action-note").fill("不属于物业管理范围")
+    await dialog.get_by_test_id("event-action-submit").click()
+    await expect(handler).to_have_text("木棉岭社区工作站")  # rejected: back to the community staff
+
+    await detail.get_by_test_id("event-action-dispatch").click()
+    await dialog.get_by_test_id("event-dispatch-unit").click()
+    await page.locator(".el-select-dropdown__item", has_text="悦峰尚府物业服务中心").click()
+    await dialog.get_by_test_id("event-action-submit").click()
+    await expect(handler).to_have_text("悦峰尚府物业服务中心")
+
+    await detail.get_by_test_id("event-comment").fill("请今天下班前处理")
+    await detail.get_by_test_id("event-action-comment").click()
+    await expect(detail.get_by_test_id("event-timeline")).to_contain_text("请今天下班前处理")
+
+    data = stored(event["id"])
+    assert data["status"] == "dispatched" and data["handler_unit_id"] == event["handler"]["unit_id"]
+    assert [a for a, _ in data["timeline"]][-3:] == ["reject", "dispatch", "comment"]

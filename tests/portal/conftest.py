@@ -131,9 +131,10 @@ async def phone(browser: Browser, server: str) -> AsyncIterator[Page]:
         yield made
 
 
-async def shot(page: Page, name: str) -> None:
+async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """The page (or, with full_page=False, what the screen shows: a drawer over a long list)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
 async def sign_in(page: Page, login: str, password: str = DEMO_PASSWORD) -> None:

@@ -8,6 +8,8 @@ import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
 import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
+import eventsMessages from './features/events/messages'
+import eventsRoutes from './features/events/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -16,6 +18,7 @@ interface Feature {
 
 export const FEATURES: Record<string, Feature> = {
   command: { routes: commandRoutes, messages: commandMessages },
+  events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
 }

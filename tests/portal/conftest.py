@@ -94,6 +94,10 @@ def chromium() -> str:
 async def browser(chromium: str) -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
+    from playwright.async_api import expect
+
+    # A shared machine can take seconds to answer under load: wait as long as actions do.
+    expect.set_options(timeout=15_000)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from linli.events import intake, kpis, lifecycle, notifications, reading, routing
-from linli.events.models import Event
 from linli.events.permissions import (
     EventsAttach,
     EventsCreate,
@@ -52,33 +51,23 @@ from linli.events.schemas import (
     WebhookOut,
 )
 from linli.platform.access import DbSession
-from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
+from linli.platform.errors import Forbidden, PayloadTooLarge
 from linli.platform.ids import Id
-from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
+from linli.platform.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    decode_int_cursor,
+    decode_time_cursor,
+    next_cursor,
+    next_time_cursor,
+)
 from linli.platform.settings import get_settings
 from linli.platform.window import resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SIGNATURE_HEADER = "x-linli-signature"
 TIMESTAMP_HEADER = "x-linli-timestamp"
-
-
-def _event_cursor(rows: list[Event] | Any, limit: int) -> str | None:
-    if len(rows) < limit or not rows:
-        return None
-    last = rows[-1]
-    return encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
-
-
-def _decode_event_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    try:
-        at, _, ident = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(ident)
-    except ValueError as exc:
-        raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
 
 
 @router.post(
@@ -198,11 +187,11 @@ async def list_events(
             source=source,
             mine=mine,
             handler_unit_id=handler_unit_id,
-            before=_decode_event_cursor(cursor),
+            before=decode_time_cursor(cursor),
             limit=limit,
         )
     )
-    return Page(items=[EventOut.of(e) for e in rows], next_cursor=_event_cursor(rows, limit))
+    return Page(items=[EventOut.of(e) for e in rows], next_cursor=next_time_cursor(rows, limit))
 
 
 @router.get("/events/{event_id}", operation_id="get_event")

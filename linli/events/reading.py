@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events.models import Event, TimelineEntry
-from linli.events.repositories import CatalogRepository, EventRepository
+from linli.events.models import Event, Rating, TimelineEntry
+from linli.events.repositories import CatalogRepository, EventRepository, Item
 from linli.platform.access import (
     Permission,
     Principal,
@@ -83,8 +83,10 @@ async def list_events(
     before: tuple[datetime, uuid.UUID] | None,
     limit: int,
     handler_unit_id: int | None = None,
+    within_path: str | None = None,
 ) -> Sequence[Event]:
-    within = None
+    """`within_path` narrows to a subtree the caller need not see as a node (a resident's tenant)."""
+    within = within_path
     if node_id is not None:
         within = (await NodeService(session).get_visible(node_id)).node_path
     # Under a resident grant only one's own reports, under the caller's other grants every event (RLS
@@ -143,6 +145,15 @@ async def catalog_items(session: AsyncSession) -> list[dict[str, Any]]:
 
 async def item_exists(session: AsyncSession, code: str) -> bool:
     return await CatalogRepository(session).item(code) is not None
+
+
+async def catalog_item(session: AsyncSession, code: str) -> Item | None:
+    return await CatalogRepository(session).item(code)
+
+
+async def ratings(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Rating]:
+    """The ratings of events the caller already holds (read within the request's scope)."""
+    return await EventRepository(session).ratings(event_ids)
 
 
 async def open311_requests(

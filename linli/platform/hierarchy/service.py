@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict
-from linli.platform.hierarchy.models import Node, NodeLevel
-from linli.platform.hierarchy.repository import NodeRepository, tables_with_node_path
+from linli.platform.hierarchy.models import Location, Node, NodeLevel
+from linli.platform.hierarchy.repository import LocationRepository, NodeRepository, tables_with_node_path
 
 CHILD_LEVEL = {
     NodeLevel.district: NodeLevel.street,
@@ -203,6 +203,13 @@ class NodeService:
                 node_path=node.node_path,
             )
         return node
+
+    async def locations_under(self, node_path: str) -> Sequence[Location]:
+        """The buildings and units of the estates in a subtree (as far as the caller's scope shows them)."""
+        return await LocationRepository(self.session).under(node_path)
+
+    async def location(self, location_id: int) -> Location | None:
+        return await LocationRepository(self.session).get(location_id)
 
     async def ancestors(self, node: Node) -> Sequence[Node]:
         return await self.repo.ancestors(node.node_path)

@@ -204,7 +204,12 @@ class ReportPlace(Strict):
 class ReportCreate(Strict):
     # Exactly one of `service` (a report service of the tenant) or `item` (a free choice); for the OpenAPI too.
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["service"]}, {"required": ["item"]}]},
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["item"], "properties": {"item": {"type": "string", "examples": ["ph_public_facility"]}}},
+                {"required": ["service"], "properties": {"service": {"type": "string", "examples": ["prop_facility"]}}},
+            ]
+        },
     )
 
     service: ServiceCode | None = Field(default=None, examples=["prop_facility"])
@@ -403,8 +408,8 @@ FieldValue = str | float | list[str] | None
 
 
 class FormSubmit(Strict):
-    values: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")], FieldValue] = Field(
-        max_length=40, examples=[{"details": "请开具居住证明"}]
+    values: dict[str, FieldValue] = Field(
+        max_length=40, examples=[{"details": "请开具居住证明"}], description="by field name (unknown names refused)"
     )
 
 
@@ -445,9 +450,30 @@ class CaseOut(BaseModel):
 
 
 class CaseReview(Strict):
+    # What `_note_given` enforces, for the OpenAPI: a reason to reject or to ask for more.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["decision"], "properties": {"decision": {"const": "approve"}}},
+                {
+                    "required": ["decision", "note"],
+                    "properties": {"decision": {"enum": ["reject", "more_info"]}, "note": {"type": "string"}},
+                },
+            ]
+        }
+    )
+
     decision: Literal["approve", "reject", "more_info"]
-    note: str | None = Field(default=None, max_length=1000, description="required to reject or ask for more")
+    note: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="required to reject or ask for more"
+    )
     version: int | None = Field(default=None, description="optimistic lock: the version you saw")
+
+    @model_validator(mode="after")
+    def _note_given(self) -> CaseReview:
+        if self.decision != "approve" and not self.note:
+            raise ValueError("say why in `note` to reject or to ask for more")
+        return self
 
 
 class ManifestIcon(BaseModel):

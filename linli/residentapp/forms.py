@@ -21,6 +21,7 @@ from linli.events import intake, lifecycle, reading
 from linli.events.notifications import notify_in_app
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, role_permits, tenant_chain
+from linli.platform.db import within_scopes
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.masking import mask_id_number, sees_full
@@ -74,9 +75,11 @@ def check_definition(fields: Sequence[FormField]) -> None:
 
 
 async def definition(session: AsyncSession, app: TenantApp, code: str) -> FormOut:
-    """The form of a `form` service (switched on or off): the tenant's own, else the shipped default."""
+    """The form of a `form` service (switched on or off): the tenant's own, else the shipped default. Part of
+    the app's configuration: read in the tenant's scope (a resident's own, an estate, does not hold it)."""
     app.check_kind(code, "form")
-    own = await AppRepository(session).form_definition(tenant_id=app.id, service_code=code)
+    async with within_scopes(session, [app.node_path]):
+        own = await AppRepository(session).form_definition(tenant_id=app.id, service_code=code)
     defaults = default_definitions()
     fields = (
         [FormField.model_validate(f) for f in own.fields]

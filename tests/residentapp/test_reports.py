@@ -122,6 +122,28 @@ async def test_photos_are_at_most_nine_and_must_be_photos(client: httpx.AsyncCli
     assert get_storage() is not None
 
 
+async def test_a_phone_sized_photo_is_an_upload_not_a_json_body(client: httpx.AsyncClient, login: Login) -> None:
+    import io
+    import os
+
+    from PIL import Image
+
+    resident = await login(RESIDENT)
+    event = (await report(client, resident, item="ca_garbage_overflow")).json()
+    noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="JPEG", quality=95)
+    assert len(out.getvalue()) > 256 * 1024  # more than a JSON body may have
+    sent = await client.post(
+        f"{APP}/reports/{event['id']}/photos",
+        files={"file": ("big.jpg", out.getvalue(), "image/jpeg")},
+        headers=resident,
+    )
+    assert sent.status_code == 201, sent.text
+    anonymous = await client.post(f"{APP}/reports/{event['id']}/photos", files={"file": ("x.jpg", b"x", "image/jpeg")})
+    assert anonymous.status_code == 401
+
+
 async def test_switched_off_services_are_refused(client: httpx.AsyncClient, login: Login) -> None:
     resident, staff = await login(RESIDENT), await login("staff@mumianling.demo")
     tid = tenant_id("mumianling")

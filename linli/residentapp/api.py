@@ -66,7 +66,6 @@ from linli.residentapp.schemas import (
     FormSubmit,
     HomeOut,
     JoinApprove,
-    JoinPlacesOut,
     JoinReject,
     JoinRequestCreate,
     JoinRequestMine,
@@ -79,6 +78,7 @@ from linli.residentapp.schemas import (
     NoticeSummary,
     NoticeUpdate,
     NoticeView,
+    PlaceEstate,
     ReportCancel,
     ReportCreate,
     ReportDetail,
@@ -134,9 +134,9 @@ async def verify_sign_in_code(slug: Slug, body: CodeVerify, session: DbSession) 
 
 
 @app_router.get("/join/places", operation_id="list_join_places")
-async def list_join_places(slug: Slug, join_token: JoinToken, session: DbSession) -> JoinPlacesOut:
-    """The tenant's estates with their buildings and units, to say where one lives."""
-    return await signin.join_places(session, slug=slug, join_token=join_token)
+async def list_join_places(slug: Slug, join_token: JoinToken, session: DbSession) -> Page[PlaceEstate]:
+    """The tenant's estates with their buildings and units, to say where one lives (one page)."""
+    return Page(items=await signin.join_places(session, slug=slug, join_token=join_token))
 
 
 @app_router.post("/join", status_code=201, operation_id="request_to_join")
@@ -253,10 +253,10 @@ async def mark_app_notification_read(
 
 
 @app_router.get("/report-items", operation_id="list_report_items")
-async def list_report_items(slug: Slug, session: DbSession, principal: AppRead) -> list[ReportLine]:
+async def list_report_items(slug: Slug, session: DbSession, principal: AppRead) -> Page[ReportLine]:
     """The items residents may report (the taxonomy's `resident_report` source), by business line."""
     await _ctx(session, slug, principal)
-    return await reports.report_items(session)
+    return Page(items=await reports.report_items(session))
 
 
 @app_router.post(

@@ -72,7 +72,10 @@ async def seed_resident_app_demo(session: AsyncSession, scale: str) -> None:
     mumianling = await tenant_by_slug(session, slug="mumianling")
     if mumianling is None:
         return
+    linked = {s.code for s in (await services.tenant_app(session, slug="mumianling")).services() if s.url}
     for code, url in LINK_URLS.items():
+        if code in linked:
+            continue
         await services.update_service(
             session,
             actor=None,

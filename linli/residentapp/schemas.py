@@ -80,10 +80,6 @@ class PlaceEstate(BaseModel):
     buildings: list[PlaceBuilding]
 
 
-class JoinPlacesOut(BaseModel):
-    estates: list[PlaceEstate]
-
-
 class JoinRequestCreate(Strict):
     name: str = Field(min_length=1, max_length=50, description="the applicant's name")
     estate_id: Id

@@ -28,7 +28,6 @@ from linli.residentapp.repository import AppRepository
 from linli.residentapp.schemas import (
     CodeSentOut,
     CodeSignInOut,
-    JoinPlacesOut,
     JoinRequestMine,
     JoinRequestOut,
     PlaceBuilding,
@@ -150,7 +149,7 @@ async def _mine(session: AsyncSession, request: JoinRequest) -> JoinRequestMine:
     )
 
 
-def _places(estates: list[Node], locations: list[Location]) -> JoinPlacesOut:
+def _places(estates: list[Node], locations: list[Location]) -> list[PlaceEstate]:
     units: dict[int, list[PlaceUnit]] = {}
     for loc in locations:
         if loc.kind == "unit" and loc.parent_id is not None:
@@ -161,12 +160,10 @@ def _places(estates: list[Node], locations: list[Location]) -> JoinPlacesOut:
             buildings.setdefault(loc.node_id, []).append(
                 PlaceBuilding(id=loc.id, name=loc.name, units=units.get(loc.id, []))
             )
-    return JoinPlacesOut(
-        estates=[PlaceEstate(id=e.id, name=e.name, buildings=buildings.get(e.id, [])) for e in estates]
-    )
+    return [PlaceEstate(id=e.id, name=e.name, buildings=buildings.get(e.id, [])) for e in estates]
 
 
-async def join_places(session: AsyncSession, *, slug: str, join_token: str) -> JoinPlacesOut:
+async def join_places(session: AsyncSession, *, slug: str, join_token: str) -> list[PlaceEstate]:
     """The tenant's estates with their buildings and units, to say where one lives."""
     app = await _writable_app(session, slug)
     _join_phone(app, join_token)

@@ -20,7 +20,7 @@ async def report(client: httpx.AsyncClient, headers: dict[str, str], **body: obj
 
 async def test_residents_choose_only_the_items_they_may_raise(client: httpx.AsyncClient, login: Login) -> None:
     headers = await login(RESIDENT)
-    lines = (await client.get(f"{APP}/report-items", headers=headers)).json()
+    lines = (await client.get(f"{APP}/report-items", headers=headers)).json()["items"]
     codes = {i["code"] for line in lines for i in line["items"]}
     assert "ph_public_facility" in codes and "ca_garbage_overflow" in codes
     assert "sf_smoke_alarm" not in codes and "ps_hotline_transfer" not in codes

@@ -121,7 +121,7 @@ async def test_an_unknown_phone_asks_to_join_and_staff_approve(
     answer = await sign_in_by_code(client, "mumianling", UNKNOWN)
     assert answer["status"] == "join_required" and answer["tokens"] is None and answer["join_request"] is None
     join = {"X-Join-Token": str(answer["join_token"])}
-    places = (await client.get("/api/v1/app/mumianling/join/places", headers=join)).json()["estates"]
+    places = (await client.get("/api/v1/app/mumianling/join/places", headers=join)).json()["items"]
     estate = next(e for e in places if e["name"] == "悦峰尚府")
     building = estate["buildings"][0]
     unit = building["units"][0]
@@ -163,7 +163,7 @@ async def test_staff_reject_a_request_with_a_reason(
 ) -> None:
     answer = await sign_in_by_code(client, "nanhong", UNKNOWN)
     join = {"X-Join-Token": str(answer["join_token"])}
-    estate = (await client.get("/api/v1/app/nanhong/join/places", headers=join)).json()["estates"][0]
+    estate = (await client.get("/api/v1/app/nanhong/join/places", headers=join)).json()["items"][0]
     asked = await client.post(
         "/api/v1/app/nanhong/join", json={"name": "钱多", "estate_id": estate["id"]}, headers=join
     )

@@ -29,12 +29,14 @@ audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
 grafana_app = typer.Typer(help="Grafana dashboards.", no_args_is_help=True)
 health_app = typer.Typer(help="Is this pod's worker alive and ready? (the chart's exec probes)", no_args_is_help=True)
+dev_app = typer.Typer(help="Development helpers.", no_args_is_help=True)
 app.add_typer(seed_app, name="seed")
 app.add_typer(audit_app, name="audit")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(events_app, name="events")
 app.add_typer(health_app, name="health")
+app.add_typer(dev_app, name="dev")
 console = Console(stderr=True)
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -263,6 +265,20 @@ def health_ingest(ready: Annotated[bool, READY] = False) -> None:
     from linli.platform.probes import heartbeat_problem
 
     probe_result(heartbeat_problem(get_settings().health_file, ready=ready))
+
+
+@dev_app.command("sms-outbox")
+def sms_outbox(
+    phone: Annotated[str | None, typer.Option(help="only messages to this phone")] = None,
+    limit: Annotated[int, typer.Option(help="how many of the newest messages")] = 20,
+) -> None:
+    """Print the SMS the development gateway wrote instead of sending them (sign-in codes among them)."""
+    from linli.platform.sms import read_outbox
+
+    if get_settings().sms_gateway_url:
+        console.print("LINLI_SMS_GATEWAY_URL is set: messages go to that gateway, not to the outbox")
+    for message in read_outbox(phone=phone, limit=limit):
+        typer.echo(f"{message['at']}  {message['phone']}  {message['text']}")
 
 
 @app.command()

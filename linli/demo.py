@@ -21,12 +21,12 @@ from linli.tenants import service as tenants
 
 DEMO_PASSWORD = "linli-demo-2026"
 
-# (slug, node name, level, admin e-mail)
+# (slug, node name, level, admin e-mail, the resident app's colour)
 DEMO_TENANTS = (
-    ("yulin", "玉林街道", "street", "admin@yulin.demo"),
-    ("nanhong", "南虹村社区", "community", "admin@nanhong.demo"),
-    ("dongxiao", "东晓街道", "street", "admin@dongxiao.demo"),
-    ("mumianling", "木棉岭社区", "community", "admin@mumianling.demo"),
+    ("yulin", "玉林街道", "street", "admin@yulin.demo", "#1989fa"),
+    ("nanhong", "南虹村社区", "community", "admin@nanhong.demo", "#ee0a24"),
+    ("dongxiao", "东晓街道", "street", "admin@dongxiao.demo", "#1989fa"),
+    ("mumianling", "木棉岭社区", "community", "admin@mumianling.demo", "#07c160"),
 )
 
 
@@ -47,6 +47,7 @@ DEMO_ACCOUNTS = (
     DemoAccount("property@yuefeng.demo", "悦峰尚府物业", "property_manager", "name:悦峰尚府"),
     DemoAccount("auditor@wuhou.demo", "武侯区审计员", "auditor", "code:510107"),
     DemoAccount("13800000001", "悦峰尚府居民", "resident", "name:悦峰尚府"),
+    DemoAccount("13800000023", "林荫街9号院居民", "resident", "name:林荫街9号院"),
 )
 
 # A domain's demo data (residents, devices, events): `linli.wiring.DEMO_STEPS` lists them in order.
@@ -87,7 +88,7 @@ async def seed_accounts(session: AsyncSession) -> None:
 
 
 async def seed_tenants(session: AsyncSession) -> None:
-    for slug, name, level, admin_email in DEMO_TENANTS:
+    for slug, name, level, admin_email, color in DEMO_TENANTS:
         if await lifecycle.tenant_by_slug(session, slug=slug) is not None:
             continue
         node = await NodeRepository(session).find_by_name(name, level=level)
@@ -99,7 +100,7 @@ async def seed_tenants(session: AsyncSession) -> None:
             slug=slug,
             admin_email=admin_email,
             node_id=node.id,
-            branding={"app_name": f"{name}邻里"},
+            branding={"app_name": f"{name}邻里", "primary_color": color},
         )
 
 

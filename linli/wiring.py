@@ -31,6 +31,8 @@ from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
+from linli.residentapp import api as residentapp_api
+from linli.residentapp import demo as residentapp_demo
 from linli.residents import api as residents_api
 from linli.residents import seed as residents_seed
 from linli.services import api as services_api
@@ -53,6 +55,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     iot_api.router,
     iot_brokerauth.router,
     events_api.router,
+    residentapp_api.app_router,
+    residentapp_api.router,
+    residentapp_api.manifest_router,
     events_open311.open311_router,
     dashboards_api.router,
 )
@@ -66,6 +71,7 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("residents", residents_seed.demo_step),
     ("iot devices", iot_simulate.seed_demo_devices),
     ("events", events_demo.seed_events_demo),
+    ("resident app", residentapp_demo.seed_resident_app_demo),
 )
 
 

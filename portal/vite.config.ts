@@ -31,6 +31,6 @@ export default defineConfig({
       },
     },
   },
-  server: { proxy: { '/api': 'http://127.0.0.1:8000', '/app/v1': 'http://127.0.0.1:8000' } },
+  server: { proxy: { '/api': 'http://127.0.0.1:8000' } },
   test: { include: ['src/**/*.test.ts'], environment: 'node' },
 })

@@ -17,6 +17,8 @@ os.environ.update(
     # The tests' own Redis database, emptied at the start of each run: job ids derive from database ids,
     # which restart with every fresh test database.
     LINLI_REDIS_URL=os.environ.get("LINLI_TEST_REDIS_URL", "redis://127.0.0.1:56379/1"),
+    # The development SMS outbox (sign-in codes) of this run: the tests read the codes from it.
+    LINLI_SMS_OUTBOX=f"/tmp/linli-sms-outbox-{TEST_DB}.jsonl",
 )
 
 import asyncio  # noqa: E402

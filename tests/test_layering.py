@@ -18,6 +18,7 @@ FLOORS: dict[str, int] = {
     "services": 2,
     "dashboards": 3,
     "portal": 3,
+    "residentapp": 3,
     "cli": 4,
     "demo": 4,
     "wiring": 4,

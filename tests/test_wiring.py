@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_EVERY_DOMAIN = """
 import importlib, pkgutil, sys
 import linli
-for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards"):
+for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp"):
     root = importlib.import_module(f"linli.{package}")
     for info in pkgutil.walk_packages(root.__path__, f"linli.{package}."):
         importlib.import_module(info.name)
@@ -48,7 +48,7 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(lifecycle.ONBOARDING_HOOKS) == [services.apply_defaults, routing.ensure_default_units]
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
-    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events"]
+    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app"]
 
 
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:

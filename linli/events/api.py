@@ -11,7 +11,6 @@ from pydantic import ValidationError
 
 from linli.events import intake, kpis, lifecycle, notifications, reading, routing
 from linli.events.detail import event_detail
-from linli.events.models import Event
 from linli.events.permissions import (
     EventsAttach,
     EventsCreate,
@@ -59,33 +58,23 @@ from linli.events.schemas import (
     WebhookOut,
 )
 from linli.platform.access import DbSession
-from linli.platform.errors import BadRequest, Forbidden, PayloadTooLarge
+from linli.platform.errors import Forbidden, PayloadTooLarge
 from linli.platform.ids import Id
-from linli.platform.pagination import Cursor, Limit, Page, decode_cursor, decode_int_cursor, encode_cursor, next_cursor
+from linli.platform.pagination import (
+    Cursor,
+    Limit,
+    Page,
+    decode_int_cursor,
+    decode_time_cursor,
+    next_cursor,
+    next_time_cursor,
+)
 from linli.platform.settings import get_settings
 from linli.platform.window import require_aware, resolve_window
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 SIGNATURE_HEADER = "x-linli-signature"
 TIMESTAMP_HEADER = "x-linli-timestamp"
-
-
-def _event_cursor(rows: list[Event] | Any, limit: int) -> str | None:
-    if len(rows) < limit or not rows:
-        return None
-    last = rows[-1]
-    return encode_cursor(f"{last.created_at.isoformat()}|{last.id}")
-
-
-def _decode_event_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    raw = decode_cursor(cursor)
-    if raw is None:
-        return None
-    try:
-        at, _, ident = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(ident)
-    except ValueError as exc:
-        raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
 
 
 @router.post(
@@ -250,13 +239,13 @@ async def list_events(
     as_of = datetime.now(UTC) - POLL_OVERLAP
     rows = list(
         await reading.list_events(
-            session, actor=principal, filters=filters, before=_decode_event_cursor(cursor), limit=limit
+            session, actor=principal, filters=filters, before=decode_time_cursor(cursor), limit=limit
         )
     )
     names = await reading.place_names(session, rows)
     return EventPage(
         items=[EventRow(**EventOut.of(e).model_dump(), node_name=names.get(e.node_id, "")) for e in rows],
-        next_cursor=_event_cursor(rows, limit),
+        next_cursor=next_time_cursor(rows, limit),
         as_of=as_of,
     )
 

@@ -1,4 +1,4 @@
-"""Settings of the events domain (`LINLI_EVENTS_*`, `LINLI_SMTP_*`, `LINLI_SMS_*`)."""
+"""Settings of the events domain (`LINLI_EVENTS_*`, `LINLI_SMTP_*`, `LINLI_WEBHOOK_*`)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ class EventsSettings(BaseSettings):
     # Networks (CIDRs, comma-separated) webhooks may reach although private or loopback: on-premises
     # integrations. Cloud metadata addresses stay refused.
     webhook_allow_networks: str = ""
-    sms_gateway_url: str | None = None
 
 
 def webhook_policy(resolver: Resolver = system_resolver) -> OutboundPolicy:

@@ -108,6 +108,8 @@ class Intake:
     reporter_label: str | None = None
     severity: str | None = None
     attrs: dict[str, Any] | None = None
+    # False for what is one person's own matter (a form case), never "the same thing at the same place".
+    merge_duplicates: bool = True
 
 
 async def create_event(
@@ -146,7 +148,11 @@ async def create_event(
             return existing, True
     label = actor_label or await label_of(session, actor, intake.reporter_label or intake.source)
     window = timedelta(minutes=get_events_settings().events_duplicate_window_minutes)
-    duplicate = await repo.open_duplicate(item_code=item.code, node_id=node.id, place_key=key, since=at - window)
+    duplicate = (
+        await repo.open_duplicate(item_code=item.code, node_id=node.id, place_key=key, since=at - window)
+        if intake.merge_duplicates
+        else None
+    )
     if duplicate is not None:
         duplicate.duplicate_count += 1
         if actor is not None and actor.kind == "user" and actor.id != duplicate.reporter_id:

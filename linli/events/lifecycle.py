@@ -258,6 +258,19 @@ async def transition(
     return event
 
 
+# How an event decided elsewhere (a form case approved or rejected) walks to its end, step by step.
+CONCLUDING_STEPS = {"new": "cancel", "dispatched": "accept", "accepted": "resolve", "in_progress": "resolve"}
+
+
+async def conclude(session: AsyncSession, *, actor: Principal, event_id: uuid.UUID, note: str) -> Event:
+    """Take an open event to `resolved` with the caller's note (accepting it first if need be; an event
+    nobody was dispatched to is cancelled), as staff: the matter was decided where it belongs."""
+    event = await get_event(session, actor=actor, event_id=event_id)
+    while (action := CONCLUDING_STEPS.get(event.status)) is not None:
+        event = await transition(session, actor=actor, event_id=event.id, action=action, note=note)
+    return event
+
+
 async def _notify_transition(
     session: AsyncSession,
     event: Event,

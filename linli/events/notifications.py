@@ -1,7 +1,7 @@
 """Who hears of an event and how: the in-app inbox (the row itself), notification preferences, e-mail over
-SMTP, an SMS gateway interface and signed webhooks (with their endpoints). Every notification is a row
-with its delivery state; pending rows are delivered by a job and retried with backoff until they
-succeed or run out of attempts."""
+SMTP, SMS through the platform's gateway interface (`platform.sms`) and signed webhooks (with their
+endpoints). Every notification is a row with its delivery state; pending rows are delivered by a job and
+retried with backoff until they succeed or run out of attempts."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from linli.platform.hierarchy.service import NodeService
 from linli.platform.netguard import ForbiddenDestination, Resolver, check_url, pin, system_resolver
 from linli.platform.security import hmac_sha256_hex, new_secret
 from linli.platform.settings import get_settings
+from linli.platform.sms import NoSmsGateway, SmsDeliveryError, SmsGateway, sms_gateway
 from linli.tenants.models import User
 from linli.tenants.repository import UserRepository
 
@@ -45,10 +46,6 @@ class DeliveryError(Exception):
 
 class EmailSender(Protocol):
     async def send(self, *, to: str, subject: str, body: str) -> None: ...
-
-
-class SmsGateway(Protocol):
-    async def send(self, *, phone: str, text: str) -> None: ...
 
 
 class WebhookSender(Protocol):
@@ -131,30 +128,6 @@ class HttpWebhookSender:
 
 
 @dataclass
-class HttpSmsGateway:
-    """Posts `{phone, text}` as JSON to the configured gateway; a provider adapter sits behind it."""
-
-    url: str
-
-    async def send(self, *, phone: str, text: str) -> None:
-        try:
-            async with httpx.AsyncClient(timeout=10) as client:
-                response = await client.post(self.url, json={"phone": phone, "text": text})
-        except httpx.HTTPError as exc:
-            raise DeliveryError(f"sms: {exc}") from exc
-        if response.status_code >= 300:
-            raise DeliveryError(f"sms: HTTP {response.status_code}")
-
-
-@dataclass
-class NoSmsGateway:
-    """No gateway configured: SMS notifications fail (and are retried) rather than vanish."""
-
-    async def send(self, *, phone: str, text: str) -> None:
-        raise DeliveryError("no SMS gateway configured (LINLI_SMS_GATEWAY_URL)")
-
-
-@dataclass
 class Senders:
     email: EmailSender = field(default_factory=SmtpEmailSender)
     sms: SmsGateway = field(default_factory=NoSmsGateway)
@@ -162,8 +135,7 @@ class Senders:
 
 
 def default_senders() -> Senders:
-    url = get_events_settings().sms_gateway_url
-    return Senders(sms=HttpSmsGateway(url) if url else NoSmsGateway())
+    return Senders(sms=sms_gateway())
 
 
 async def send_one(notification: Notification, senders: Senders, *, webhook_secret: str | None) -> None:
@@ -174,7 +146,10 @@ async def send_one(notification: Notification, senders: Senders, *, webhook_secr
     elif notification.channel == "sms":
         if not notification.address:
             raise DeliveryError("recipient has no phone number")
-        await senders.sms.send(phone=notification.address, text=f"{notification.title} {notification.body}".strip())
+        try:
+            await senders.sms.send(phone=notification.address, text=f"{notification.title} {notification.body}".strip())
+        except SmsDeliveryError as exc:
+            raise DeliveryError(str(exc)) from exc
     elif notification.channel == "webhook":
         if not notification.address or webhook_secret is None:
             raise DeliveryError("webhook endpoint is gone")
@@ -327,11 +302,51 @@ async def deliver_pending(
 
 
 async def inbox(
-    session: AsyncSession, *, actor: Principal, unread_only: bool, before_id: int | None, limit: int
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    unread_only: bool,
+    before_id: int | None,
+    limit: int,
+    within_path: str | None = None,
 ) -> Sequence[Notification]:
+    """The caller's in-app notifications, newest first (optionally only those about a subtree)."""
     return await NotificationRepository(session).inbox(
-        user_id=actor.id, unread_only=unread_only, before_id=before_id, limit=limit
+        user_id=actor.id, unread_only=unread_only, before_id=before_id, limit=limit, within_path=within_path
     )
+
+
+async def unread_count(session: AsyncSession, *, actor: Principal, within_path: str | None = None) -> int:
+    return await NotificationRepository(session).unread_count(user_id=actor.id, within_path=within_path)
+
+
+def notify_in_app(
+    session: AsyncSession,
+    *,
+    node_path: str,
+    recipient_id: uuid.UUID,
+    kind: str,
+    title: str,
+    body: str,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+) -> Notification:
+    """An inbox row about something other than an event (a form case's decision, say)."""
+    at = at or utcnow()
+    notification = Notification(
+        node_path=node_path,
+        recipient_id=recipient_id,
+        channel="in_app",
+        kind=kind,
+        title=title,
+        body=body,
+        payload=payload,
+        state="delivered",
+        delivered_at=at,
+        next_attempt_at=at,
+    )
+    NotificationRepository(session).add(notification)
+    return notification
 
 
 async def mark_read(session: AsyncSession, *, actor: Principal, notification_id: int) -> Notification:

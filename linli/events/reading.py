@@ -10,13 +10,14 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.events.models import HANDLING_ROLES, Event, TimelineEntry
+from linli.events.models import HANDLING_ROLES, Event, Rating, TimelineEntry
 from linli.events.repositories import (
     CatalogRepository,
     EventCriteria,
     EventRepository,
     HandlerUnitRepository,
     Handling,
+    Item,
 )
 from linli.platform.access import (
     Permission,
@@ -94,6 +95,8 @@ class EventFilters:
     created_from: datetime | None = None
     created_to: datetime | None = None
     updated_since: datetime | None = None
+    # A subtree the caller need not see as a node (a resident's tenant, for the resident app).
+    within_path: str | None = None
 
 
 async def _handling(session: AsyncSession, actor: Principal) -> Handling:
@@ -103,7 +106,7 @@ async def _handling(session: AsyncSession, actor: Principal) -> Handling:
 
 
 async def _criteria(session: AsyncSession, actor: Principal, filters: EventFilters, at: datetime) -> EventCriteria:
-    within = None
+    within = filters.within_path
     if filters.node_id is not None:
         within = (await NodeService(session).get_visible(filters.node_id)).node_path
     # Under a resident grant only one's own reports, under the caller's other grants every event (RLS
@@ -206,6 +209,15 @@ async def catalog_lines(session: AsyncSession) -> list[dict[str, Any]]:
 
 async def item_exists(session: AsyncSession, code: str) -> bool:
     return await CatalogRepository(session).item(code) is not None
+
+
+async def catalog_item(session: AsyncSession, code: str) -> Item | None:
+    return await CatalogRepository(session).item(code)
+
+
+async def ratings(session: AsyncSession, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Rating]:
+    """The ratings of events the caller already holds (read within the request's scope)."""
+    return await EventRepository(session).ratings(event_ids)
 
 
 async def open311_requests(

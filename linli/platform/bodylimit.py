@@ -47,7 +47,10 @@ def body_limits(settings: Settings) -> BodyLimits:
         classes=(
             RouteClass(re.compile(r"/api/v1/ingest$"), settings.body_limit_ingest_bytes, (b"x-device-token",)),
             RouteClass(
-                re.compile(r"/api/v1/(events/[^/]+/attachments|events/ai-detections|devices/bulk)$"),
+                re.compile(
+                    r"/api/v1/(events/[^/]+/attachments|events/ai-detections|devices/bulk|notices/[^/]+/images"
+                    r"|app/[^/]+/(reports|forms)/[^/]+/photos)$"
+                ),
                 upload,
                 (b"authorization", b"x-api-key"),
             ),

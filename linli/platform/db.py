@@ -118,6 +118,17 @@ async def apply_scopes(session: AsyncSession, scopes: Sequence[str]) -> None:
         await session.execute(SET_SCOPES, _scope_parameters(connection, scopes))
 
 
+@asynccontextmanager
+async def within_scopes(session: AsyncSession, scopes: Sequence[str]) -> AsyncIterator[AsyncSession]:
+    """Read under `scopes` for the block, then put the session's own back: a signed-in request reading a
+    tenant's public pages (its app configuration), which lie outside a resident's scope. On an error the
+    request ends anyway, so the scope is put back only after a block that finished."""
+    previous = session.info.get("scopes", ())
+    await apply_scopes(session, scopes)
+    yield session
+    await apply_scopes(session, previous)
+
+
 def _engine(url: str, *, pool_size: int) -> AsyncEngine:
     # Statement parameters carry personal data (phones, names, identity numbers): never in errors or logs.
     return create_async_engine(

@@ -31,6 +31,11 @@ HTTP_CODES = {
 }
 
 
+def client_address(request: Request) -> str:
+    """The client's address (a trusted proxy's X-Forwarded-For already applied): what rate limits key on."""
+    return request.client.host if request.client else "unknown"
+
+
 def error_body(code: str, message: str, details: object = None) -> dict[str, object]:
     body: dict[str, object] = {"code": code, "message": message}
     if details is not None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -49,6 +50,24 @@ def decode_uuid_cursor(cursor: str | None) -> uuid.UUID | None:
         return None
     try:
         return uuid.UUID(raw)
+    except ValueError as exc:
+        raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
+
+
+def next_time_cursor(rows: Sequence[Any], limit: int) -> str | None:
+    """For lists newest first by (created_at, id) with uuid ids (events): the last row's pair."""
+    if len(rows) < limit or not rows:
+        return None
+    return encode_cursor(f"{rows[-1].created_at.isoformat()}|{rows[-1].id}")
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    raw = decode_cursor(cursor)
+    if raw is None:
+        return None
+    try:
+        at, _, ident = raw.partition("|")
+        return datetime.fromisoformat(at), uuid.UUID(ident)
     except ValueError as exc:
         raise BadRequest("cursor is not valid; pass the next_cursor of a previous page", code="bad_cursor") from exc
 

@@ -95,3 +95,21 @@ def decode_access_token(token: str) -> dict[str, Any] | None:
 
 def hmac_sha256_hex(key: str, body: bytes) -> str:
     return hmac.new(key.encode(), body, hashlib.sha256).hexdigest()
+
+
+def issue_purpose_token(purpose: str, subject: str, claims: dict[str, Any], ttl: timedelta) -> str:
+    """A short-lived signed token for one purpose (e.g. `join`: a phone proven by a code may ask to join);
+    never valid as an access token, nor for another purpose."""
+    now = datetime.now(UTC)
+    body = claims | {"sub": subject, "typ": purpose, "iat": now, "exp": now + ttl}
+    return jwt.encode(body, get_settings().secret_key, algorithm="HS256")
+
+
+def decode_purpose_token(token: str, purpose: str) -> dict[str, Any] | None:
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, get_settings().secret_key, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == purpose and purpose != "access" else None

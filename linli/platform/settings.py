@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # The deployment's local time: where the dashboards' days begin (an IANA zone name).
     time_zone: str = "Asia/Shanghai"
+    # SMS (sign-in codes, notifications): a gateway taking `{phone, text}` as JSON; without one, outside
+    # production, messages go to the development outbox file (`linli dev sms-outbox` prints it).
+    sms_gateway_url: str | None = None
+    sms_outbox: str = "var/sms-outbox.jsonl"
 
     # Request bodies, counted in the ASGI layer before anything parses them (linli/platform/bodylimit.py).
     # Uploads default to one attachment (LINLI_EVENTS_MAX_ATTACHMENT_BYTES) base64-encoded or as multipart.

@@ -88,6 +88,15 @@ class ResidentRepository:
             stmt = stmt.where(and_(*conditions))
         return (await self.session.execute(stmt)).all()
 
+    async def people_with_phone(self, phone: str) -> Sequence[Row[Person, Household]]:
+        stmt = (
+            select(Person, Household)
+            .join(Household, Household.id == Person.household_id)
+            .where(Person.phone == phone)
+            .order_by(Person.id)
+        )
+        return (await self.session.execute(stmt)).all()
+
     async def households_with_phone(self, phone: str) -> Sequence[int]:
         stmt = select(Person.household_id).where(Person.phone == phone).distinct()
         return (await self.session.execute(stmt)).scalars().all()

@@ -86,6 +86,23 @@ async def visibility(session: AsyncSession, principal: Principal) -> Visibility:
     return Visibility(paths, household_ids)
 
 
+async def own_households(session: AsyncSession, *, actor: Principal) -> list[Household]:
+    """The households of the caller (matched by the account's phone number), within the request's scope."""
+    ids = (await visibility(session, actor)).household_ids
+    return await households_by_ids(session, ids)
+
+
+async def people_of_phone(session: AsyncSession, *, phone: str) -> list[PersonRecord]:
+    """The people registered with this phone number, with their households, within the request's scope."""
+    return [PersonRecord(p, h) for p, h in await ResidentRepository(session).people_with_phone(phone)]
+
+
+async def households_by_ids(session: AsyncSession, ids: Sequence[int]) -> list[Household]:
+    repo = ResidentRepository(session)
+    found = [await repo.household(i) for i in sorted(ids)]
+    return [h for h in found if h is not None]
+
+
 async def list_people(
     session: AsyncSession,
     *,

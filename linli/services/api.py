@@ -12,10 +12,11 @@ from linli.services.permissions import ServicesRead, ServicesUpdate
 from linli.services.schemas import AppConfig, ServiceOrder, TenantServiceOut, TenantServiceUpdate
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/services", tags=["services"])
-app_router = APIRouter(prefix="/app/v1", tags=["resident app"])
+app_router = APIRouter(prefix="/api/v1/app", tags=["resident app"])
 
 # Routes anyone may call (the resident app loads its configuration before anyone signs in).
-PUBLIC_PATHS = ("/app/v1/{slug}/config",)
+PUBLIC_PATHS = ("/api/v1/app/{slug}/config",)
+Slug = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["mumianling"])]
 
 
 @router.get("", operation_id="list_tenant_services")
@@ -55,7 +56,6 @@ async def order_tenant_services(
 
 
 @app_router.get("/{slug}/config", operation_id="get_resident_app_config")
-async def get_resident_app_config(
-    slug: Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")], session: DbSession
-) -> AppConfig:
+async def get_resident_app_config(slug: Slug, session: DbSession) -> AppConfig:
+    """Branding and the switched-on services by section, in the tenant's order (anyone may read it)."""
     return await service.app_config(session, slug=slug)

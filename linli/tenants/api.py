@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from linli.platform import audit
 from linli.platform.access import CurrentPrincipal, DbSession
 from linli.platform.audit import mask_value
+from linli.platform.http import client_address
 from linli.platform.ids import Id
 from linli.platform.masking import mask_phone
 from linli.platform.pagination import (
@@ -70,10 +71,6 @@ auth_router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 router = APIRouter(prefix="/api/v1", tags=["tenants"])
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def _tokens(issued: service.IssuedTokens) -> TokenOut:
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in, refresh_token=issued.refresh_token)
 
@@ -86,7 +83,7 @@ async def issue_token(
     password: Annotated[str, Form(min_length=1, max_length=200)],
 ) -> TokenOut:
     """OAuth2 password flow: a short access token and a rotating refresh token."""
-    issued = await service.login(session, login=username, password=password, address=_client_address(request))
+    issued = await service.login(session, login=username, password=password, address=client_address(request))
     return _tokens(issued)
 
 

@@ -1,5 +1,5 @@
 """Tenant and identity jobs: deleting the data of offboarded tenants once their grace period has ended,
-pruning old sign-in attempts, sending password-reset links."""
+pruning old sign-in attempts and codes, sending password-reset links."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from arq.cron import CronJob, cron
 
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
-from linli.tenants import lifecycle, service
+from linli.tenants import lifecycle, phone_codes, service
 
 
 async def purge_offboarded_tenants(ctx: dict[str, Any] | None = None) -> list[str]:
@@ -19,8 +19,9 @@ async def purge_offboarded_tenants(ctx: dict[str, Any] | None = None) -> list[st
 
 
 async def prune_login_attempts(ctx: dict[str, Any] | None = None) -> int:
+    """Old sign-in attempts and one-time codes."""
     async with scoped_session(SYSTEM_SCOPE) as session:
-        return await service.prune_login_attempts(session)
+        return await service.prune_login_attempts(session) + await phone_codes.prune(session)
 
 
 async def tenants_send_password_reset(ctx: dict[str, Any], login: str) -> bool:

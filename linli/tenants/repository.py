@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.hierarchy.repository import tables_with_node_path
 from linli.platform.security import hash_like
-from linli.tenants.models import ApiKey, LoginAttempt, RefreshToken, RoleGrant, Tenant, User, UserToken
+from linli.tenants.models import ApiKey, LoginAttempt, PhoneCode, RefreshToken, RoleGrant, Tenant, User, UserToken
 
 
 class FailedLogins(NamedTuple):
@@ -231,3 +231,39 @@ class UserRepository:
         if after is not None:
             stmt = stmt.where(ApiKey.id > after)
         return (await self.session.execute(stmt)).scalars().all()
+
+
+class PhoneCodeRepository:
+    """One-time sign-in codes (a table without tenant rows: the API role holds only what sign-in uses)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, code: PhoneCode) -> None:
+        self.session.add(code)
+
+    async def sent_since(
+        self, *, since: datetime, phone: str | None = None, address: str | None = None
+    ) -> list[datetime]:
+        """When codes went to a phone, or were asked for from an address, since `since` (oldest first)."""
+        stmt = select(PhoneCode.created_at).where(PhoneCode.created_at >= since).order_by(PhoneCode.created_at)
+        if phone is not None:
+            stmt = stmt.where(PhoneCode.phone == phone)
+        if address is not None:
+            stmt = stmt.where(PhoneCode.address == address)
+        return list((await self.session.execute(stmt)).scalars().all())
+
+    async def latest(self, *, tenant_id: int, phone: str) -> PhoneCode | None:
+        """The newest code sent to the phone for the tenant's app, locked (its tries are counted)."""
+        stmt = (
+            select(PhoneCode)
+            .where(PhoneCode.tenant_id == tenant_id, PhoneCode.phone == phone)
+            .order_by(PhoneCode.id.desc())
+            .limit(1)
+            .with_for_update()
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def delete_before(self, before: datetime) -> int:
+        result = await self.session.execute(delete(PhoneCode).where(PhoneCode.created_at < before))
+        return int(result.rowcount)  # type: ignore[attr-defined]

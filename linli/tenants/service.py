@@ -81,6 +81,11 @@ async def _issue_tokens(repo: UserRepository, user: User, *, family: uuid.UUID |
     return IssuedTokens(access, ttl, refresh)
 
 
+async def sign_in(session: AsyncSession, *, user: User) -> IssuedTokens:
+    """Tokens for an account whose owner proved who they are some other way (a one-time SMS code)."""
+    return await _issue_tokens(UserRepository(session), user)
+
+
 def login_delay(failures: int) -> timedelta:
     """How long an account answers nothing after `failures` failed sign-ins in a row."""
     if failures < FREE_FAILURES_PER_LOGIN:
@@ -281,3 +286,7 @@ async def accept_invitation(
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
     return await UserRepository(session).get(user_id)
+
+
+async def user_by_phone(session: AsyncSession, *, phone: str) -> User | None:
+    return await UserRepository(session).by_login(phone)

@@ -383,6 +383,7 @@ GLOBAL_TABLES = {
     "public.refresh_tokens": {"SELECT", "INSERT", "UPDATE(used_at)"},
     "public.user_tokens": {"SELECT", "INSERT"},
     "public.login_attempts": {"SELECT", "INSERT", "DELETE"},
+    "public.phone_codes": {"SELECT", "INSERT", "DELETE", "UPDATE(attempts, used_at)"},
     "public.notification_preferences": {"SELECT", "INSERT", "UPDATE(enabled, min_severity, updated_at)"},
 }
 
@@ -672,6 +673,7 @@ SCOPED_FUNCTIONS = {
     "linli_device_type_defined",
     "linli_event_dispatch",
     "linli_handler_unit_members",
+    "linli_notices_above",
     "linli_tenant_chain",
     "linli_tenant_for_path",
     "linli_webhooks_for_path",
@@ -710,6 +712,7 @@ async def definer_answers(conn: AsyncConnection, path: str, unit_id: int, device
         "webhooks": "select count(*) > 0 from linli_webhooks_for_path(:p)",
         "device type": "select linli_device_type_defined('scoped_meter', :p)",
         "tenant chain": "select count(*) > 0 from linli_tenant_chain(:p)",
+        "notices above": "select count(*) > 0 from linli_notices_above(:p, now())",
         **{f"telemetry {r}": telemetry.format(resolution=r) for r in ("raw", "1h", "1d")},
     }
     out = {}
@@ -774,6 +777,13 @@ async def test_definer_functions_tell_nothing_outside_the_callers_scope(api_conn
         {"t": tenant_id("nanhong"), "n": node_id(nanhong), "p": nanhong},
     )
     device_id = device.scalar_one()
+    await api_connection.execute(
+        text(
+            "insert into notices (tenant_id, node_id, node_path, service_code, title, status) "
+            "values (:t, :n, text2ltree(:p), 'com_announcements', 'scoped', 'published')"
+        ),
+        {"t": tenant_id("nanhong"), "n": node_id(nanhong), "p": nanhong},
+    )
     with readings_of(device_id):
         # Inside Wuhou's scope they answer, so the silence below is the scope's doing.
         assert all((await definer_answers(api_connection, nanhong, unit[0], device_id)).values())

@@ -92,9 +92,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 async def browser(chromium: str) -> AsyncIterator[Browser]:
-    from playwright.async_api import async_playwright
-
-    from playwright.async_api import expect
+    from playwright.async_api import async_playwright, expect
 
     # A shared machine can take seconds to answer under load: wait as long as actions do.
     expect.set_options(timeout=15_000)

@@ -70,7 +70,7 @@ async def test_a_service_switched_off_by_staff_disappears_from_the_app(
             await phone.reload()
             await expect(phone.get_by_test_id("service-party_volunteer")).to_have_count(1)
             await expect(phone.get_by_test_id("service-party_news")).to_have_count(0)
-            config = (await live.get("/app/v1/mumianling/config")).json()
+            config = (await live.get("/api/v1/app/mumianling/config")).json()
             assert "party_news" not in {s["code"] for section in config["sections"] for s in section["services"]}
         finally:
             await live.patch(path, json={"enabled": True})

@@ -36,7 +36,7 @@ async def test_staff_switches_renames_and_reorders_services(client: httpx.AsyncC
     )
     assert [s["code"] for s in ordered.json()["items"][:2]] == ["prop_repair", "prop_visitor_pass"]
 
-    config = (await client.get("/app/v1/mumianling/config")).json()
+    config = (await client.get("/api/v1/app/mumianling/config")).json()
     codes = [s["code"] for section in config["sections"] for s in section["services"]]
     assert "prop_fees" not in codes
     assert codes[0] == "prop_repair"
@@ -77,7 +77,7 @@ async def test_other_tenants_services_are_invisible(client: httpx.AsyncClient, l
             f"/api/v1/tenants/{tid}/services/prop_fees", headers=headers, json={"enabled": False}
         )
         assert patch.status_code == 404
-    assert (await client.get("/app/v1/no-such-tenant/config")).status_code == 404
+    assert (await client.get("/api/v1/app/no-such-tenant/config")).status_code == 404
 
 
 async def test_auditor_cannot_change_services(client: httpx.AsyncClient, login: Login) -> None:

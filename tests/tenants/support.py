@@ -248,6 +248,50 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place | {"e": event.id},
         )
     ).scalar_one()
+    # The resident app: a published notice with an image, a form case with a photo, a request to join.
+    notice = (
+        await db.execute(
+            text(
+                "insert into notices (tenant_id, node_id, node_path, service_code, title, body_md, status, "
+                "published_at) values (:t, :n, text2ltree(:p), 'com_announcements', 'matrix', 'matrix', "
+                "'published', now()) returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    case = (
+        await db.execute(
+            text(
+                "insert into form_cases (tenant_id, node_id, node_path, service_code, applicant_id, values, fields) "
+                "select :t, :n, text2ltree(:p), 'gov_certificate', g.user_id, '{}', '[]' from role_grants g "
+                "where g.node_path @> text2ltree(:p) order by g.id limit 1 returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    app_files = {}
+    for owner, column in ((notice, "notice_id"), (case, "case_id")):
+        file_key = f"app/{tenant_row.id}/matrix-{column}.png"
+        await get_storage().put(file_key, photo, "image/png")
+        app_files[column] = (
+            await db.execute(
+                text(
+                    f"insert into app_files (tenant_id, node_path, {column}, uploaded_by, storage_key, filename, "
+                    "content_type, size_bytes, sha256) values (:t, text2ltree(:p), :o, gen_random_uuid(), :k, "
+                    "'m.png', 'image/png', :s, repeat('c', 64)) returning id"
+                ),
+                place | {"o": owner, "k": file_key, "s": len(photo)},
+            )
+        ).scalar_one()
+    join_request = (
+        await db.execute(
+            text(
+                "insert into join_requests (tenant_id, node_id, node_path, phone, name) "
+                "values (:t, :n, text2ltree(:p), '13900000001', 'matrix') returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -262,6 +306,13 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "webhook_id": webhook,
         "notification_id": notification,
         "code": "prop_fees",
+        "slug": tenant_row.slug,
+        "notice_id": notice,
+        "image_id": str(app_files["notice_id"]),
+        "case_id": case,
+        "file_id": str(app_files["case_id"]),
+        "request_id": join_request,
+        "service": "gov_certificate",
     }
 
 

@@ -180,6 +180,12 @@ class EventRepository(Repository):
         stmt = select(EventAttachment).where(EventAttachment.event_id == event_id).order_by(EventAttachment.created_at)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def ratings(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Rating]:
+        if not event_ids:
+            return {}
+        rows = (await self.session.execute(select(Rating).where(Rating.event_id.in_(event_ids)))).scalars()
+        return {r.event_id: r for r in rows}
+
     async def rating(self, event_id: uuid.UUID) -> Rating | None:
         return (await self.session.execute(select(Rating).where(Rating.event_id == event_id))).scalar_one_or_none()
 

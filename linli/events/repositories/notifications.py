@@ -23,7 +23,13 @@ class NotificationRepository(Repository):
         return await self.session.get(NotificationPreference, (user_id, channel))
 
     async def inbox(
-        self, *, user_id: uuid.UUID, unread_only: bool, before_id: int | None, limit: int
+        self,
+        *,
+        user_id: uuid.UUID,
+        unread_only: bool,
+        before_id: int | None,
+        limit: int,
+        within_path: str | None = None,
     ) -> Sequence[Notification]:
         stmt = (
             select(Notification)
@@ -31,11 +37,21 @@ class NotificationRepository(Repository):
             .order_by(Notification.id.desc())
             .limit(limit)
         )
+        if within_path is not None:
+            stmt = stmt.where(Notification.node_path.op("<@")(func.text2ltree(within_path)))
         if unread_only:
             stmt = stmt.where(Notification.read_at.is_(None))
         if before_id is not None:
             stmt = stmt.where(Notification.id < before_id)
         return (await self.session.execute(stmt)).scalars().all()
+
+    async def unread_count(self, *, user_id: uuid.UUID, within_path: str | None = None) -> int:
+        stmt = select(func.count()).where(
+            Notification.recipient_id == user_id, Notification.channel == "in_app", Notification.read_at.is_(None)
+        )
+        if within_path is not None:
+            stmt = stmt.where(Notification.node_path.op("<@")(func.text2ltree(within_path)))
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def notification(self, notification_id: int) -> Notification | None:
         return await self.session.get(Notification, notification_id)

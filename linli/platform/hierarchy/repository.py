@@ -122,6 +122,13 @@ class LocationRepository:
         stmt = select(Location).where(Location.node_id == node_id).order_by(Location.id)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def under(self, path: str) -> Sequence[Location]:
+        stmt = select(Location).where(Location.node_path.op("<@")(func.text2ltree(path))).order_by(Location.id)
+        return (await self.session.execute(stmt)).scalars().all()
+
+    async def get(self, location_id: int) -> Location | None:
+        return await self.session.get(Location, location_id)
+
     async def count(self) -> int:
         return int((await self.session.execute(select(func.count()).select_from(Location))).scalar_one())
 

@@ -204,6 +204,13 @@ class NodeService:
             )
         return node
 
+    async def locations_under(self, node_path: str) -> Sequence[Location]:
+        """The buildings and units of the estates in a subtree (as far as the caller's scope shows them)."""
+        return await LocationRepository(self.session).under(node_path)
+
+    async def location(self, location_id: int) -> Location | None:
+        return await LocationRepository(self.session).get(location_id)
+
     async def ancestors(self, node: Node) -> Sequence[Node]:
         return await self.repo.ancestors(node.node_path)
 

@@ -5,7 +5,7 @@ import { computed, ref } from 'vue'
 import { api, call, type Schemas } from '@/api/client'
 
 export type AppConfig = Schemas['AppConfig']
-export type AppService = Schemas['TenantServiceOut']
+export type AppService = Schemas['AppService']
 
 export function slugFromPath(pathname: string): string | null {
   const match = /^\/app\/([a-z0-9][a-z0-9-]{1,62})\/?/.exec(pathname)
@@ -17,7 +17,7 @@ export const useTenant = defineStore('tenant', () => {
   const config = ref<AppConfig | null>(null)
   const failed = ref(false)
 
-  const branding = computed(() => (config.value?.branding ?? {}) as { app_name?: string; primary_color?: string; logo_url?: string })
+  const branding = computed<Partial<Schemas['AppBranding']>>(() => config.value?.branding ?? {})
   const services = computed<AppService[]>(() => config.value?.sections.flatMap((s) => s.services) ?? [])
 
   async function load(): Promise<void> {
@@ -26,7 +26,7 @@ export const useTenant = defineStore('tenant', () => {
       return
     }
     try {
-      config.value = await call(api.GET('/app/v1/{slug}/config', { params: { path: { slug } } }))
+      config.value = await call(api.GET('/api/v1/app/{slug}/config', { params: { path: { slug } } }))
       document.title = branding.value.app_name ?? document.title
     } catch {
       failed.value = true

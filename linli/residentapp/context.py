@@ -1,0 +1,43 @@
+"""Which tenant's app a request is for, and where the caller stands in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from linli.platform.access import Principal, path_within
+from linli.platform.errors import NotFound
+from linli.services.service import TenantApp, tenant_app
+
+
+@dataclass(frozen=True)
+class AppContext:
+    app: TenantApp
+    actor: Principal
+    # The caller's places in the tenant: the nodes of their grants inside it (a resident's estate), or
+    # the tenant's own node for a grant above it (a district administrator looking at the app).
+    paths: tuple[str, ...]
+
+    @property
+    def resident_paths(self) -> tuple[str, ...]:
+        return tuple(
+            sorted({g.node_path for g in self.actor.grants if g.role == "resident" and self.inside(g.node_path)})
+        )
+
+    def inside(self, path: str) -> bool:
+        return path_within(path, self.app.node_path)
+
+
+async def app_context(session: AsyncSession, *, slug: str, actor: Principal) -> AppContext:
+    """404 for a tenant the caller holds no grant in, around or above (like any other tenant's object)."""
+    app = await tenant_app(session, slug=slug)
+    paths: set[str] = set()
+    for grant in actor.grants:
+        if path_within(grant.node_path, app.node_path):
+            paths.add(grant.node_path)
+        elif path_within(app.node_path, grant.node_path):
+            paths.add(app.node_path)
+    if not paths:
+        raise NotFound("tenant")
+    return AppContext(app, actor, tuple(sorted(paths)))

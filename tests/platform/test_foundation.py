@@ -155,7 +155,7 @@ def test_every_list_endpoint_returns_a_page() -> None:
         lists += 1
         content = op["responses"]["200"]["content"]["application/json"]["schema"]
         schema = schemas[content["$ref"].rsplit("/", 1)[-1]] if "$ref" in content else content
-        assert set(schema["properties"]) == {"items", "next_cursor"}, path
+        assert {"items", "next_cursor"} <= set(schema["properties"]), path  # and page metadata, e.g. as_of
     assert lists >= 5
 
 
@@ -226,8 +226,11 @@ def test_the_command_names_the_refused_setting_in_one_line(bare_environment: pyt
 COUNT_TABLES = """
     select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname <> 'alembic_version'
+      and c.relname not in ('node_device_counts', 'event_day_rollup')
     order by c.relname
 """
+# Left out above: caches the worker (and the seed) recompute from the data, whose row counts follow
+# whatever other tests committed meanwhile, not the seed.
 
 
 def table_counts() -> dict[str, int]:

@@ -38,7 +38,6 @@ from linli.events.schemas import (
     EventDetailOut,
     EventLineOut,
     EventOut,
-    EventPage,
     EventRow,
     HandlerUnitCreate,
     HandlerUnitOut,
@@ -237,16 +236,34 @@ async def list_event_items(session: DbSession, principal: EventsRead) -> Page[Ev
     return Page(items=[EventLineOut.model_validate(line) for line in await reading.catalog_lines(session)])
 
 
-@router.get("/events", operation_id="list_events")
+AS_OF_HEADER = "X-Linli-As-Of"
+
+
+@router.get(
+    "/events",
+    operation_id="list_events",
+    responses={
+        200: {
+            "headers": {
+                AS_OF_HEADER: {
+                    "description": "poll for changes with this as `updated_since`: it lies a little before this "
+                    "answer, so nothing committed meanwhile is missed (events may come again: merge them by id)",
+                    "schema": {"type": "string", "format": "date-time"},
+                }
+            }
+        }
+    },
+)
 async def list_events(
+    response: Response,
     session: DbSession,
     principal: EventsRead,
     filters: EventFiltersQuery,
     cursor: Cursor = None,
     limit: Limit = 50,
-) -> EventPage:
+) -> Page[EventRow]:
     """Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue. Poll for
-    new and changed events with `updated_since` (every 10 s is fine)."""
+    new and changed events with `updated_since` (every 10 s is fine), from the `X-Linli-As-Of` header."""
     as_of = datetime.now(UTC) - POLL_OVERLAP
     rows = list(
         await reading.list_events(
@@ -254,10 +271,10 @@ async def list_events(
         )
     )
     names = await reading.place_names(session, rows)
-    return EventPage(
+    response.headers[AS_OF_HEADER] = as_of.isoformat()
+    return Page(
         items=[EventRow(**EventOut.of(e).model_dump(), node_name=names.get(e.node_id, "")) for e in rows],
         next_cursor=_event_cursor(rows, limit),
-        as_of=as_of,
     )
 
 

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from linli.events.models import Event, HandlerKind
 from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
-from linli.platform.pagination import Page
 from linli.platform.sources import Source
 
 Action = Literal["accept", "start", "resolve", "close", "reject", "cancel", "reopen", "dispatch", "comment"]
@@ -137,13 +136,6 @@ class EventRow(EventOut):
     """An event as lists show it: with the name of its place."""
 
     node_name: str = Field(description="the name of the event's node")
-
-
-class EventPage(Page[EventRow]):
-    as_of: datetime = Field(
-        description="poll for changes with this as `updated_since`: it lies a little before this answer, so "
-        "nothing committed meanwhile is missed (events may come again: merge them by id)"
-    )
 
 
 class EventCounts(BaseModel):

@@ -79,7 +79,7 @@ async def all_items(
         response = await client.get(url, params=query, headers=headers)
         assert response.status_code == 200, response.text
         page = response.json()
-        assert {"items", "next_cursor"} <= set(page), page
+        assert set(page) == {"items", "next_cursor"}, page
         items.extend(page["items"])
         cursor = page["next_cursor"]
         if not cursor:

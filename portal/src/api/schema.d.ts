@@ -919,7 +919,7 @@ export interface paths {
         /**
          * List Events
          * @description Newest first. Residents see their own reports; `handler_unit_id` gives a unit's queue. Poll for
-         *     new and changed events with `updated_since` (every 10 s is fine).
+         *     new and changed events with `updated_since` (every 10 s is fine), from the `X-Linli-As-Of` header.
          */
         get: operations["list_events"];
         put?: never;
@@ -3840,19 +3840,6 @@ export interface components {
             /** Version */
             version: number;
         };
-        /** EventPage */
-        EventPage: {
-            /**
-             * As Of
-             * Format: date-time
-             * @description poll for changes with this as `updated_since`: it lies a little before this answer, so nothing committed meanwhile is missed (events may come again: merge them by id)
-             */
-            as_of: string;
-            /** Items */
-            items: components["schemas"]["EventRow"][];
-            /** Next Cursor */
-            next_cursor?: string | null;
-        };
         /**
          * EventRow
          * @description An event as lists show it: with the name of its place.
@@ -5045,6 +5032,13 @@ export interface components {
         Page_EventLineOut_: {
             /** Items */
             items: components["schemas"]["EventLineOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[EventRow] */
+        Page_EventRow_: {
+            /** Items */
+            items: components["schemas"]["EventRow"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -12454,10 +12448,12 @@ export interface operations {
             /** @description Successful Response */
             200: {
                 headers: {
+                    /** @description poll for changes with this as `updated_since`: it lies a little before this answer, so nothing committed meanwhile is missed (events may come again: merge them by id) */
+                    "X-Linli-As-Of"?: string;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EventPage"];
+                    "application/json": components["schemas"]["Page_EventRow_"];
                 };
             };
             /** @description Bad request */

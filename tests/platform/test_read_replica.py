@@ -89,7 +89,12 @@ def operation_ids() -> dict[str, str | None]:
     return found
 
 
-GETS = [e for e in endpoints() if e.method == "GET" and unit_of_work(e.dependant)]
+# GETs the generated call cannot make succeed yet, with why (to be given real objects; both only read).
+NOT_CALLED = {
+    "/api/v1/app/{slug}/join/places": "needs the join token an unknown phone's sign-in hands out",
+    "/open311/v2/{tenant_slug}/requests/{request_id}.json": "the generated event's item is not public in Open311",
+}
+GETS = [e for e in endpoints() if e.method == "GET" and unit_of_work(e.dependant) and e.path not in NOT_CALLED]
 # Public routes name their tenant by slug and Open311 objects by code or id.
 PUBLIC_IDS = {"slug": "mumianling", "tenant_slug": "mumianling", "service_code": "ph_repair_request"}
 WRITTEN = text(

@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ import pytest
 from linli.demo import DEMO_PASSWORD
 
 if TYPE_CHECKING:
-    from playwright.async_api import Browser, Page
+    from playwright.async_api import Browser, Page, Response
 
 CHROMIUM = os.environ.get("LINLI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -148,3 +150,31 @@ async def sign_in(page: Page, login: str, password: str = DEMO_PASSWORD) -> None
     await page.get_by_test_id("login-password").fill(password)
     await page.get_by_test_id("login-submit").click()
     await expect(page.get_by_test_id("node-breadcrumb")).to_be_visible()
+
+
+DASHBOARD = "/api/v1/dashboards/nodes/"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def shanghai_midnight(days_back: int) -> datetime:
+    today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_back)
+
+
+def is_dashboard_response(node_id: int | None = None) -> Any:
+    def check(response: Response) -> bool:
+        path = httpx.URL(response.url).path
+        return path.startswith(DASHBOARD) and (node_id is None or path == f"{DASHBOARD}{node_id}")
+
+    return check
+
+
+async def dashboard_as_the_page_asked(page: Page, response: Response) -> dict[str, Any]:
+    """The same request the page made (node, from, to), made again by the test with the page's token."""
+    token = await page.evaluate("sessionStorage.getItem('linli.access_token')")
+    url = httpx.URL(response.url)
+    async with httpx.AsyncClient(base_url=f"{url.scheme}://{url.netloc.decode()}") as http:
+        answer = await http.get(url.path, params=url.params, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -17,17 +16,25 @@ import pytest
 from linli.demo import DEMO_PASSWORD
 from linli.events.jobs import events_rollups
 from linli.platform.db import dispose_engines
-from tests.portal.conftest import DESKTOP, PHONE, _page, shot, sign_in
+from tests.portal.conftest import (
+    DASHBOARD,
+    DESKTOP,
+    PHONE,
+    _page,
+    dashboard_as_the_page_asked,
+    is_dashboard_response,
+    shanghai_midnight,
+    shot,
+    sign_in,
+)
 from tests.tenants.support import node_by_name, superuser
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Response
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The way down through Wuhou the test drills, one name per level; the test's own events lie in the estate.
 PATH = ["武侯区", "玉林街道", "南虹村社区", "南虹村第1网格", "林荫街9号院"]
 LEVELS = ["district", "street", "community", "grid", "estate"]
-DASHBOARD = "/api/v1/dashboards/nodes/"
 
 
 @pytest.fixture(params=["desktop", "phone"])
@@ -116,22 +123,11 @@ def _kpis(body: dict[str, Any], lang: str) -> dict[str, tuple[float | None, str]
     }
 
 
-async def _api(page: Page, response: Response) -> dict[str, Any]:
-    """The same request the page made (node, from, to), made again by the test with the page's token."""
-    token = await page.evaluate("sessionStorage.getItem('linli.access_token')")
-    url = httpx.URL(response.url)
-    async with httpx.AsyncClient(base_url=f"{url.scheme}://{url.netloc.decode()}") as http:
-        answer = await http.get(url.path, params=url.params, headers={"Authorization": f"Bearer {token}"})
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
-
-
 async def _shows(page: Page, response: Response, lang: str) -> dict[str, Any]:
     """Asserts the screen shows exactly the API's numbers for the request the page made; returns them."""
     from playwright.async_api import expect
 
-    body = await _api(page, response)
+    body = await dashboard_as_the_page_asked(page, response)
     name = body["node"]["name_en"] if lang == "en" and body["node"]["name_en"] else body["node"]["name"]
     await expect(page.get_by_test_id("command-node")).to_contain_text(name)
     for testid, (value, text) in _kpis(body, lang).items():
@@ -168,14 +164,6 @@ async def _still(page: Page) -> None:
     await page.emulate_media(reduced_motion="reduce")
 
 
-def _is_dashboard(node_id: int | None = None) -> Any:
-    def check(response: Response) -> bool:
-        path = httpx.URL(response.url).path
-        return path.startswith(DASHBOARD) and (node_id is None or path == f"{DASHBOARD}{node_id}")
-
-    return check
-
-
 @pytest.mark.usefixtures("events_in_the_estate")
 async def test_the_district_admin_drills_down_to_an_estate_and_back_up_with_the_apis_numbers(screen: Page) -> None:
     from playwright.async_api import expect
@@ -183,7 +171,7 @@ async def test_the_district_admin_drills_down_to_an_estate_and_back_up_with_the_
     page = screen
     device = "phone" if page.viewport_size == PHONE else "desktop"
     ids = [node_by_name(name)[0] for name in PATH]
-    async with page.expect_response(_is_dashboard(ids[0])) as first:
+    async with page.expect_response(is_dashboard_response(ids[0])) as first:
         await sign_in(page, "admin@wuhou.demo")
     body = await _shows(page, await first.value, "zh-CN")
     assert body["node"]["level"] == "district" and body["breadcrumbs"] == []
@@ -192,7 +180,7 @@ async def test_the_district_admin_drills_down_to_an_estate_and_back_up_with_the_
     # Down, one clicked row at a time.
     for level, name, node_id in zip(LEVELS[1:], PATH[1:], ids[1:], strict=True):
         row = page.locator(f'[data-testid="child-row"][data-node-id="{node_id}"]')
-        async with page.expect_response(_is_dashboard(node_id)) as answer:
+        async with page.expect_response(is_dashboard_response(node_id)) as answer:
             await row.locator('[data-kpi="total"]').click()
         body = await _shows(page, await answer.value, "zh-CN")
         assert body["node"]["level"] == level and body["node"]["name"] == name
@@ -204,14 +192,14 @@ async def test_the_district_admin_drills_down_to_an_estate_and_back_up_with_the_
     assert body["events"]["total"] >= 3 and body["events"]["resolved"] >= 1  # the test's own events
 
     # In English, back up by the breadcrumb, one level at a time.
-    async with page.expect_response(_is_dashboard(ids[-1])) as answer:
+    async with page.expect_response(is_dashboard_response(ids[-1])) as answer:
         await page.get_by_test_id("lang-switch").click()
         await page.get_by_test_id("command-refresh").click()
     await _shows(page, await answer.value, "en")
     await _shot(page, f"command-estate-{device}-en")
     for level, node_id in reversed(list(zip(LEVELS[:-1], ids[:-1], strict=True))):
         crumb = page.get_by_test_id("node-breadcrumb").locator(f'a[data-node-id="{node_id}"]')
-        async with page.expect_response(_is_dashboard(node_id)) as answer:
+        async with page.expect_response(is_dashboard_response(node_id)) as answer:
             await crumb.click()
         body = await _shows(page, await answer.value, "en")
         assert body["node"]["level"] == level
@@ -228,7 +216,7 @@ async def test_community_staff_land_on_their_community_and_cannot_leave_it(page:
     from playwright.async_api import expect
 
     await _still(page)
-    async with page.expect_response(_is_dashboard()) as first:
+    async with page.expect_response(is_dashboard_response()) as first:
         await sign_in(page, "staff@mumianling.demo")
     body = await _shows(page, await first.value, "zh-CN")
     assert body["node"]["name"] == "木棉岭社区" and body["breadcrumbs"] == []
@@ -236,7 +224,7 @@ async def test_community_staff_land_on_their_community_and_cannot_leave_it(page:
     await expect(crumbs).to_have_text(["木棉岭社区"])
 
     grid = body["children"][0]["node"]
-    async with page.expect_response(_is_dashboard(grid["id"])) as answer:
+    async with page.expect_response(is_dashboard_response(grid["id"])) as answer:
         await page.locator(f'[data-testid="child-row"][data-node-id="{grid["id"]}"] a').click()
     await _shows(page, await answer.value, "zh-CN")
     await expect(crumbs).to_have_text(["木棉岭社区", grid["name"]])  # nothing above the community
@@ -244,7 +232,7 @@ async def test_community_staff_land_on_their_community_and_cannot_leave_it(page:
     # The street above and a community elsewhere, named in the URL: the API's refusal, no numbers.
     for outside in ("莲塘街道", "南虹村社区"):
         node_id = node_by_name(outside)[0]
-        async with page.expect_response(_is_dashboard(node_id)) as refused:
+        async with page.expect_response(is_dashboard_response(node_id)) as refused:
             await page.goto(f"/#/command?node={node_id}")
         assert (await refused.value).status == 404
         await expect(page.get_by_test_id("command-error")).to_be_visible()
@@ -253,37 +241,32 @@ async def test_community_staff_land_on_their_community_and_cannot_leave_it(page:
     await _shot(page, "command-outside-refused-zh")
 
 
-def _shanghai_midnight(days_back: int) -> datetime:
-    today = datetime.now(SHANGHAI).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=days_back)
-
-
 @pytest.mark.usefixtures("events_in_the_estate")
 async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window(page: Page) -> None:
     from playwright.async_api import expect
 
     await _still(page)
     community = node_by_name("南虹村社区")[0]
-    async with page.expect_response(_is_dashboard(community)) as first:
+    async with page.expect_response(is_dashboard_response(community)) as first:
         await sign_in(page, "staff@nanhong.demo")
     await _shows(page, await first.value, "zh-CN")
     shown: dict[str, dict[str, Any]] = {}
     for preset, days_back in (("today", 0), ("7d", 6), ("30d", 29)):
-        async with page.expect_response(_is_dashboard(community)) as answer:
+        async with page.expect_response(is_dashboard_response(community)) as answer:
             await page.get_by_test_id(f"window-{preset}").click()
         response = await answer.value
         params = httpx.URL(response.url).params
-        assert datetime.fromisoformat(params["from"]) == _shanghai_midnight(days_back)
+        assert datetime.fromisoformat(params["from"]) == shanghai_midnight(days_back)
         assert abs(datetime.fromisoformat(params["to"]) - datetime.now(UTC)) < timedelta(minutes=1)
         shown[preset] = await _shows(page, response, "zh-CN")
         assert f"window={preset}" in page.url
     # Drilling down keeps the window.
     grid = shown["30d"]["children"][0]["node"]["id"]
-    async with page.expect_response(_is_dashboard(grid)) as down:
+    async with page.expect_response(is_dashboard_response(grid)) as down:
         await page.locator(f'[data-testid="child-row"][data-node-id="{grid}"] [data-kpi="open"]').click()
-    assert datetime.fromisoformat(httpx.URL((await down.value).url).params["from"]) == _shanghai_midnight(29)
+    assert datetime.fromisoformat(httpx.URL((await down.value).url).params["from"]) == shanghai_midnight(29)
     await _shows(page, await down.value, "zh-CN")
-    async with page.expect_response(_is_dashboard(community)) as up:
+    async with page.expect_response(is_dashboard_response(community)) as up:
         await page.get_by_test_id("node-breadcrumb").locator(f'a[data-node-id="{community}"]').click()
     await _shows(page, await up.value, "zh-CN")
     # The event of ten days ago counts in 30 days, not in 7 days or today.
@@ -292,8 +275,8 @@ async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window
 
     # A custom range of whole days, typed into the range picker, lands in the URL and survives a reload.
     await page.get_by_test_id("window-custom").click()
-    start, end = (_shanghai_midnight(12).date().isoformat(), _shanghai_midnight(8).date().isoformat())
-    async with page.expect_response(_is_dashboard(community)) as answer:
+    start, end = (shanghai_midnight(12).date().isoformat(), shanghai_midnight(8).date().isoformat())
+    async with page.expect_response(is_dashboard_response(community)) as answer:
         await page.locator("#command-window-start").fill(start)
         await page.locator("#command-window-end").fill(end)
         await page.locator("#command-window-end").press("Enter")
@@ -301,13 +284,13 @@ async def test_the_window_picker_changes_the_numbers_to_the_apis_for_that_window
     params = httpx.URL(response.url).params
     assert (params["from"], params["to"]) == (
         f"{start}T00:00:00+08:00",
-        f"{(_shanghai_midnight(7)).date().isoformat()}T00:00:00+08:00",
+        f"{(shanghai_midnight(7)).date().isoformat()}T00:00:00+08:00",
     )
     custom = await _shows(page, response, "zh-CN")
     assert custom["events"]["total"] >= 1  # the event of ten days ago
     assert f"from={start}" in page.url and f"to={end}" in page.url
     await _shot(page, "command-window-custom-zh")
-    async with page.expect_response(_is_dashboard(community)) as again:
+    async with page.expect_response(is_dashboard_response(community)) as again:
         await page.reload()
     assert httpx.URL((await again.value).url).params["from"] == f"{start}T00:00:00+08:00"
     await _shows(page, await again.value, "zh-CN")
@@ -335,10 +318,10 @@ async def test_the_grafana_link_of_the_same_level_shows_when_the_api_gives_one(p
 
 async def test_the_screen_refreshes_itself_every_minute_but_not_while_hidden(page: Page) -> None:
     await page.clock.install()
-    async with page.expect_response(_is_dashboard()) as first:
+    async with page.expect_response(is_dashboard_response()) as first:
         await sign_in(page, "staff@mumianling.demo")
     await first.value
-    async with page.expect_response(_is_dashboard()) as again:
+    async with page.expect_response(is_dashboard_response()) as again:
         await page.clock.run_for(60_000)
     await _shows(page, await again.value, "zh-CN")
 
@@ -352,6 +335,6 @@ async def test_the_screen_refreshes_itself_every_minute_but_not_while_hidden(pag
     await page.clock.run_for(180_000)
     await page.wait_for_timeout(300)
     assert asked == []
-    async with page.expect_response(_is_dashboard()) as back:
+    async with page.expect_response(is_dashboard_response()) as back:
         await page.evaluate(visibility, "visible")  # a reload fell due meanwhile: at once
     await _shows(page, await back.value, "zh-CN")

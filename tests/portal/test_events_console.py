@@ -18,7 +18,14 @@ import pytest
 
 from tests.conftest import Login
 from tests.events.test_intake_and_delivery import RESIDENT, integration_key, signed
-from tests.portal.conftest import shot, sign_in
+from tests.portal.conftest import (
+    DASHBOARD,
+    dashboard_as_the_page_asked,
+    is_dashboard_response,
+    shanghai_midnight,
+    shot,
+    sign_in,
+)
 from tests.tenants.support import node_by_name, superuser
 
 if TYPE_CHECKING:
@@ -285,10 +292,16 @@ def scalar_user(login: str) -> str:
     return str(row[0])
 
 
-async def test_the_reporters_rating_shows_in_the_detail(page: Page, http: httpx.AsyncClient, login: Login) -> None:
+async def test_the_reporters_rating_shows_in_the_detail_and_on_the_command_screen(
+    page: Page, http: httpx.AsyncClient, login: Login
+) -> None:
     from playwright.async_api import expect
 
     resident, staff = await login(RESIDENT), await login(STAFF)
+    estate_id, _ = node_by_name("悦峰尚府")
+    today = {"from": shanghai_midnight(0).isoformat()}
+    before = await http.get(f"{DASHBOARD}{estate_id}", params=today, headers=staff)
+    assert before.status_code == 200, before.text
     event = await report(http, resident, "ca_garbage_overflow", "悦峰尚府")
     url = f"/api/v1/events/{event['id']}"
     upload = await http.post(f"{url}/attachments", files={"file": ("after.png", png(), "image/png")}, headers=staff)
@@ -306,6 +319,17 @@ async def test_the_reporters_rating_shows_in_the_detail(page: Page, http: httpx.
     await expect(rating.get_by_test_id("event-rating-score")).to_have_attribute("data-score", "4")
     await expect(rating).to_contain_text("清理及时，点赞")
     await expect(page.get_by_test_id("event-detail").get_by_test_id("event-status").first).to_have_text("已办结")
+
+    # Today's numbers are computed live (only finished days come from the rollup): the rating counts at once.
+    async with page.expect_response(is_dashboard_response(estate_id)) as shown:
+        await page.goto(f"/#/command?node={estate_id}&window=today")
+    after = await dashboard_as_the_page_asked(page, await shown.value)
+    was, now = before.json()["events"], after["events"]
+    assert now["ratings"] == was["ratings"] + 1
+    assert now["avg_rating"] == pytest.approx((was["ratings"] * (was["avg_rating"] or 0) + 4) / now["ratings"])
+    card = page.get_by_test_id("kpi-satisfaction")
+    await expect(card).to_have_text(f"{now['satisfaction_rate'] * 100:.1f}%")
+    await shot(page, "command-after-rating-zh", full_page=False)
 
 
 async def test_the_auditor_sees_events_but_no_action_and_a_forged_transition_is_403(

@@ -25,7 +25,7 @@ from linli.events.repositories import (
     Item,
 )
 from linli.events.routing import hand_to_community_staff, handler_recipients
-from linli.events.storage import StorageBackend, get_storage, sniff_image
+from linli.events.storage import StorageBackend, get_storage
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, read_only_tenant
 from linli.platform.errors import (
@@ -35,8 +35,8 @@ from linli.platform.errors import (
     LinliError,
     NotFound,
     PayloadTooLarge,
-    UnsupportedMediaType,
 )
+from linli.platform.images import clean_photo
 from linli.platform.settings import get_settings
 
 # action: (allowed from, to, who may)
@@ -336,12 +336,11 @@ async def store_attachment(
 ) -> EventAttachment:
     if len(data) > get_settings().events_max_attachment_bytes:
         raise PayloadTooLarge("the file is larger than the attachment limit", code="attachment_too_large")
-    sniffed = sniff_image(data)
-    if sniffed is None:
-        raise UnsupportedMediaType("only JPEG, PNG and WebP photos are accepted", code="unsupported_image")
-    content_type, ext = sniffed
+    # Every way a photo reaches an event (console, app, integrations) stores it without its EXIF position.
+    photo = await clean_photo(data)
+    data, content_type = photo.data, photo.content_type
     attachment_id = uuid.uuid4()
-    key = f"events/{event.id}/{attachment_id}.{ext}"
+    key = f"events/{event.id}/{attachment_id}.{photo.extension}"
     await (storage or get_storage()).put(key, data, content_type)
     attachment = EventAttachment(
         id=attachment_id,

@@ -129,14 +129,3 @@ def get_storage() -> StorageBackend:
 def set_storage(backend: StorageBackend | None) -> None:
     global _backend
     _backend = backend
-
-
-def sniff_image(data: bytes) -> tuple[str, str] | None:
-    """(content type, extension) decided by the file's magic bytes, never by its name or header."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "image/jpeg", "jpg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "image/png", "png"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    return None

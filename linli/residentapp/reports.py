@@ -17,7 +17,6 @@ from linli.platform.access import Principal, role_permits
 from linli.platform.errors import BadRequest, Conflict, NotFound, PayloadTooLarge
 from linli.platform.hierarchy.models import Location
 from linli.platform.hierarchy.service import NodeService
-from linli.platform.images import clean_photo
 from linli.platform.settings import get_settings
 from linli.residentapp.context import AppContext
 from linli.residentapp.schemas import (
@@ -268,10 +267,7 @@ async def add_photo(
     existing = await lifecycle.attachments(session, actor=ctx.actor, event_id=event.id)
     if sum(a.uploaded_by == str(ctx.actor.id) for a in existing) >= MAX_PHOTOS:
         raise Conflict(f"at most {MAX_PHOTOS} photos per report", code="too_many_photos")
-    photo = await clean_photo(data)
-    stored = await lifecycle.add_attachment(
-        session, actor=ctx.actor, event_id=event.id, filename=filename, data=photo.data
-    )
+    stored = await lifecycle.add_attachment(session, actor=ctx.actor, event_id=event.id, filename=filename, data=data)
     return ReportPhoto(
         id=stored.id,
         content_type=stored.content_type,

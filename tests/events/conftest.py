@@ -14,8 +14,9 @@ os.environ["LINLI_EVENTS_ENQUEUE_JOBS"] = "0"
 from linli.events.config import get_events_settings
 from linli.events.storage import LocalStorage, set_storage
 from linli.platform.db import SYSTEM_SCOPE, apply_scopes
+from tests.photos import png
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(64)
+PNG = png()
 
 
 @dataclass

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events import deadlines, intake, kpis, lifecycle
 from tests.conftest import Login
-from tests.events.conftest import PNG, Places, system
+from tests.events.conftest import Places, system
+from tests.photos import has_gps, jpeg_with_gps
 
 RESIDENT = "13800000001"
 STAFF = "staff@mumianling.demo"
@@ -188,10 +189,11 @@ async def test_evidence_rating_kpis_and_isolation(client: httpx.AsyncClient, log
         f"{url}/attachments", files={"file": ("photo.jpg", b"GIF89a not really", "image/jpeg")}, headers=handler
     )
     assert not_image.status_code == 415 and not_image.json()["error"]["code"] == "unsupported_image"
-    upload = await client.post(f"{url}/attachments", files={"file": ("after.png", PNG, "image/png")}, headers=handler)
+    taken = jpeg_with_gps()  # as a phone takes it, with where the handler stood
+    upload = await client.post(f"{url}/attachments", files={"file": ("a.jpg", taken, "image/jpeg")}, headers=handler)
     assert upload.status_code == 201, upload.text
     photo = upload.json()
-    assert photo["content_type"] == "image/png" and photo["size_bytes"] == len(PNG)
+    assert photo["content_type"] == "image/jpeg"
     resolved = await client.post(
         f"{url}/transitions",
         json={"action": "resolve", "note": "cleared", "attachments": [photo["id"]]},
@@ -210,8 +212,8 @@ async def test_evidence_rating_kpis_and_isolation(client: httpx.AsyncClient, log
     assert twice.status_code == 409
 
     image = await client.get(f"{url}/attachments/{photo['id']}", headers=resident)
-    assert image.status_code == 200 and image.content == PNG
-    assert image.headers["content-type"] == "image/png"
+    assert image.status_code == 200 and image.headers["content-type"] == "image/jpeg"
+    assert len(image.content) == photo["size_bytes"] and not has_gps(image.content)
 
     kpis = await client.get(
         "/api/v1/events/kpis",

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
 import uuid
-import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +16,7 @@ import pytest
 
 from tests.conftest import Login
 from tests.events.test_intake_and_delivery import RESIDENT, integration_key, signed
+from tests.photos import png
 from tests.portal.conftest import (
     DASHBOARD,
     dashboard_as_the_page_asked,
@@ -34,17 +33,6 @@ if TYPE_CHECKING:
 STAFF = "staff@mumianling.demo"
 GRID = "grid@mumianling.demo"
 AUDITOR = "auditor@wuhou.demo"
-
-
-def png(rgb: tuple[int, int, int] = (46, 125, 50), width: int = 96, height: int = 72) -> bytes:
-    """A real (viewable) PNG of one colour, so previews and screenshots show a photo."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from PIL import Image
 
 # Tests run deadlines directly; no deferred jobs go to the shared Redis.
 os.environ["LINLI_EVENTS_ENQUEUE_JOBS"] = "0"
@@ -19,7 +17,6 @@ from linli.platform.sms import read_outbox
 
 RESIDENT = "13800000001"  # 李悦, 悦峰尚府 in 木棉岭社区
 NANHONG_RESIDENT = "13800000023"  # 周明, 林荫街9号院 in 南虹村社区
-GPS_IFD = 0x8825
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +26,6 @@ def _storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
     set_storage(None)
     get_events_settings.cache_clear()
-
-
-def jpeg_with_gps(color: str = "red") -> bytes:
-    """A photo as a phone takes it: EXIF naming the camera and where it stood."""
-    image = Image.new("RGB", (64, 48), color)
-    exif = Image.Exif()
-    exif[0x010F] = "LinliCam"
-    gps = exif.get_ifd(GPS_IFD)
-    gps.update({1: "N", 2: (22.0, 33.0, 1.0), 3: "E", 4: (114.0, 7.0, 2.0)})
-    out = io.BytesIO()
-    image.save(out, format="JPEG", exif=exif)
-    return out.getvalue()
-
-
-def has_gps(data: bytes) -> bool:
-    exif = Image.open(io.BytesIO(data)).getexif()
-    return bool(exif.get_ifd(GPS_IFD)) or 0x010F in exif
 
 
 def last_code(phone: str) -> str:

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.residents.schemas import id_check_character
 from tests.conftest import Login
-from tests.residentapp.conftest import NANHONG_RESIDENT, RESIDENT, has_gps, jpeg_with_gps, resident_headers
+from tests.photos import has_gps, jpeg_with_gps
+from tests.residentapp.conftest import NANHONG_RESIDENT, RESIDENT, resident_headers
 from tests.tenants.support import system_scope, tenant_id
 
 APP = "/api/v1/app/mumianling"

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from tests.conftest import Login
-from tests.residentapp.conftest import NANHONG_RESIDENT, RESIDENT, has_gps, jpeg_with_gps
+from tests.photos import has_gps, jpeg_with_gps
+from tests.residentapp.conftest import NANHONG_RESIDENT, RESIDENT
 from tests.tenants.support import node_by_name
 
 APP = "/api/v1/app/mumianling"

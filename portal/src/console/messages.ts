@@ -27,6 +27,16 @@ export default defineMessages({
       pick: '选择区域',
       levels: { district: '区', street: '街道', community: '社区', grid: '网格', estate: '小区', building: '楼栋', unit: '单元', floor: '楼层', space: '空间' },
     },
+    // Where events come from (platform/sources.py): named alike on every page.
+    sources: {
+      ai_video: 'AI视频',
+      iot_alarm: '物联感知',
+      resident_report: '居民上报',
+      staff_patrol: '巡查上报',
+      hotline: '12345热线',
+      robot: '巡逻机器人',
+      upstream: '上级转办',
+    },
     readonly: '只读账号：您可以查看，但不能更改任何内容',
     common: {
       loading: '加载中…',
@@ -70,6 +80,15 @@ export default defineMessages({
       all: 'All',
       pick: 'Choose an area',
       levels: { district: 'District', street: 'Street', community: 'Community', grid: 'Grid', estate: 'Estate', building: 'Building', unit: 'Unit', floor: 'Floor', space: 'Space' },
+    },
+    sources: {
+      ai_video: 'AI video',
+      iot_alarm: 'IoT sensors',
+      resident_report: 'Residents',
+      staff_patrol: 'Staff patrols',
+      hotline: '12345 hotline',
+      robot: 'Patrol robots',
+      upstream: 'Upstream platform',
     },
     readonly: 'Read-only account: you can look at everything here but change nothing',
     common: {

@@ -55,15 +55,6 @@ export default defineMessages({
       region: '下级区域数据表（可横向滚动）',
       devices: '设备在线/总数',
     },
-    sources: {
-      iot_alarm: '物联感知',
-      ai_video: 'AI视频',
-      resident_report: '居民上报',
-      staff_patrol: '巡查上报',
-      hotline: '12345热线',
-      robot: '巡逻机器人',
-      upstream: '上级平台',
-    },
   },
   en: {
     title: 'Command screen',
@@ -118,15 +109,6 @@ export default defineMessages({
       hint: 'Click a row to go one level down',
       region: 'Areas below (scrolls sideways)',
       devices: 'Devices online/total',
-    },
-    sources: {
-      iot_alarm: 'IoT sensors',
-      ai_video: 'AI video',
-      resident_report: 'Residents',
-      staff_patrol: 'Staff patrols',
-      hotline: '12345 hotline',
-      robot: 'Patrol robots',
-      upstream: 'Upstream platform',
     },
   },
 })

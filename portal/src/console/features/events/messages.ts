@@ -12,15 +12,6 @@ export default defineMessages({
       closed: '已办结',
       cancelled: '已取消',
     },
-    source: {
-      ai_video: 'AI视频',
-      iot_alarm: '物联感知',
-      resident_report: '居民上报',
-      staff_patrol: '巡查上报',
-      hotline: '12345热线',
-      robot: '巡逻机器人',
-      upstream: '上级转办',
-    },
     severity: { low: '一般', medium: '较重', high: '严重', critical: '紧急' },
     action: {
       accept: '受理',
@@ -165,15 +156,6 @@ export default defineMessages({
       resolved: 'To verify',
       closed: 'Closed',
       cancelled: 'Cancelled',
-    },
-    source: {
-      ai_video: 'AI video',
-      iot_alarm: 'IoT alarm',
-      resident_report: 'Resident',
-      staff_patrol: 'Patrol',
-      hotline: '12345 hotline',
-      robot: 'Patrol robot',
-      upstream: 'Upstream',
     },
     severity: { low: 'Low', medium: 'Medium', high: 'High', critical: 'Critical' },
     action: {

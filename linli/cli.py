@@ -18,6 +18,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from linli.events.cli import events_app
 from linli.platform.settings import get_settings
+from linli.residents.cli import residents_app
 
 app = typer.Typer(
     help="Linli (邻里): smart-community governance platform.",
@@ -35,6 +36,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(grafana_app, name="grafana")
 app.add_typer(events_app, name="events")
+app.add_typer(residents_app, name="residents")
 app.add_typer(health_app, name="health")
 app.add_typer(dev_app, name="dev")
 console = Console(stderr=True)

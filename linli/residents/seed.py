@@ -24,6 +24,7 @@ from linli.platform import audit
 from linli.platform.catalogs import load
 from linli.platform.db import apply_scopes
 from linli.residents.crypto import IdNumberCodec
+from linli.residents.repository import ResidentRepository
 from linli.residents.schemas import id_check_character
 
 # Full scale: Wuhou's 1.2 M residents over its 72 communities, and Mumianling's ~40 000.
@@ -207,18 +208,6 @@ PEOPLE_COLUMNS = (
 )
 
 
-async def _copy(
-    session: AsyncSession, table: str, columns: str, types: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    pg: Any = raw.driver_connection
-    async with pg.cursor() as cur, cur.copy(f"copy {table} ({columns}) from stdin (format binary)") as copy:
-        copy.set_types(list(types))
-        for row in rows:
-            await copy.write_row(row)
-
-
 async def load_households(session: AsyncSession, households: Sequence[HouseholdSpec], codec: IdNumberCodec) -> int:
     """Insert the households and their people with binary COPY (through staging tables); returns people."""
     if not households:
@@ -266,9 +255,9 @@ async def load_households(session: AsyncSession, households: Sequence[HouseholdS
                     sorted(set(p.care)),
                 )
             )
-    await _copy(session, "households_load", HOUSEHOLD_COLUMNS, ("int8", "int8", "text", "int8", "text"), household_rows)
-    await _copy(
-        session,
+    repo = ResidentRepository(session)
+    await repo.copy_rows("households_load", HOUSEHOLD_COLUMNS, ("int8", "int8", "text", "int8", "text"), household_rows)
+    await repo.copy_rows(
         "people_load",
         PEOPLE_COLUMNS,
         ("int8", "text", "text", "text", "text", "int2", "text", "text", "text[]"),

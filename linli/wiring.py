@@ -34,6 +34,7 @@ from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
 from linli.residents import api as residents_api
+from linli.residents import jobs as residents_jobs
 from linli.residents import seed as residents_seed
 from linli.services import api as services_api
 from linli.services import service as services_service
@@ -63,7 +64,12 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
-JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (*tenants_jobs.JOBS, *iot_jobs.JOBS, *events_jobs.JOBS)
+JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
+    *tenants_jobs.JOBS,
+    *iot_jobs.JOBS,
+    *events_jobs.JOBS,
+    *residents_jobs.JOBS,
+)
 CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.

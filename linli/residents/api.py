@@ -2,17 +2,26 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from linli.platform.access import DbSession, Principal
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
-from linli.residents import service
-from linli.residents.models import Household
+from linli.residents import ledger, service
+from linli.residents.models import Household, LedgerImport
 from linli.residents.permissions import ResidentsCreate, ResidentsExport, ResidentsRead, ResidentsUpdate
-from linli.residents.schemas import HouseholdCreate, HouseholdOut, PersonCreate, PersonOut, PersonUpdate
+from linli.residents.schemas import (
+    HouseholdCreate,
+    HouseholdOut,
+    LedgerImportOut,
+    LedgerProgress,
+    PersonCreate,
+    PersonOut,
+    PersonUpdate,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["residents"])
 
@@ -167,3 +176,56 @@ async def create_household(body: HouseholdCreate, session: DbSession, principal:
         session, actor=principal, node_id=body.node_id, location_id=body.location_id, room=body.room
     )
     return _household_out(household, 0)
+
+
+LEDGER_TYPES = {
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
+        "schema": {"type": "string", "format": "binary"}
+    },
+    "text/csv": {"schema": {"type": "string", "format": "binary"}},
+}
+
+
+def _import_out(job: LedgerImport, progress: str | None = None) -> LedgerImportOut:
+    out = LedgerImportOut.model_validate(job)
+    if progress:
+        done, _, total = progress.partition("/")
+        out.progress = LedgerProgress(done=int(done), total=int(total))
+    return out
+
+
+@router.post(
+    "/residents/imports",
+    status_code=202,
+    operation_id="start_ledger_import",
+    openapi_extra={"requestBody": {"required": True, "content": LEDGER_TYPES}},
+)
+async def start_ledger_import(
+    request: Request,
+    session: DbSession,
+    principal: ResidentsCreate,
+    node_id: Annotated[int, Query(description="the estate, or a community whose estates a 小区 column names")],
+    filename: Annotated[str, Query(min_length=1, max_length=200, description="the file's name (.xlsx or .csv)")],
+    dry_run: Annotated[bool, Query(description="check every row, store nothing")] = False,
+    map: Annotated[
+        list[str] | None, Query(max_length=20, description="header=field for a header not recognised")
+    ] = None,
+) -> LedgerImportOut:
+    """Upload a ledger (the file as the body): the worker checks and imports it; poll the import for its
+    progress and report."""
+    job = await ledger.start_import(
+        session,
+        actor=principal,
+        node_id=node_id,
+        filename=filename,
+        data=await request.body(),
+        mapping=ledger.parse_mapping(map or []),
+        dry_run=dry_run,
+    )
+    return _import_out(job)
+
+
+@router.get("/residents/imports/{import_id}", operation_id="get_ledger_import")
+async def get_ledger_import(import_id: uuid.UUID, session: DbSession, principal: ResidentsRead) -> LedgerImportOut:
+    job, progress = await ledger.get_import(session, actor=principal, import_id=import_id)
+    return _import_out(job, progress)

@@ -45,6 +45,10 @@ def import_ledger(
 
     async def main(progress: Progress) -> ledger.LedgerReport:
         task = progress.add_task("checking rows", total=max(len(table) - 1, 0))
+
+        async def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
         try:
             async with scoped_session(SYSTEM_SCOPE) as session:
                 report = await ledger.import_ledger(
@@ -54,7 +58,7 @@ def import_ledger(
                     table=table,
                     mapping=columns,
                     dry_run=dry_run,
-                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    progress=advance,
                 )
                 progress.update(task, completed=report.rows, description="storing" if not dry_run else "checked")
                 return report

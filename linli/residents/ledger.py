@@ -14,9 +14,11 @@ ledger twice stores it once. Rows go in with COPY into a staging table and a few
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,10 +27,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Permission, Principal
+from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest
 from linli.platform.hierarchy.service import NodeService
 from linli.residents.crypto import IdNumberCodec
+from linli.residents.models import LedgerImport
 from linli.residents.repository import LedgerPerson, ResidentRepository
 from linli.residents.schemas import validate_id_number
 
@@ -50,7 +53,7 @@ GENDERS: Mapping[str, str] = {"男": "male", "女": "female", "male": "male", "f
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{4,30}$")
 PLACE_SUFFIXES = ("号楼", "单元", "栋", "幢", "号", "座")
 ERRORS_SHOWN = 1_000
-Progress = Callable[[int, int], None]
+Progress = Callable[[int, int], Awaitable[None]]
 
 
 class LedgerError(BadRequest):
@@ -120,12 +123,16 @@ def read_table(data: bytes, filename: str) -> list[list[str]]:
     raise LedgerError("a ledger is an Excel workbook (.xlsx) or a CSV file", code="ledger_unreadable")
 
 
-def columns_of(header: Sequence[str], mapping: Mapping[str, str]) -> dict[str, int]:
-    """Field → column index, from the recognised headers and the caller's mapping (header → field)."""
+def check_mapping(mapping: Mapping[str, str]) -> None:
     for target in mapping.values():
         if target not in FIELDS:
             message = f"unknown field in the mapping: {target} (one of {', '.join(FIELDS)})"
             raise LedgerError(message, code="bad_mapping")
+
+
+def columns_of(header: Sequence[str], mapping: Mapping[str, str]) -> dict[str, int]:
+    """Field → column index, from the recognised headers and the caller's mapping (header → field)."""
+    check_mapping(mapping)
     found: dict[str, int] = {}
     for index, title in enumerate(header):
         name = mapping.get(title) or HEADERS.get(title) or HEADERS.get(title.lower())
@@ -276,6 +283,7 @@ async def import_ledger(
     mapping: Mapping[str, str] | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
+    actor_label: str = "command line",
 ) -> LedgerReport:
     """Checks every row of `table` (header first) for the node (an estate, or a community and its estates
     named in a 小区 column) and, unless `dry_run`, stores the good ones. `actor` None: the operator at
@@ -304,7 +312,7 @@ async def import_ledger(
         if person is not None:
             people.append(person)
         if progress is not None and index % step == 0:
-            progress(index, report.rows)
+            await progress(index, report.rows)
     report.valid = len(people)
     if dry_run or not people:
         return report
@@ -327,7 +335,7 @@ async def import_ledger(
             "people_created": report.people_created,
             "people_updated": report.people_updated,
         },
-        actor_label=None if actor is not None else "command line",
+        actor_label=None if actor is not None else actor_label,
     )
     return report
 
@@ -345,3 +353,115 @@ def parse_mapping(entries: Sequence[str]) -> dict[str, str]:
 
 def read_file(path: Path) -> list[list[str]]:
     return read_table(path.read_bytes(), path.name)
+
+
+# --- as a job --------------------------------------------------------------------------------------------
+
+JOB = "residents_import_ledger"
+PROGRESS_TTL_S = 86_400
+
+
+def progress_key(import_id: uuid.UUID) -> str:
+    return f"linli:ledger-import:{import_id}"
+
+
+async def start_import(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    node_id: int,
+    filename: str,
+    data: bytes,
+    mapping: Mapping[str, str],
+    dry_run: bool,
+) -> LedgerImport:
+    """Keeps an uploaded ledger for the worker, which imports it after this transaction commits."""
+    node = await NodeService(session).get_for(actor, node_id, Permission("residents", "create"))
+    if not filename.lower().endswith((".xlsx", ".csv")):
+        raise LedgerError("a ledger is an Excel workbook (.xlsx) or a CSV file", code="ledger_unreadable")
+    if not data:
+        raise LedgerError("the file is empty", code="ledger_empty")
+    check_mapping(mapping)
+    job = LedgerImport(
+        id=uuid.uuid4(),
+        node_id=node.id,
+        node_path=node.node_path,
+        filename=filename[:200],
+        dry_run=dry_run,
+        mapping=dict(mapping),
+        status="queued",
+        data=data,
+        created_by=actor.id if actor.kind == "user" else None,
+    )
+    ResidentRepository(session).add(job)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="resident.import_upload",
+        object_type="ledger_import",
+        object_id=job.id,
+        node_path=node.node_path,
+        after={"filename": job.filename, "bytes": len(data), "dry_run": dry_run, "node_id": node.id},
+    )
+    from linli.platform.jobs import enqueue  # its worker settings import the wiring, which imports us
+
+    enqueue(session, JOB, str(job.id))
+    return job
+
+
+async def run_import(session: AsyncSession, *, import_id: uuid.UUID) -> LedgerImport | None:
+    """The worker's side: reads the kept file, imports it, keeps the report and drops the file. A job
+    run twice finds the import no longer queued and does nothing."""
+    repo = ResidentRepository(session)
+    job = await repo.queued_ledger_import(import_id)
+    if job is None:
+        return None
+    from linli.platform.jobs import pool
+
+    redis = await pool()
+    key = progress_key(job.id)
+
+    async def progress(done: int, total: int) -> None:
+        await redis.set(key, f"{done}/{total}", ex=PROGRESS_TTL_S)
+
+    try:
+        table = read_table(job.data or b"", job.filename)
+        report = await import_ledger(
+            session,
+            actor=None,
+            node_id=job.node_id,
+            table=table,
+            mapping=job.mapping,
+            dry_run=job.dry_run,
+            progress=progress,
+            actor_label=f"ledger import {job.id}",
+        )
+    except LedgerError as exc:
+        job.status, job.error = "failed", exc.message
+    else:
+        job.status, job.report = "done", dataclasses.asdict(report)
+        await progress(report.rows, report.rows)
+    job.data, job.finished_at = None, datetime.now(UTC)
+    await session.flush()
+    return job
+
+
+async def get_import(
+    session: AsyncSession, *, actor: Principal, import_id: uuid.UUID
+) -> tuple[LedgerImport, str | None]:
+    """An import the caller may read, with its progress (`done/total`) while the worker is at it."""
+    job = await access_object(
+        session,
+        actor,
+        await ResidentRepository(session).ledger_import(import_id),
+        permission=("residents", "read"),
+        what="ledger import",
+    )
+    progress = None
+    if job.status in ("queued", "running"):
+        from linli.platform.jobs import pool
+
+        raw = await (await pool()).get(progress_key(job.id))
+        progress = raw.decode() if isinstance(raw, bytes) else raw
+    return job, progress

@@ -3,17 +3,19 @@ the service narrows further (roles without `residents:read`, residents to their 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Result, Row, and_, false, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from linli.platform.access import path_within
 from linli.platform.db import contains_pattern
 from linli.platform.hierarchy.models import under_any
-from linli.residents.models import Household, Person
+from linli.residents.models import Household, LedgerImport, Person
 
 if TYPE_CHECKING:
     from linli.residents.crypto import IdNumberCodec
@@ -165,8 +167,21 @@ class ResidentRepository:
         known = set(rows.scalars().all())
         return sorted(set(codes) - known)
 
-    def add(self, obj: Household | Person) -> None:
+    def add(self, obj: Household | Person | LedgerImport) -> None:
         self.session.add(obj)
+
+    async def ledger_import(self, import_id: uuid.UUID) -> LedgerImport | None:
+        return await self.session.get(LedgerImport, import_id)
+
+    async def queued_ledger_import(self, import_id: uuid.UUID) -> LedgerImport | None:
+        """The import with its file, locked for the worker that runs it; None once it has run."""
+        stmt = (
+            select(LedgerImport)
+            .options(undefer(LedgerImport.data))
+            .where(LedgerImport.id == import_id, LedgerImport.status == "queued")
+            .with_for_update(skip_locked=True)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def copy_rows(self, table: str, columns: str, types: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
         """Binary COPY into a staging table (COPY is refused under row-level security: an `insert ...

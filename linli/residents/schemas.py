@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import Literal
 
@@ -117,3 +118,42 @@ class PersonOut(BaseModel):
     masked: bool = Field(description="whether personal data in this record is masked for the caller")
     created_at: datetime
     updated_at: datetime
+
+
+class LedgerRowError(BaseModel):
+    row: int = Field(description="the row as the spreadsheet numbers it (the header is row 1)")
+    column: str = Field(description="the column's header in the file")
+    code: str
+    message: str
+
+
+class LedgerReportOut(BaseModel):
+    rows: int
+    valid: int
+    error_count: int
+    errors: list[LedgerRowError] = Field(description="the first 1 000 refused rows")
+    households_created: int
+    people_created: int
+    people_updated: int
+    people_unchanged: int
+    stored: bool = Field(description="false for a dry run, or when no row was good")
+
+
+class LedgerProgress(BaseModel):
+    done: int
+    total: int
+
+
+class LedgerImportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    node_id: int
+    filename: str
+    dry_run: bool
+    status: Literal["queued", "running", "done", "failed"]
+    progress: LedgerProgress | None = Field(default=None, description="rows checked so far, while it runs")
+    report: LedgerReportOut | None = None
+    error: str | None = Field(default=None, description="why a file could not be imported at all")
+    created_at: datetime
+    finished_at: datetime | None = None

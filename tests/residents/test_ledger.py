@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from openpyxl import Workbook
 from sqlalchemy import text
@@ -20,6 +22,7 @@ from linli.platform.db import SYSTEM_SCOPE, apply_scopes
 from linli.residents import ledger
 from linli.residents.crypto import id_number_hash
 from linli.residents.schemas import id_check_character
+from tests.conftest import Login
 from tests.tenants.support import node_by_name
 
 HEADER = ["姓名", "身份证号", "联系电话", "性别", "楼栋", "单元", "房号", "关爱类别"]
@@ -191,3 +194,79 @@ def test_the_command_line_checks_a_ledger_and_exits_with_a_code_per_outcome(tmp_
     assert "no column for building, unit, room" in unusable.output
     missing = runner.invoke(app, ["residents", "import", str(tmp_path / "none.xlsx"), "--node", str(estate_id)])
     assert missing.exit_code == 2 and "cannot read" in missing.output
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def upload(
+    client: httpx.AsyncClient, headers: dict[str, str], data: bytes, filename: str, **params: Any
+) -> httpx.Response:
+    node_id, _ = node_by_name("悦峰尚府")
+    return await client.post(
+        "/api/v1/residents/imports",
+        params={"node_id": node_id, "filename": filename, **params},
+        content=data,
+        headers=headers | {"Content-Type": XLSX},
+    )
+
+
+async def test_staff_upload_a_ledger_the_worker_imports_it_and_the_report_is_kept(
+    client: httpx.AsyncClient, db: AsyncSession, login: Login
+) -> None:
+    staff = await login("staff@mumianling.demo")
+    started = await upload(client, staff, workbook(GOOD + BAD), "台账.xlsx")
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert (job["status"], job["report"], job["dry_run"]) == ("queued", None, False)
+
+    ran = await ledger.run_import(db, import_id=uuid.UUID(job["id"]))  # what the worker's job does
+    assert ran is not None and ran.status == "done"
+    assert await ledger.run_import(db, import_id=uuid.UUID(job["id"])) is None  # a second run does nothing
+
+    done = await client.get(f"/api/v1/residents/imports/{job['id']}", headers=staff)
+    assert done.status_code == 200, done.text
+    report = done.json()["report"]
+    assert done.json()["status"] == "done" and done.json()["progress"] is None
+    assert (report["valid"], report["error_count"], report["people_created"], report["stored"]) == (4, 5, 4, True)
+    first = report["errors"][0]
+    assert (first["row"], first["column"], first["code"]) == (6, "姓名", "missing_value") and first["message"]
+    assert set(await people_named(db, [r[0] for r in GOOD])) == {r[0] for r in GOOD}
+    kept = await db.execute(text("select data is null from ledger_imports where id = :i"), {"i": job["id"]})
+    assert kept.scalar_one() is True  # the file is not kept once imported
+
+
+async def test_a_file_that_is_not_a_ledger_fails_its_import_with_the_reason(
+    client: httpx.AsyncClient, db: AsyncSession, login: Login
+) -> None:
+    staff = await login("staff@mumianling.demo")
+    started = await upload(client, staff, b"not a workbook", "x.xlsx")
+    assert started.status_code == 202, started.text
+    failed = await ledger.run_import(db, import_id=uuid.UUID(started.json()["id"]))
+    assert failed is not None and (failed.status, failed.error) == (
+        "failed",
+        "the file is not an Excel workbook (.xlsx)",
+    )
+    wrong_kind = await upload(client, staff, b"{}", "people.json")
+    assert wrong_kind.status_code == 400 and wrong_kind.json()["error"]["code"] == "ledger_unreadable"
+    bad_map = await upload(client, staff, b"x", "a.csv", map=["户主=nickname"])
+    assert bad_map.status_code == 400 and bad_map.json()["error"]["code"] == "bad_mapping"
+
+
+async def test_only_roles_that_add_residents_upload_and_another_tenant_sees_no_import(
+    client: httpx.AsyncClient, login: Login
+) -> None:
+    staff, grid, other = (
+        await login("staff@mumianling.demo"),
+        await login("grid@mumianling.demo"),
+        await login("staff@nanhong.demo"),
+    )
+    refused = await upload(client, grid, workbook(GOOD), "a.xlsx")
+    assert refused.status_code == 403, refused.text
+    outside = await upload(client, other, workbook(GOOD), "a.xlsx")
+    assert outside.status_code == 404, outside.text  # 悦峰尚府 is not theirs: as if it did not exist
+    job = (await upload(client, staff, workbook(GOOD), "a.xlsx")).json()
+    hidden = await client.get(f"/api/v1/residents/imports/{job['id']}", headers=other)
+    missing = await client.get(f"/api/v1/residents/imports/{uuid.uuid4()}", headers=other)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["error"]["code"] == missing.json()["error"]["code"]

@@ -292,6 +292,15 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place,
         )
     ).scalar_one()
+    ledger_import = (
+        await db.execute(
+            text(
+                "insert into ledger_imports (id, node_id, node_path, filename, dry_run, status) "
+                "values (gen_random_uuid(), :n, text2ltree(:p), 'matrix.xlsx', true, 'done') returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -313,6 +322,7 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "file_id": str(app_files["case_id"]),
         "request_id": join_request,
         "service": "gov_certificate",
+        "import_id": str(ledger_import),
     }
 
 

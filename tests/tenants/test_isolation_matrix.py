@@ -162,6 +162,7 @@ TABLE_ALIASES = {
     "rule": [],
     "device_type": ["tenant_device_types"],
     "webhook": ["webhook_endpoints"],
+    "import": ["ledger_imports"],
 }
 
 

@@ -1,6 +1,6 @@
 """Ledger imports run as jobs: the uploaded file waits here for the worker, the report stays.
 
-Revision ID: 0021_ledger_imports
+Revision ID: 0021
 Revises: 0020
 
 - `ledger_imports`: one row per uploaded ledger (a tenant row under FORCEd row-level security, scoped
@@ -11,7 +11,7 @@ from alembic import op
 
 from linli.platform.rls import enable_rls
 
-revision = "0021_ledger_imports"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None

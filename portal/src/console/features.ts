@@ -10,6 +10,8 @@ import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
+import ledgerMessages from './features/ledger/messages'
+import ledgerRoutes from './features/ledger/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -21,4 +23,5 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  ledger: { routes: ledgerRoutes, messages: ledgerMessages },
 }

@@ -10,6 +10,8 @@ import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
+import residentappMessages from './features/residentapp/messages'
+import residentappRoutes from './features/residentapp/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -21,4 +23,5 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  residentapp: { routes: residentappRoutes, messages: residentappMessages },
 }

@@ -222,14 +222,16 @@ async def test_a_notice_published_to_an_estate_shows_only_to_residents_there(
     await sign_in(page, STAFF)
     await page.get_by_test_id("menu-resident-notices").click()
     await page.get_by_test_id("notice-new").click()
-    dialog = page.get_by_test_id("notice-dialog")
-    await dialog.get_by_test_id("notice-title-input").locator("input").fill(title)
-    await dialog.get_by_test_id("notice-body-input").locator("textarea").fill(
+    dialog = page.get_by_role("dialog")
+    await dialog.get_by_test_id("notice-title-input").fill(title)
+    await dialog.get_by_test_id("notice-body-input").fill(
         "**周五 9:00–12:00** 2 栋电梯检修。<script>alert(1)</script>"
     )
-    await dialog.locator("#notice-node").click()
-    await page.locator(".el-tree-node__content", has_text="木棉岭社区").first.locator(".el-tree-node__expand-icon").click()
-    await page.locator(".el-tree-node__content", has_text="悦峰尚府").first.click()
+    await dialog.locator(".place-picker").click()
+    tree = page.locator(".el-select-dropdown .el-tree-node__content")
+    for name in ("木棉岭社区", "木棉岭第1网格"):
+        await tree.filter(has_text=name).first.locator(".el-tree-node__expand-icon").click()
+    await tree.filter(has_text="悦峰尚府").first.click()
     await dialog.get_by_test_id("notice-pinned").click()
     await dialog.get_by_test_id("notice-save").click()
     await expect(dialog).to_be_hidden()

@@ -25,7 +25,7 @@ from tests.portal.test_resident_app import sign_in_to_app
 from tests.tenants.support import node_by_name, superuser, tenant_id
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Browser, Page
 
 RESIDENT = "13800000001"  # 悦峰尚府, 木棉岭社区
 NANHONG_RESIDENT = "13800000023"  # 林荫街9号院, 南虹村社区
@@ -61,14 +61,18 @@ async def newest_code(phone: str) -> str:
     raise AssertionError(f"no code for {phone} in the outbox")
 
 
-async def sign_in_by_code(phone: Page, slug: str, number: str) -> None:
-    from playwright.async_api import expect
-
-    # Earlier runs against this committed database must not trip the per-phone limits (tested in
-    # tests/residentapp/test_signin.py); the outbox is cleared so the code read is this one.
+def forget_codes(number: str) -> None:
+    """Earlier runs against this committed database must not trip the per-phone limits (tested in
+    tests/residentapp/test_signin.py); the outbox is cleared so the code read is this one."""
     with superuser() as conn:
         conn.execute("delete from phone_codes where phone = %s", (number,))
     Path(get_settings().sms_outbox).unlink(missing_ok=True)
+
+
+async def sign_in_by_code(phone: Page, slug: str, number: str) -> None:
+    from playwright.async_api import expect
+
+    forget_codes(number)
     await phone.goto(f"/app/{slug}/")
     await phone.get_by_test_id("phone-input").locator("input").fill(number)
     await phone.get_by_test_id("code-send").click()
@@ -80,9 +84,12 @@ async def sign_in_by_code(phone: Page, slug: str, number: str) -> None:
 
 def event_row(event_id: str) -> dict[str, Any]:
     with superuser() as conn:
-        row = conn.execute("select status, source, item_code, reporter_id::text from events where id = %s", (event_id,)).fetchone()
+        row = conn.execute(
+            "select status, source, item_code, reporter_id::text from events where id = %s", (event_id,)
+        ).fetchone()
         photos = conn.execute(
-            "select uploaded_by, content_type from event_attachments where event_id = %s order by created_at", (event_id,)
+            "select uploaded_by, content_type from event_attachments where event_id = %s order by created_at",
+            (event_id,),
         ).fetchall()
         rating = conn.execute("select score from event_ratings where event_id = %s", (event_id,)).fetchone()
     assert row is not None
@@ -213,7 +220,7 @@ async def test_a_resident_reports_a_broken_light_staff_resolve_it_and_the_rating
 
 
 async def test_a_notice_published_to_an_estate_shows_only_to_residents_there(
-    phone: Page, page: Page, browser: Any, server: str
+    phone: Page, page: Page, browser: Browser, server: str
 ) -> None:
     from playwright.async_api import expect
 
@@ -224,9 +231,7 @@ async def test_a_notice_published_to_an_estate_shows_only_to_residents_there(
     await page.get_by_test_id("notice-new").click()
     dialog = page.get_by_role("dialog")
     await dialog.get_by_test_id("notice-title-input").fill(title)
-    await dialog.get_by_test_id("notice-body-input").fill(
-        "**周五 9:00–12:00** 2 栋电梯检修。<script>alert(1)</script>"
-    )
+    await dialog.get_by_test_id("notice-body-input").fill("**周五 9:00–12:00** 2 栋电梯检修。<script>alert(1)</script>")
     await dialog.locator(".place-picker").click()
     tree = page.locator(".el-select-dropdown .el-tree-node__content")
     for name in ("木棉岭社区", "木棉岭第1网格"):
@@ -239,13 +244,16 @@ async def test_a_notice_published_to_an_estate_shows_only_to_residents_there(
         row = conn.execute("select id, node_id, status, pinned from notices where title = %s", (title,)).fetchone()
     assert row is not None and (row[1], row[2], row[3]) == (estate, "draft", True)
     notice_id = row[0]
-    await page.locator(f'[data-testid="notice-console-row-{notice_id}"]').locator("xpath=ancestor::tr").get_by_test_id(
-        "notice-publish"
-    ).click()
+    await (
+        page.locator(f'[data-testid="notice-console-row-{notice_id}"]')
+        .locator("xpath=ancestor::tr")
+        .get_by_test_id("notice-publish")
+        .click()
+    )
     await expect(
-        page.locator(f'[data-testid="notice-console-row-{notice_id}"]').locator("xpath=ancestor::tr").get_by_test_id(
-            "notice-console-status"
-        )
+        page.locator(f'[data-testid="notice-console-row-{notice_id}"]')
+        .locator("xpath=ancestor::tr")
+        .get_by_test_id("notice-console-status")
     ).to_have_text("已发布")
     await shot(page, "console-notices-zh")
 
@@ -274,7 +282,9 @@ async def test_a_notice_published_to_an_estate_shows_only_to_residents_there(
         await expect(neighbour.get_by_text(title)).to_have_count(0)
         token = await neighbour.evaluate("sessionStorage.getItem('linli.access_token')")
         async with httpx.AsyncClient(base_url=server) as live:
-            mine = (await live.get(f"/api/v1/app/mumianling/notices/{notice_id}", headers={"Authorization": f"Bearer {token}"}))
+            mine = await live.get(
+                f"/api/v1/app/mumianling/notices/{notice_id}", headers={"Authorization": f"Bearer {token}"}
+            )
         assert mine.status_code == 404
     finally:
         await context.close()
@@ -330,7 +340,9 @@ async def test_a_certificate_form_approved_in_the_console_shows_approved_to_the_
     await expect(status).to_have_attribute("data-status", "submitted")
     case_id = int(phone.url.rsplit("/", 1)[1])
     with superuser() as conn:
-        row = conn.execute("select status, service_code, values::text from form_cases where id = %s", (case_id,)).fetchone()
+        row = conn.execute(
+            "select status, service_code, values::text from form_cases where id = %s", (case_id,)
+        ).fetchone()
     assert row is not None and row[:2] == ("submitted", "gov_certificate")
     assert VALID_ID_NUMBER not in row[2]  # identity numbers are stored encrypted
 
@@ -343,7 +355,9 @@ async def test_a_certificate_form_approved_in_the_console_shows_approved_to_the_
     await page.get_by_test_id("case-approve").click()
     await expect(drawer.get_by_test_id("case-console-status")).to_have_attribute("data-status", "approved")
     with superuser() as conn:
-        decided = conn.execute("select status, decided_at is not null from form_cases where id = %s", (case_id,)).fetchone()
+        decided = conn.execute(
+            "select status, decided_at is not null from form_cases where id = %s", (case_id,)
+        ).fetchone()
     assert decided == ("approved", True)
 
     await phone.reload()

@@ -9,7 +9,6 @@ import json
 import struct
 import uuid
 import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,18 +37,6 @@ def png(rgb: tuple[int, int, int] = (46, 125, 50), width: int = 96, height: int 
     rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
-
-
-@pytest.fixture
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The real server's API, for setting the scene and checking what the console did."""
-    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def login(http: httpx.AsyncClient) -> Login:
-    return Login(http)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,17 +30,6 @@ RESIDENT = "13800000001"  # 悦峰尚府, 木棉岭社区
 NANHONG_RESIDENT = "13800000023"  # 林荫街9号院, 南虹村社区
 STAFF = "staff@mumianling.demo"
 VALID_ID_NUMBER = "11010519491231002X"
-
-
-@pytest.fixture
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def login(http: httpx.AsyncClient) -> Login:
-    return Login(http)
 
 
 @pytest.fixture

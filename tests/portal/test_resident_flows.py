@@ -320,6 +320,8 @@ async def test_a_certificate_form_approved_in_the_console_shows_approved_to_the_
     await phone.get_by_test_id("form-field-applicant_name").locator("input").fill("李悦")
     await phone.get_by_test_id("form-field-id_number").locator("input").fill(VALID_ID_NUMBER)
     await phone.get_by_test_id("form-field-purpose").locator("input").fill("子女入学")
+    # Masked once typed: the number shows only while its field has the focus.
+    await expect(phone.get_by_test_id("form-field-id_number").locator("input")).to_have_attribute("type", "password")
     await phone.get_by_test_id("form-field-copies").locator("input").fill("1")
     await shot(phone, "app-form-zh")
     await phone.get_by_test_id("form-submit").click()

@@ -57,7 +57,7 @@ def forget_codes(number: str) -> None:
     Path(get_settings().sms_outbox).unlink(missing_ok=True)
 
 
-async def sign_in_by_code(phone: Page, slug: str, number: str) -> None:
+async def sign_in_by_code(phone: Page, slug: str, number: str, *, signed_in: bool = True) -> None:
     from playwright.async_api import expect
 
     forget_codes(number)
@@ -67,7 +67,8 @@ async def sign_in_by_code(phone: Page, slug: str, number: str) -> None:
     await expect(phone.get_by_test_id("code-send")).to_be_disabled()  # counting down to a resend
     await phone.get_by_test_id("code-input").locator("input").fill(await newest_code(number))
     await phone.get_by_test_id("code-submit").click()
-    await expect(phone.get_by_test_id("tab-home")).to_be_visible()
+    if signed_in:
+        await expect(phone.get_by_test_id("tab-home")).to_be_visible()
 
 
 def event_row(event_id: str) -> dict[str, Any]:
@@ -354,3 +355,45 @@ async def test_a_certificate_form_approved_in_the_console_shows_approved_to_the_
     await expect(status).to_have_attribute("data-status", "approved")
     await expect(status).to_have_text("已通过")
     await shot(phone, "app-case-approved-zh")
+
+
+async def test_an_unknown_phone_asks_to_join_and_staff_approve_it_in_the_console(phone: Page, page: Page) -> None:
+    from playwright.async_api import expect
+
+    number = f"1390{uuid.uuid4().int % 10_000_000:07d}"
+    await sign_in_by_code(phone, "mumianling", number, signed_in=False)
+    join = phone.get_by_test_id("join")
+    await expect(join).to_be_visible()
+    await join.get_by_test_id("join-name").locator("input").fill("张新")
+    await join.get_by_test_id("join-place").click()
+    options = phone.locator(".van-cascader__option")
+    for name in ("悦峰尚府", "1栋", "1单元"):
+        await options.filter(has_text=name).first.click()
+    await expect(join.get_by_test_id("join-place").locator("input")).to_have_value("悦峰尚府 · 1栋 · 1单元")
+    await join.get_by_test_id("join-room").locator("input").fill("1203")
+    await shot(phone, "app-join-zh")
+    await join.get_by_test_id("join-submit").click()
+    await expect(join.get_by_test_id("join-status")).to_contain_text("审核中")
+    with superuser() as conn:
+        row = conn.execute("select id, status, name, room from join_requests where phone = %s", (number,)).fetchone()
+    assert row is not None and row[1:] == ("pending", "张新", "1203")
+
+    await sign_in(page, STAFF)
+    await page.get_by_test_id("menu-join-requests").click()
+    request = page.locator(f'[data-testid="join-request-row"][data-request-id="{row[0]}"]').locator(
+        "xpath=ancestor::tr"
+    )
+    await expect(request).to_contain_text("悦峰尚府 · 1栋 · 1单元 · 1203")
+    await shot(page, "console-join-requests-zh")
+    await request.get_by_test_id("join-approve").click()
+    await page.get_by_role("dialog").get_by_role("button", name="通过").click()
+    await expect(request).to_have_count(0)  # it left the 待审核 list
+    with superuser() as conn:
+        decided = conn.execute(
+            "select status, person_id is not null from join_requests where id = %s", (row[0],)
+        ).fetchone()
+    assert decided == ("approved", True)
+
+    # Approved, the same phone now signs in as a resident of 悦峰尚府.
+    await sign_in_by_code(phone, "mumianling", number)
+    await expect(phone.get_by_test_id("home-household")).to_contain_text("悦峰尚府")

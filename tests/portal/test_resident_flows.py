@@ -397,3 +397,22 @@ async def test_an_unknown_phone_asks_to_join_and_staff_approve_it_in_the_console
     # Approved, the same phone now signs in as a resident of 悦峰尚府.
     await sign_in_by_code(phone, "mumianling", number)
     await expect(phone.get_by_test_id("home-household")).to_contain_text("悦峰尚府")
+
+
+async def test_the_report_form_and_my_requests_read_in_english(phone: Page) -> None:
+    from playwright.async_api import expect
+
+    await sign_in_to_app(phone, "mumianling", RESIDENT)
+    await phone.get_by_test_id("lang-switch").click()
+    await phone.get_by_test_id("tab-report").click()
+    picker = phone.get_by_test_id("report-item")
+    await expect(picker.locator('option[value="ph_public_facility"]')).to_have_text("Public facility damaged")
+    await picker.select_option("ph_public_facility")
+    await expect(phone.get_by_test_id("report-promise")).to_contain_text("Accepted within 2 h")
+    await expect(phone.get_by_test_id("report-submit")).to_have_text("Send")
+    await shot(phone, "app-report-en")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await phone.goto("/app/mumianling/#/reports")
+    await expect(phone.get_by_role("tab", name="Applications")).to_be_visible()
+    await expect(phone.get_by_role("tab", name="Reports")).to_be_visible()
+    await shot(phone, "app-my-reports-en")

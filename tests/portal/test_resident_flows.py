@@ -410,6 +410,10 @@ async def test_the_report_form_and_my_requests_read_in_english(phone: Page) -> N
     await picker.select_option("ph_public_facility")
     await expect(phone.get_by_test_id("report-promise")).to_contain_text("Accepted within 2 h")
     await expect(phone.get_by_test_id("report-submit")).to_have_text("Send")
+    # Elsewhere in the estate: its buildings and units (the home is the default).
+    location = phone.get_by_test_id("report-location")
+    await expect(location.locator("option").first).to_have_text("Where I live")
+    await expect(location.locator("option", has_text="1栋 · 1单元")).to_have_count(1)
     await shot(phone, "app-report-en")
     assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
     await phone.goto("/app/mumianling/#/reports")

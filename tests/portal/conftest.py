@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from linli.demo import DEMO_PASSWORD
+from tests.conftest import Login
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page, Response
@@ -133,6 +134,19 @@ async def phone(browser: Browser, server: str) -> AsyncIterator[Page]:
     """A phone-sized page (390×844), as grid workers, property staff and residents hold it."""
     async for made in _page(browser, server, PHONE):
         yield made
+
+
+@pytest.fixture
+async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The real server's API, for setting the scene and checking what the pages did."""
+    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def login(http: httpx.AsyncClient) -> Login:
+    """Demo accounts signed in against the real server (their tokens serve the in-process client too)."""
+    return Login(http)
 
 
 async def shot(page: Page, name: str, *, full_page: bool = True) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,18 +32,6 @@ if TYPE_CHECKING:
 STAFF = "staff@mumianling.demo"
 GRID = "grid@mumianling.demo"
 AUDITOR = "auditor@wuhou.demo"
-
-
-@pytest.fixture
-async def http(server: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The real server's API, for setting the scene and checking what the console did."""
-    async with httpx.AsyncClient(base_url=server, timeout=30) as client:
-        yield client
-
-
-@pytest.fixture
-def login(http: httpx.AsyncClient) -> Login:
-    return Login(http)
 
 
 @pytest.fixture

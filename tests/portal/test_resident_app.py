@@ -20,6 +20,7 @@ async def sign_in_to_app(phone: Page, slug: str, login: str, password: str = DEM
     from playwright.async_api import expect
 
     await phone.goto(f"/app/{slug}/")
+    await phone.get_by_test_id("login-mode").click()
     await phone.get_by_test_id("phone-input").locator("input").fill(login)
     await phone.get_by_test_id("password-input").locator("input").fill(password)
     await phone.get_by_test_id("password-submit").click()
@@ -44,7 +45,7 @@ async def test_a_resident_sees_the_tenants_branding_and_services_in_both_languag
     await phone.get_by_test_id("tab-me").click()
     await expect(phone.get_by_test_id("me-name")).to_contain_text("悦峰尚府居民")
     await phone.get_by_test_id("sign-out").click()
-    await expect(phone.get_by_test_id("password-submit")).to_be_visible()
+    await expect(phone.get_by_test_id("code-send")).to_be_visible()
 
 
 async def test_an_unknown_tenant_says_so(phone: Page) -> None:

@@ -15,6 +15,17 @@ export const router = createRouter({
     { path: '/', name: 'home', component: () => import('./views/HomeView.vue'), meta: { tab: true } },
     { path: '/services', name: 'services', component: () => import('./views/ServicesView.vue'), meta: { tab: true } },
     { path: '/me', name: 'me', component: () => import('./views/MeView.vue'), meta: { tab: true } },
+    { path: '/report', name: 'report', component: () => import('./views/ReportView.vue'), meta: { tab: true } },
+    // A service opens the page of its kind (ServiceGrid pushes `service-<kind>` with its code).
+    { path: '/s/report/:code', name: 'service-report', component: () => import('./views/ReportView.vue') },
+    { path: '/reports', name: 'my-reports', component: () => import('./views/MyReportsView.vue') },
+    { path: '/reports/:id', name: 'my-report', component: () => import('./views/MyReportView.vue') },
+    { path: '/s/info/:code', name: 'service-info', component: () => import('./views/NoticesView.vue') },
+    { path: '/notices', name: 'notices', component: () => import('./views/NoticesView.vue') },
+    { path: '/notices/:id', name: 'notice', component: () => import('./views/NoticeView.vue') },
+    { path: '/s/form/:code', name: 'service-form', component: () => import('./views/FormView.vue') },
+    { path: '/cases/:id', name: 'my-case', component: () => import('./views/CaseView.vue') },
+    { path: '/inbox', name: 'inbox', component: () => import('./views/InboxView.vue') },
     { path: '/:rest(.*)*', redirect: { name: 'home' } },
   ],
 })

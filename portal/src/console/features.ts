@@ -12,6 +12,8 @@ import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
 import ledgerMessages from './features/ledger/messages'
 import ledgerRoutes from './features/ledger/routes'
+import residentappMessages from './features/residentapp/messages'
+import residentappRoutes from './features/residentapp/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -24,4 +26,5 @@ export const FEATURES: Record<string, Feature> = {
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
   ledger: { routes: ledgerRoutes, messages: ledgerMessages },
+  residentapp: { routes: residentappRoutes, messages: residentappMessages },
 }

@@ -10,10 +10,18 @@ import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
+import appsetupMessages from './features/appsetup/messages'
+import appsetupRoutes from './features/appsetup/routes'
+import peopleMessages from './features/people/messages'
+import peopleRoutes from './features/people/routes'
+import tenantsMessages from './features/tenants/messages'
+import tenantsRoutes, { outside as tenantsOutside } from './features/tenants/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
   messages: Bilingual<unknown>
+  /** Pages outside the shell, opened from a link before anyone signs in (meta.public). */
+  outside?: RouteRecordRaw[]
 }
 
 export const FEATURES: Record<string, Feature> = {
@@ -21,4 +29,7 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  tenants: { routes: tenantsRoutes, messages: tenantsMessages, outside: tenantsOutside },
+  people: { routes: peopleRoutes, messages: peopleMessages },
+  appsetup: { routes: appsetupRoutes, messages: appsetupMessages },
 }

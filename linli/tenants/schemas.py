@@ -105,6 +105,11 @@ class TenantOut(BaseModel):
     branding: dict[str, Any]
     settings: dict[str, Any]
     effective_settings: dict[str, Any] = Field(default_factory=dict)
+    counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="in the list and on a tenant's page: users (holding a role), devices, open_events under its node",
+        examples=[{"users": 12, "devices": 340, "open_events": 7}],
+    )
     created_at: datetime
     delete_after: datetime | None = None
 

@@ -87,6 +87,14 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
     await expect(page.get_by_test_id("tenant-row").first).to_be_visible()
     in_wuhou = int(scalar("select count(*) from tenants where node_path <@ 'd510107'::ltree"))
     await expect(page.get_by_test_id("tenant-row")).to_have_count(in_wuhou)
+    nanhong_users = int(
+        scalar(
+            "select count(distinct user_id) from role_grants where node_path <@ "
+            "(select node_path from tenants where slug = 'nanhong')"
+        )
+    )
+    nanhong = page.locator('[data-testid="tenant-row"][data-slug="nanhong"]')
+    await expect(nanhong.locator('[data-count="users"] strong')).to_have_text(str(nanhong_users))
     await shot(page, "admin-tenants-zh")
     await page.get_by_test_id("onboard-start").click()
     await page.get_by_test_id("onboard-node-search").fill(name)
@@ -157,6 +165,7 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
         worker_link = await admin.get_by_test_id("secret-once").input_value()
         assert "/#/invite?token=" in worker_link
         await admin.keyboard.press("Escape")
+        await expect(admin.locator(".el-overlay:visible")).to_have_count(0)
         row = admin.get_by_test_id("user-row").filter(has_text="新网格员")
         await expect(row.get_by_test_id("grant-role")).to_have_text("网格员")
         await shot(admin, "admin-people-zh")
@@ -165,7 +174,8 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
         await shot(admin, "admin-people-en")
         assert (
             scalar(
-                "select g.role from role_grants g join users u on u.id = g.user_id where u.email = %s and g.node_id = %s",
+                "select g.role from role_grants g join users u on u.id = g.user_id"
+                " where u.email = %s and g.node_id = %s",
                 worker_email,
                 grid_id,
             )

@@ -5778,6 +5778,18 @@ export interface components {
                 [key: string]: unknown;
             };
             /**
+             * Counts
+             * @description in the list and on a tenant's page: users (holding a role), devices, open_events under its node
+             * @example {
+             *       "devices": 340,
+             *       "open_events": 7,
+             *       "users": 12
+             *     }
+             */
+            counts?: {
+                [key: string]: number;
+            };
+            /**
              * Created At
              * Format: date-time
              */

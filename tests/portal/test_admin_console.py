@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
 NEW_PASSWORD = "Lin-li admin 2026!"
+LOGO = b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><rect width="40" height="40" fill="red"/></svg>'
 
 
 @asynccontextmanager
@@ -109,6 +110,10 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
     await page.get_by_test_id("onboard-admin-email").fill(admin_email)
     await page.get_by_test_id("onboard-next").click()
     await page.get_by_test_id("onboard-app-name").fill(f"{name}邻里")
+    await page.get_by_test_id("onboard-logo").set_input_files(
+        files=[{"name": "logo.svg", "mimeType": "image/svg+xml", "buffer": LOGO}]
+    )
+    await expect(page.get_by_test_id("logo-current")).to_be_visible()
     await page.get_by_test_id("onboard-next").click()
     await expect(page.get_by_test_id("onboard-service-party_news")).to_be_visible()
     await page.get_by_test_id("onboard-service-party_news").click()  # start without party news
@@ -124,9 +129,11 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
 
     with superuser() as conn:
         row = conn.execute(
-            "select id, status, node_id, branding->>'app_name' from tenants where slug = %s", (slug,)
+            "select id, status, node_id, branding->>'app_name', branding->>'logo_url' from tenants where slug = %s",
+            (slug,),
         ).fetchone()
-        assert row is not None and row[1:] == ("active", community_id, f"{name}邻里")
+        assert row is not None and row[1:4] == ("active", community_id, f"{name}邻里")
+        assert row[4].startswith("data:image/svg+xml;base64,")
         tenant_id = row[0]
         grant = conn.execute(
             """select g.role, u.has_password from role_grants g join users u on u.id = g.user_id

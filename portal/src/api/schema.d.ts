@@ -2802,7 +2802,10 @@ export interface components {
         Branding: {
             /** App Name */
             app_name?: string | null;
-            /** Logo Url */
+            /**
+             * Logo Url
+             * @description an https:// or site-relative link (up to 500 characters), or an uploaded PNG, JPEG, WebP or SVG image as a base64 data: URL (up to 64 KiB)
+             */
             logo_url?: string | null;
             /** Primary Color */
             primary_color?: string | null;

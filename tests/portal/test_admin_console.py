@@ -36,11 +36,14 @@ async def in_english(page: Page) -> None:
     await page.reload()
 
 
-async def accept_invitation(page: Page, link: str, shot_name: str) -> None:
+async def accept_invitation(page: Page, link: str, shot_name: str, *, english: bool = False) -> None:
     """Opens the link, shows the strength of a weak then a good password, and lands in the console."""
     from playwright.async_api import expect
 
     await page.goto(link)
+    if english:
+        await in_english(page)
+        await expect(page.get_by_test_id("invite-submit")).to_have_text("Set password and sign in")
     await page.get_by_test_id("invite-password").fill("short")
     await expect(page.get_by_test_id("invite-strength")).to_have_attribute("data-level", "0")
     await page.get_by_test_id("invite-password").fill(NEW_PASSWORD)
@@ -96,6 +99,8 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
     )
     nanhong = page.locator('[data-testid="tenant-row"][data-slug="nanhong"]')
     await expect(nanhong.locator('[data-count="users"] strong')).to_have_text(str(nanhong_users))
+    await expect(nanhong).to_contain_text("南虹村社区")
+    await expect(page.locator(".el-loading-mask")).to_have_count(0)
     await shot(page, "admin-tenants-zh")
     await page.get_by_test_id("onboard-start").click()
     await page.get_by_test_id("onboard-node-search").fill(name)
@@ -156,11 +161,12 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
         # …and invites a grid worker at the community's first grid.
         with superuser() as conn:
             grid = conn.execute(
-                "select id, name from nodes where level = 'grid' and node_path <@ %s::ltree order by code limit 1",
+                "select id, coalesce(name_en, name) from nodes"
+                " where level = 'grid' and node_path <@ %s::ltree order by code limit 1",
                 (community_path,),
             ).fetchone()
         assert grid is not None
-        grid_id, grid_name = int(grid[0]), str(grid[1])
+        grid_id, grid_name_en = int(grid[0]), str(grid[1])
         await admin.goto(f"/#/people?node={grid_id}")
         await admin.get_by_test_id("people-invite").click()
         worker_email = f"grid-{community_id}@example.org"
@@ -190,10 +196,20 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
         )
 
     async with fresh_phone(browser, server) as worker:
-        await accept_invitation(worker, worker_link, "admin-invite-grid-worker-zh")
-        await assert_home(worker, grid_name)
-        assert await top_nodes(worker) == [f"{grid_name} · 网格"]
-        await expect(worker.get_by_role("link", name="人员与权限")).to_have_count(0)
+        await accept_invitation(worker, worker_link, "admin-invite-grid-worker-en", english=True)
+        await assert_home(worker, grid_name_en)
+        assert await top_nodes(worker) == [f"{grid_name_en} · Grid"]
+        # Readers see who works in their grid, and nobody above it; a grid worker invites no one.
+        await worker.goto(f"/#/people?node={grid_id}")
+        await expect(worker.get_by_test_id("user-row")).to_have_count(1)
+        await expect(worker.get_by_test_id("user-row")).to_contain_text("新网格员")
+        await expect(worker.get_by_test_id("people-invite")).to_have_count(0)
+
+    await in_english(page)
+    await page.goto("/#/tenants")
+    await expect(page.get_by_test_id("tenant-row").filter(has_text=name)).to_contain_text("Active")
+    await expect(page.locator(".el-loading-mask")).to_have_count(0)
+    await shot(page, "admin-tenants-en")
 
 
 async def test_staff_switches_a_service_off_and_the_app_no_longer_lists_it(page: Page, server: str) -> None:

@@ -5,12 +5,14 @@ service off. Each step is checked on the page and in the database."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 import httpx
 
+from linli.platform.security import sha256_hex
 from tests.portal.conftest import PHONE, shot, sign_in
 from tests.tenants.support import node_by_name, not_onboarded_community, scalar, superuser
 
@@ -204,6 +206,27 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
         await expect(worker.get_by_test_id("user-row")).to_have_count(1)
         await expect(worker.get_by_test_id("user-row")).to_contain_text("新网格员")
         await expect(worker.get_by_test_id("people-invite")).to_have_count(0)
+
+    # The worker forgets the password: the link the e-mail carries leads to a page that sets a new one.
+    token = secrets.token_urlsafe(32)
+    with superuser() as conn:
+        conn.execute(
+            """insert into user_tokens (purpose, token_hash, user_id, expires_at)
+               select 'reset', %s, id, now() + interval '1 hour' from users where email = %s""",
+            (sha256_hex(token), worker_email),
+        )
+    async with fresh_phone(browser, server) as worker:
+        await worker.goto("/#/login")
+        await worker.get_by_test_id("login-forgot").click()
+        await expect(worker.get_by_test_id("reset-login")).to_be_visible()
+        await worker.goto(f"/#/reset-password?token={token}")
+        await worker.get_by_test_id("invite-password").fill("Another grid pass 9")
+        await worker.get_by_test_id("invite-confirm").fill("Another grid pass 9")
+        await shot(worker, "admin-reset-password-zh")
+        await worker.get_by_test_id("invite-submit").click()
+        await expect(worker.get_by_test_id("login-submit")).to_be_visible()
+        await sign_in(worker, worker_email, "Another grid pass 9")
+        assert scalar("select used_at is not null from user_tokens where token_hash = %s", sha256_hex(token)) is True
 
     await in_english(page)
     await page.goto("/#/tenants")

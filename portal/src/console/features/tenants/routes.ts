@@ -18,5 +18,5 @@ export default [
 /** Pages reached from a link before anyone is signed in: they stand outside the shell. */
 export const outside = [
   { path: '/invite', name: 'invite', component: () => import('./PasswordView.vue'), meta: { public: true } },
-  { path: '/reset', name: 'reset', component: () => import('./PasswordView.vue'), meta: { public: true } },
+  { path: '/reset-password', name: 'reset', component: () => import('./PasswordView.vue'), meta: { public: true } },
 ] satisfies RouteRecordRaw[]

@@ -280,7 +280,8 @@ async def test_staff_switches_a_service_off_and_the_app_no_longer_lists_it(page:
             await page.get_by_test_id(f"service-up-{first}").click()  # back as it was
         await expect(rows.first).to_have_attribute("data-code", str(first))
         await in_english(page)
-        await expect(page.get_by_test_id("app-preview")).to_be_visible()
+        await expect(page.get_by_test_id(f"service-toggle-{code}")).to_be_visible()
+        await expect(page.locator(".el-loading-mask")).to_have_count(0)
         await shot(page, "admin-app-setup-en")
     finally:
         with superuser() as conn:

@@ -51,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tenants_api.router,
     services_api.app_router,
     services_api.router,
+    services_api.catalog_router,
     residents_api.router,
     portal_api.portal_router,
     iot_api.ingest_router,

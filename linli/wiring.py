@@ -23,9 +23,11 @@ from linli.events import intake as events_intake
 from linli.events import jobs as events_jobs
 from linli.events import notifications as events_notifications
 from linli.events import open311 as events_open311
+from linli.events import reading as events_reading
 from linli.events import routing as events_routing
 from linli.iot import alarms as iot_alarms
 from linli.iot import api as iot_api
+from linli.iot import devices as iot_devices
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
@@ -50,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     tenants_api.router,
     services_api.app_router,
     services_api.router,
+    services_api.catalog_router,
     residents_api.router,
     portal_api.portal_router,
     iot_api.ingest_router,
@@ -86,6 +89,11 @@ def wire() -> None:
     tests build the app many times; nothing may be registered twice)."""
     # A new tenant gets the resident-app service catalog and its default event handler units.
     tenants_lifecycle.ONBOARDING_HOOKS[:] = [services_service.apply_defaults, events_routing.ensure_default_units]
+    # The tenant list counts each tenant's devices and open events.
+    tenants_lifecycle.TENANT_COUNTERS.clear()
+    tenants_lifecycle.TENANT_COUNTERS.update(
+        devices=iot_devices.count_under, open_events=events_reading.count_open_under
+    )
     # Password-reset links go out by e-mail.
     tenants_identity.RESET_NOTIFIERS[:] = [events_notifications.email_password_reset]
     # An opened IoT alarm raises its event, inside the transaction that opens the alarm.

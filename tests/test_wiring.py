@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from linli import wiring
-from linli.events import intake, notifications, routing
-from linli.iot import alarms
+from linli.events import intake, notifications, reading, routing
+from linli.iot import alarms, devices
 from linli.services import service as services
 from linli.tenants import lifecycle
 from linli.tenants import service as identity
@@ -48,6 +48,7 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(lifecycle.ONBOARDING_HOOKS) == [services.apply_defaults, routing.ensure_default_units]
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
+    assert dict(lifecycle.TENANT_COUNTERS) == {"devices": devices.count_under, "open_events": reading.count_open_under}
     assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app"]
 
 

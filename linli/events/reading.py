@@ -152,6 +152,11 @@ async def count_events(
     return await EventRepository(session).count_by_status(await _criteria(session, actor, filters, at), at=at)
 
 
+async def count_open_under(session: AsyncSession, node_path: str) -> int:
+    """A tenant's open events (the console's tenant list counts them through `TENANT_COUNTERS`)."""
+    return await EventRepository(session).count_open_under(node_path)
+
+
 async def place_names(session: AsyncSession, events: Sequence[Event]) -> dict[int, str]:
     """The name of each event's node (and of the nodes events were escalated to) the caller may see."""
     ids = {e.node_id for e in events} | {e.escalation_node_id for e in events if e.escalation_node_id}

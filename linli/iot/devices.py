@@ -268,6 +268,11 @@ async def list_devices(
     )
 
 
+async def count_under(session: AsyncSession, node_path: str) -> int:
+    """A tenant's devices (the console's tenant list counts them through `TENANT_COUNTERS`)."""
+    return await DeviceRepository(session).count_under(node_path)
+
+
 async def refresh_device_counts(session: AsyncSession) -> int:
     """The per-node device counts the dashboards read (a worker job every minute; needs the system scope).
     Returns how many nodes hold devices."""

@@ -81,6 +81,15 @@ class DeviceRepository:
         )
         return bool(row.scalar_one())
 
+    async def count_under(self, node_path: str) -> int:
+        """Registered, not revoked devices at or under the node (as many as the caller may see)."""
+        stmt = (
+            select(func.count())
+            .select_from(Device)
+            .where(Device.revoked_at.is_(None), Device.node_path.op("<@")(func.text2ltree(node_path)))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def count_of_type(self, type_code: str, node_path: str) -> int:
         stmt = (
             select(func.count())

@@ -13,10 +13,18 @@ from linli.services.schemas import AppConfig, ServiceOrder, TenantServiceOut, Te
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant_id}/services", tags=["services"])
 app_router = APIRouter(prefix="/api/v1/app", tags=["resident app"])
+catalog_router = APIRouter(prefix="/api/v1/services", tags=["services"])
 
 # Routes anyone may call (the resident app loads its configuration before anyone signs in).
 PUBLIC_PATHS = ("/api/v1/app/{slug}/config",)
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", examples=["mumianling"])]
+
+
+@catalog_router.get("/catalog", operation_id="list_service_catalog")
+async def list_service_catalog(session: DbSession, principal: ServicesRead) -> Page[TenantServiceOut]:
+    """The shipped catalog as a new tenant starts with it (every service on, in catalog order): what
+    onboarding offers to start with."""
+    return Page(items=await service.catalog(session))
 
 
 @router.get("", operation_id="list_tenant_services")

@@ -25,6 +25,10 @@ class ServiceRepository:
         stmt = select(TenantService).where(TenantService.tenant_id == tenant_id, TenantService.service_code == code)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def catalog(self) -> Sequence[ServiceDefinition]:
+        stmt = select(ServiceDefinition).order_by(ServiceDefinition.position)
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def definition(self, code: str) -> ServiceDefinition | None:
         return await self.session.get(ServiceDefinition, code)
 

@@ -21,7 +21,10 @@ from linli.tenants import lifecycle
 from linli.tenants.models import Tenant
 
 
-def to_out(ts: TenantService, sd: ServiceDefinition) -> TenantServiceOut:
+def to_out(ts: TenantService | None, sd: ServiceDefinition) -> TenantServiceOut:
+    """A tenant's service, or (without `ts`) the catalog's as a new tenant starts with it: on, unrenamed."""
+    if ts is None:
+        ts = TenantService(enabled=True, position=sd.position, config={})
     return TenantServiceOut(
         code=sd.code,
         section=sd.section_code,
@@ -36,6 +39,10 @@ def to_out(ts: TenantService, sd: ServiceDefinition) -> TenantServiceOut:
         catalog_name=sd.name,
         config=ts.config,
     )
+
+
+async def catalog(session: AsyncSession) -> list[TenantServiceOut]:
+    return [to_out(None, sd) for sd in await ServiceRepository(session).catalog()]
 
 
 def snapshot(ts: TenantService) -> dict[str, Any]:

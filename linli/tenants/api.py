@@ -152,9 +152,11 @@ async def get_my_permissions(principal: CurrentPrincipal, session: DbSession) ->
     return MyPermissionsOut(kind=principal.kind, grants=rows, union={r: sorted(a) for r, a in sorted(union.items())})
 
 
-async def _tenant_out(session: DbSession, tenant: Tenant) -> TenantOut:
+async def _tenant_out(session: DbSession, tenant: Tenant, *, counted: bool = False) -> TenantOut:
     out = TenantOut.model_validate(tenant)
     out.effective_settings = await lifecycle.effective_settings(session, tenant=tenant)
+    if counted:
+        out.counts = await lifecycle.tenant_counts(session, tenant=tenant)
     return out
 
 
@@ -188,13 +190,14 @@ async def list_tenants(
     limit: Limit = 50,
 ) -> Page[TenantOut]:
     rows = await lifecycle.list_tenants(session, status=status, after_id=decode_int_cursor(cursor), limit=limit)
-    return Page(items=[await _tenant_out(session, r) for r in rows], next_cursor=next_cursor(rows, limit))
+    items = [await _tenant_out(session, r, counted=True) for r in rows]
+    return Page(items=items, next_cursor=next_cursor(rows, limit))
 
 
 @router.get("/tenants/{tenant_id}", operation_id="get_tenant")
 async def get_tenant(tenant_id: Id, session: DbSession, principal: TenantsRead) -> TenantOut:
     tenant = await lifecycle.get_tenant(session, actor=principal, tenant_id=tenant_id, permission=("tenants", "read"))
-    return await _tenant_out(session, tenant)
+    return await _tenant_out(session, tenant, counted=True)
 
 
 @router.patch("/tenants/{tenant_id}", operation_id="update_tenant")

@@ -18,12 +18,17 @@ from linli.platform.hierarchy.repository import tables_with_node_path
 from linli.platform.hierarchy.service import NodeService
 from linli.tenants.grants import TENANT_ADMIN_ROLE, grant_role
 from linli.tenants.models import Tenant, User
-from linli.tenants.repository import TenantRepository, TenantSlug
+from linli.tenants.repository import TenantRepository, TenantSlug, UserRepository
 from linli.tenants.service import ensure_user, invitation_for, normalise_login, now
 
 OnboardingHook = Callable[[AsyncSession, Tenant], Awaitable[None]]
 # The defaults other domains apply to a new tenant (service catalog, routing); filled by `linli.wiring`.
 ONBOARDING_HOOKS: list[OnboardingHook] = []
+
+# What other domains count under a tenant's node for the tenant list ("devices", "open_events"),
+# each as many as the caller may see; registered by `linli.wiring`.
+TenantCounter = Callable[[AsyncSession, str], Awaitable[int]]
+TENANT_COUNTERS: dict[str, TenantCounter] = {}
 
 TENANTS_READ = Permission("tenants", "read")
 TENANTS_OFFBOARD = Permission("tenants", "offboard")
@@ -149,6 +154,14 @@ async def list_tenants(
     session: AsyncSession, *, status: str | None, after_id: int | None, limit: int
 ) -> Sequence[Tenant]:
     return await TenantRepository(session).list(status=status, after_id=after_id, limit=limit)
+
+
+async def tenant_counts(session: AsyncSession, *, tenant: Tenant) -> dict[str, int]:
+    """The people holding a role in the tenant and each registered domain's count, under its node."""
+    counts = {"users": await UserRepository(session).count_users_under(tenant.node_path)}
+    for name, counter in TENANT_COUNTERS.items():
+        counts[name] = await counter(session, tenant.node_path)
+    return counts
 
 
 async def effective_settings(session: AsyncSession, *, tenant: Tenant) -> dict[str, Any]:

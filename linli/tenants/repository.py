@@ -152,6 +152,13 @@ class UserRepository:
             stmt = stmt.where(RoleGrant.id > after_id)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def count_users_under(self, node_path: str) -> int:
+        """People holding a role at or under the node."""
+        stmt = select(func.count(func.distinct(RoleGrant.user_id))).where(
+            RoleGrant.node_path.op("<@")(func.text2ltree(node_path))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def lock_active_grants(self, *, role: str, node_id: int) -> Sequence[RoleGrant]:
         """The grants of `role` at the node held by active accounts, locked until the transaction ends."""
         stmt = (

@@ -85,3 +85,17 @@ async def test_auditor_cannot_change_services(client: httpx.AsyncClient, login: 
     tid = await tenant_id(client, headers, "nanhong")
     response = await client.patch(f"/api/v1/tenants/{tid}/services/prop_fees", headers=headers, json={"enabled": False})
     assert response.status_code == 403
+
+
+async def test_the_catalog_is_what_a_new_tenant_starts_with(client: httpx.AsyncClient, login: Login) -> None:
+    headers = await login("admin@wuhou.demo")
+    catalog = await client.get("/api/v1/services/catalog", headers=headers)
+    assert catalog.status_code == 200, catalog.text
+    items = catalog.json()["items"]
+    assert len(items) == 72 and all(s["enabled"] and s["name"] == s["catalog_name"] for s in items)
+    assert [s["position"] for s in items] == sorted(s["position"] for s in items)
+    staff = await login("staff@mumianling.demo")
+    tid = await tenant_id(client, staff, "mumianling")
+    tenant = (await client.get(f"/api/v1/tenants/{tid}/services", headers=staff)).json()["items"]
+    assert {s["code"] for s in tenant} == {s["code"] for s in items}
+    assert (await client.get("/api/v1/services/catalog")).status_code == 401

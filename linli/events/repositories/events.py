@@ -169,6 +169,14 @@ class EventRepository(Repository):
         rows = (await self.session.execute(stmt)).all()
         return {status: int(n) for status, n, _ in rows}, sum(int(late) for _, _, late in rows)
 
+    async def count_open_under(self, node_path: str) -> int:
+        stmt = (
+            select(func.count())
+            .select_from(Event)
+            .where(Event.status.in_(OPEN_STATUSES), Event.node_path.op("<@")(func.text2ltree(node_path)))
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def timeline(self, event_id: uuid.UUID) -> Sequence[TimelineEntry]:
         stmt = select(TimelineEntry).where(TimelineEntry.event_id == event_id).order_by(TimelineEntry.id)
         return (await self.session.execute(stmt)).scalars().all()

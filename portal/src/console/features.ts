@@ -14,10 +14,18 @@ import ledgerMessages from './features/ledger/messages'
 import ledgerRoutes from './features/ledger/routes'
 import residentappMessages from './features/residentapp/messages'
 import residentappRoutes from './features/residentapp/routes'
+import appsetupMessages from './features/appsetup/messages'
+import appsetupRoutes from './features/appsetup/routes'
+import peopleMessages from './features/people/messages'
+import peopleRoutes from './features/people/routes'
+import tenantsMessages from './features/tenants/messages'
+import tenantsRoutes, { outside as tenantsOutside } from './features/tenants/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
   messages: Bilingual<unknown>
+  /** Pages outside the shell, opened from a link before anyone signs in (meta.public). */
+  outside?: RouteRecordRaw[]
 }
 
 export const FEATURES: Record<string, Feature> = {
@@ -27,4 +35,7 @@ export const FEATURES: Record<string, Feature> = {
   devices: { routes: devicesRoutes, messages: devicesMessages },
   ledger: { routes: ledgerRoutes, messages: ledgerMessages },
   residentapp: { routes: residentappRoutes, messages: residentappMessages },
+  tenants: { routes: tenantsRoutes, messages: tenantsMessages, outside: tenantsOutside },
+  people: { routes: peopleRoutes, messages: peopleMessages },
+  appsetup: { routes: appsetupRoutes, messages: appsetupMessages },
 }

@@ -13,6 +13,7 @@ declare module 'vue-router' {
 
 const routes: RouteRecordRaw[] = [
   { path: '/login', name: 'login', component: () => import('./views/LoginView.vue'), meta: { public: true } },
+  ...Object.values(FEATURES).flatMap((feature) => feature.outside ?? []),
   {
     path: '/',
     component: () => import('./components/ShellLayout.vue'),

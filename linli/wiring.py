@@ -31,6 +31,8 @@ from linli.iot import devices as iot_devices
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
+from linli.patrol import api as patrol_api
+from linli.patrol import jobs as patrol_jobs
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
@@ -62,6 +64,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     residentapp_api.app_router,
     residentapp_api.router,
     residentapp_api.manifest_router,
+    patrol_api.router,
     events_open311.open311_router,
     dashboards_api.router,
 )
@@ -72,8 +75,9 @@ JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
     *iot_jobs.JOBS,
     *events_jobs.JOBS,
     *residents_jobs.JOBS,
+    *patrol_jobs.JOBS,
 )
-CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON)
+CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON, *patrol_jobs.CRON)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
 DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (

@@ -66,6 +66,15 @@ async def dispatch(session: AsyncSession, event: Event, item: Item, at: datetime
     )
 
 
+async def members_of_nearest_unit(session: AsyncSession, *, kind: str, node_path: str) -> list[uuid.UUID]:
+    """The people of the nearest unit of `kind` at or above `node_path` (who hears of what other domains
+    escalate, e.g. a patrol round left unfinished to the community's staff)."""
+    route = await RoutingRuleRepository(session).route_to_kind(kind=kind, node_path=node_path)
+    if route is None:
+        return []
+    return await HandlerUnitRepository(session).unit_member_ids(route.handler_unit_id)
+
+
 async def hand_to_community_staff(session: AsyncSession, event: Event) -> None:
     route = await RoutingRuleRepository(session).route_to_kind(kind="community_staff", node_path=event.node_path)
     if route is not None:

@@ -146,8 +146,8 @@ async def check_in(
     longitude: Annotated[float | None, Form(ge=-180, le=180)] = None,
     finding_item: Annotated[str | None, Form(max_length=64, description="an event item: opens an event here")] = None,
     finding_description: Annotated[str | None, Form(max_length=2000)] = None,
-    photo: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP; stored without its metadata")] = None,
 ) -> RoundOut:
+    """Check in at a checkpoint by its code; a photo follows at `.../checkins/{checkpoint_id}/photo`."""
     finding = service.Finding(finding_item, finding_description or "") if finding_item else None
     _, view = await service.check_in(
         session,
@@ -157,8 +157,21 @@ async def check_in(
         note=note,
         latitude=latitude,
         longitude=longitude,
-        photo=await photo.read() if photo is not None else None,
         finding=finding,
+    )
+    return _round_out(view)
+
+
+@router.post("/rounds/{round_id}/checkins/{checkpoint_id}/photo", status_code=201, operation_id="patrol_checkin_photo")
+async def checkin_photo(
+    round_id: Id,
+    checkpoint_id: Id,
+    session: DbSession,
+    principal: PatrolCheckIn,
+    file: Annotated[UploadFile, File(description="JPEG, PNG or WebP; stored without its metadata")],
+) -> RoundOut:
+    view = await service.attach_photo(
+        session, actor=principal, round_id=round_id, checkpoint_id=checkpoint_id, data=await file.read()
     )
     return _round_out(view)
 
@@ -167,7 +180,7 @@ async def check_in(
 async def overview(
     session: DbSession,
     principal: PatrolRead,
-    node_id: Id,
+    node_id: Annotated[Id | None, Query(description="default: everything the caller may see")] = None,
     since: Annotated[datetime | None, Query(alias="from", description="default: 30 days ago")] = None,
     until: Annotated[datetime | None, Query(alias="to", description="default: now")] = None,
 ) -> PatrolOverview:

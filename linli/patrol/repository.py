@@ -89,7 +89,7 @@ class PatrolRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def overview(self, *, path: str, since: datetime, until: datetime) -> dict[str, int]:
+    async def overview(self, *, path: str | None, since: datetime, until: datetime) -> dict[str, int]:
         """Rounds due in [since, until) under `path` by status, and their checkpoints left unchecked."""
         row = (
             await self.session.execute(
@@ -99,7 +99,8 @@ class PatrolRepository:
                     "coalesce(sum((select count(*) from patrol_checkpoints c where c.plan_id = r.plan_id) - "
                     "(select count(*) from patrol_checkins k where k.round_id = r.id)) "
                     "filter (where r.status = 'late' and r.completed_at is null), 0) missed "
-                    "from patrol_rounds r where r.node_path <@ text2ltree(:p) and r.due_at >= :f and r.due_at < :t"
+                    "from patrol_rounds r where (cast(:p as text) is null or r.node_path <@ text2ltree(:p)) "
+                    "and r.due_at >= :f and r.due_at < :t"
                 ),
                 {"p": path, "f": since, "t": until},
             )

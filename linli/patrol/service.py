@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events import intake, lifecycle, routing
 from linli.events.notifications import notify_in_app
+from linli.events.reading import get_event
 from linli.events.storage import get_storage
 from linli.patrol.models import PatrolCheckin, PatrolCheckpoint, PatrolPlan, PatrolRound
 from linli.patrol.repository import PatrolRepository
@@ -247,18 +248,14 @@ async def check_in(
     note: str | None = None,
     latitude: float | None = None,
     longitude: float | None = None,
-    photo: bytes | None = None,
     finding: Finding | None = None,
     now: datetime | None = None,
 ) -> tuple[PatrolCheckin, RoundView]:
-    """The walker at a checkpoint: recorded once per round; the last checkpoint finishes the round."""
+    """The walker at a checkpoint: recorded once per round; the last checkpoint finishes the round. A
+    photo follows with `attach_photo`."""
     at = now or utcnow()
     repo = PatrolRepository(session)
-    patrol_round = await access_object(
-        session, actor, await repo.round(round_id, lock=True), permission=(RESOURCE, "checkin"), what="round"
-    )
-    if patrol_round.assignee_id != actor.id and not actor.can(RESOURCE, "update", patrol_round.node_path):
-        raise Forbidden("this round is someone else's", code="not_your_round")
+    patrol_round = await _walker_round(session, actor, round_id)
     view = await _round_view(session, patrol_round)
     if patrol_round.completed_at is not None:
         raise Conflict("this round is finished", code="round_finished")
@@ -268,11 +265,6 @@ async def check_in(
         raise BadRequest("this code is not a checkpoint of the round", code="unknown_checkpoint")
     if any(k.checkpoint_id == checkpoint.id for k in view.checkins):
         raise Conflict("this checkpoint is already checked in", code="already_checked_in")
-    photo_key = None
-    if photo:
-        cleaned = await clean_photo(photo)
-        photo_key = f"patrol/{patrol_round.id}/{uuid.uuid4()}.{cleaned.extension}"
-        await get_storage().put(photo_key, cleaned.data, cleaned.content_type)
     event_id = None
     if finding is not None:
         location = await session.get(Location, checkpoint.location_id) if checkpoint.location_id else None
@@ -288,8 +280,6 @@ async def check_in(
             ),
             now=at,
         )
-        if photo:
-            await lifecycle.store_attachment(session, actor=actor, event=event, filename="patrol.jpg", data=photo)
         event_id = event.id
     checkin = PatrolCheckin(
         round_id=patrol_round.id,
@@ -300,7 +290,6 @@ async def check_in(
         latitude=latitude,
         longitude=longitude,
         note=note,
-        photo_key=photo_key,
         finding_event_id=event_id,
     )
     repo.add(checkin)
@@ -319,10 +308,53 @@ async def check_in(
         after={
             "checkpoint_id": checkpoint.id,
             "finding_event_id": str(event_id) if event_id else None,
-            "photo": bool(photo),
         },
     )
     return checkin, await _round_view(session, patrol_round)
+
+
+async def _walker_round(session: AsyncSession, actor: Principal, round_id: int) -> PatrolRound:
+    patrol_round = await access_object(
+        session,
+        actor,
+        await PatrolRepository(session).round(round_id, lock=True),
+        permission=(RESOURCE, "checkin"),
+        what="round",
+    )
+    if patrol_round.assignee_id != actor.id and not actor.can(RESOURCE, "update", patrol_round.node_path):
+        raise Forbidden("this round is someone else's", code="not_your_round")
+    return patrol_round
+
+
+async def attach_photo(
+    session: AsyncSession, *, actor: Principal, round_id: int, checkpoint_id: int, data: bytes
+) -> RoundView:
+    """The photo taken at a checked-in checkpoint (one each), stored without its metadata; a finding's
+    event gets it as evidence too."""
+    patrol_round = await _walker_round(session, actor, round_id)
+    view = await _round_view(session, patrol_round)
+    checkin = next((k for k in view.checkins if k.checkpoint_id == checkpoint_id), None)
+    if checkin is None:
+        raise NotFound("check-in")
+    if checkin.photo_key is not None:
+        raise Conflict("this check-in has its photo", code="photo_exists")
+    cleaned = await clean_photo(data)
+    checkin.photo_key = f"patrol/{patrol_round.id}/{uuid.uuid4()}.{cleaned.extension}"
+    await get_storage().put(checkin.photo_key, cleaned.data, cleaned.content_type)
+    if checkin.finding_event_id is not None:
+        event = await get_event(session, actor=actor, event_id=checkin.finding_event_id)
+        await lifecycle.store_attachment(session, actor=actor, event=event, filename="patrol.jpg", data=data)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="patrol.photo",
+        object_type="patrol_round",
+        object_id=patrol_round.id,
+        node_path=checkin.node_path,
+        after={"checkpoint_id": checkpoint_id},
+    )
+    return view
 
 
 async def sweep_rounds(session: AsyncSession, *, now: datetime | None = None) -> int:
@@ -361,10 +393,10 @@ async def sweep_rounds(session: AsyncSession, *, now: datetime | None = None) ->
     return late
 
 
-async def overview(session: AsyncSession, *, node_id: int, since: datetime, until: datetime) -> dict[str, Any]:
-    """Rounds due in the window under the node: done on time, late, still open; checkpoints missed in
-    rounds left unfinished; the on-time rate of the rounds that are over."""
-    node = await NodeService(session).get_visible(node_id)
-    counts = await PatrolRepository(session).overview(path=node.node_path, since=since, until=until)
+async def overview(session: AsyncSession, *, node_id: int | None, since: datetime, until: datetime) -> dict[str, Any]:
+    """Rounds due in the window under the node (else all the caller may see): done on time, late, still
+    open; checkpoints missed in rounds left unfinished; the on-time rate of the rounds that are over."""
+    within = await NodeService(session).path_filter(node_id)
+    counts = await PatrolRepository(session).overview(path=within, since=since, until=until)
     over = counts["done"] + counts["late"]
     return counts | {"on_time_rate": counts["done"] / over if over else None}

@@ -49,7 +49,7 @@ def body_limits(settings: Settings) -> BodyLimits:
             RouteClass(
                 re.compile(
                     r"/api/v1/(events/[^/]+/attachments|events/ai-detections|devices/bulk|notices/[^/]+/images"
-                    r"|app/[^/]+/(reports|forms)/[^/]+/photos|residents/imports|patrol/rounds/[^/]+/checkins)$"
+                    r"|app/[^/]+/(reports|forms)/[^/]+/photos|residents/imports|patrol/rounds/[^/]+/checkins/[^/]+/photo)$"
                 ),
                 upload,
                 (b"authorization", b"x-api-key"),

@@ -64,6 +64,12 @@ async def make_plan(
     return plan
 
 
+def again_round(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    checkpoints: list[dict[str, Any]] = response.json()["checkpoints"]
+    return checkpoints
+
+
 async def rounds_of(db: AsyncSession, plan_id: int, now: datetime) -> int:
     await apply_scopes(db, SYSTEM_SCOPE)
     made = await service.schedule_rounds(db, now=now)
@@ -75,9 +81,16 @@ async def check_in(
     client: httpx.AsyncClient, headers: dict[str, str], round_id: int, code: str, **fields: Any
 ) -> httpx.Response:
     return await client.post(
-        f"/api/v1/patrol/rounds/{round_id}/checkins",
-        data={"code": code, **fields},
-        files={"photo": ("p.jpg", jpeg_with_gps(), "image/jpeg")},
+        f"/api/v1/patrol/rounds/{round_id}/checkins", data={"code": code, **fields}, headers=headers
+    )
+
+
+async def add_photo(
+    client: httpx.AsyncClient, headers: dict[str, str], round_id: int, checkpoint_id: int
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/patrol/rounds/{round_id}/checkins/{checkpoint_id}/photo",
+        files={"file": ("p.jpg", jpeg_with_gps(), "image/jpeg")},
         headers=headers,
     )
 
@@ -106,10 +119,21 @@ async def test_a_round_with_one_checkpoint_missed_turns_late_escalates_once_and_
         finding_description="电动车堵塞消防通道",
     )
     assert found.status_code == 201, found.text
-    checked = {c["id"]: c["checked"] for c in found.json()["checkpoints"]}
+    for checkpoint in (first, second):
+        photo = await add_photo(client, grid, today["id"], checkpoint["id"])
+        assert photo.status_code == 201, photo.text
+    again = await add_photo(client, grid, today["id"], first["id"])
+    assert again.status_code == 409 and again.json()["error"]["code"] == "photo_exists"
+    not_yet = await add_photo(client, grid, today["id"], third["id"])
+    assert not_yet.status_code == 404
+    checked = {
+        c["id"]: c["checked"]
+        for c in again_round(await client.get(f"/api/v1/patrol/rounds/{today['id']}", headers=grid))
+    }
     assert checked[first["id"]]["note"] == "通道畅通" and checked[first["id"]]["has_photo"] is True
     event_id = checked[second["id"]]["finding_event_id"]
     assert checked[third["id"]] is None and found.json()["status"] == "open"
+    assert checked[second["id"]]["has_photo"] is True
 
     await apply_scopes(db, SYSTEM_SCOPE)
     event = (

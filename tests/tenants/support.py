@@ -301,6 +301,34 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place,
         )
     ).scalar_one()
+    grid_worker = (await db.execute(text("select id from users where email = 'grid@mumianling.demo'"))).scalar_one()
+    plan = (
+        await db.execute(
+            text(
+                "insert into patrol_plans (node_id, node_path, name, assignee_id, schedule, window_minutes) "
+                "values (:n, text2ltree(:p), 'matrix', :u, '{\"hours\": [8]}', 60) returning id"
+            ),
+            place | {"u": grid_worker},
+        )
+    ).scalar_one()
+    checkpoint = (
+        await db.execute(
+            text(
+                "insert into patrol_checkpoints (plan_id, position, node_id, node_path, name, code) "
+                "values (:plan, 1, :n, text2ltree(:p), 'matrix', md5(random()::text)::varchar(16)) returning id"
+            ),
+            place | {"plan": plan},
+        )
+    ).scalar_one()
+    patrol_round = (
+        await db.execute(
+            text(
+                "insert into patrol_rounds (plan_id, node_path, assignee_id, due_at, deadline_at) "
+                "values (:plan, text2ltree(:p), :u, now(), now() + interval '1 hour') returning id"
+            ),
+            place | {"plan": plan, "u": grid_worker},
+        )
+    ).scalar_one()
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -323,6 +351,9 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "request_id": join_request,
         "service": "gov_certificate",
         "import_id": str(ledger_import),
+        "plan_id": plan,
+        "checkpoint_id": checkpoint,
+        "round_id": patrol_round,
     }
 
 

@@ -1972,8 +1972,28 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Check In */
+        /**
+         * Check In
+         * @description Check in at a checkpoint by its code; a photo follows at `.../checkins/{checkpoint_id}/photo`.
+         */
         post: operations["patrol_check_in"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/patrol/rounds/{round_id}/checkins/{checkpoint_id}/photo": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Checkin Photo */
+        post: operations["patrol_checkin_photo"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2971,11 +2991,14 @@ export interface components {
             longitude?: number | null;
             /** Note */
             note?: string | null;
+        };
+        /** Body_patrol_checkin_photo */
+        Body_patrol_checkin_photo: {
             /**
-             * Photo
+             * File
              * @description JPEG, PNG or WebP; stored without its metadata
              */
-            photo?: string | null;
+            file: string;
         };
         /** Body_upload_event_attachment */
         Body_upload_event_attachment: {
@@ -19923,8 +19946,9 @@ export interface operations {
     };
     patrol_overview: {
         parameters: {
-            query: {
-                node_id: number;
+            query?: {
+                /** @description default: everything the caller may see */
+                node_id?: number | null;
                 /** @description default: 30 days ago */
                 from?: string | null;
                 /** @description default: now */
@@ -20621,7 +20645,124 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_patrol_check_in"];
+                "application/x-www-form-urlencoded": components["schemas"]["Body_patrol_check_in"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoundOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    patrol_checkin_photo: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                round_id: number;
+                checkpoint_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_patrol_checkin_photo"];
             };
         };
         responses: {

@@ -50,6 +50,7 @@ from linli.events.schemas import (
     RatingOut,
     RoutingRuleCreate,
     RoutingRuleOut,
+    RoutingTestOut,
     TimelineOut,
     TransitionIn,
     WebhookCreate,
@@ -421,6 +422,28 @@ async def list_routing_rules(
 ) -> Page[RoutingRuleOut]:
     rows = await routing.list_rules(session, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[RoutingRuleOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/routing-rules/test", operation_id="test_routing")
+async def test_routing(
+    session: DbSession,
+    principal: RoutingRead,
+    item: Annotated[str, Query(max_length=100, description="the event item's code")],
+    node_id: Annotated[Id, Query(description="where the event would be reported")],
+) -> RoutingTestOut:
+    """Who would receive an event of `item` at the node, resolved exactly as dispatch resolves it."""
+    route, members = await routing.would_receive(session, actor=principal, item=item, node_id=node_id)
+    if route is None:
+        return RoutingTestOut(routed=False)
+    return RoutingTestOut(
+        routed=True,
+        handler_unit_id=route.handler_unit_id,
+        name=route.name,
+        kind=route.kind,
+        node_id=route.node_id,
+        unrouted=route.unrouted,
+        member_ids=members,
+    )
 
 
 @router.post("/routing-rules", status_code=201, operation_id="create_routing_rule")

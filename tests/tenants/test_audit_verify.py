@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.tenants.support import LUOHU, WUHOU, CachedLogin, person, superuser
-from tests.tenants.support import cached_login as login  # noqa: F401 (fixture)
 
 
 def append_chain(chain: str, rows: int) -> None:

@@ -401,6 +401,12 @@ async def update_handler_unit(
     return HandlerUnitOut.model_validate(unit)
 
 
+@router.get("/handler-units/{unit_id}/members", operation_id="list_handler_unit_members")
+async def list_handler_unit_members(unit_id: Id, session: DbSession, principal: HandlersRead) -> list[uuid.UUID]:
+    """The ids of the unit's members (the people its events are dispatched to)."""
+    return await routing.unit_members(session, actor=principal, unit_id=unit_id)
+
+
 @router.post("/handler-units/{unit_id}/members", status_code=201, operation_id="add_handler_unit_member")
 async def add_handler_unit_member(
     unit_id: Id,

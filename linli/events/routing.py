@@ -140,6 +140,14 @@ async def update_unit(
     return unit
 
 
+async def unit_members(session: AsyncSession, *, actor: Principal, unit_id: int) -> list[uuid.UUID]:
+    repo = HandlerUnitRepository(session)
+    unit = await access_object(
+        session, actor, await repo.unit(unit_id), permission=Permission("handlers", "read"), what="handler unit"
+    )
+    return await repo.unit_member_ids(unit.id)
+
+
 async def add_member(
     session: AsyncSession, *, actor: Principal | None, unit_id: int, user_id: uuid.UUID
 ) -> HandlerUnitMember:

@@ -63,3 +63,20 @@ async def test_the_tester_refuses_unknown_items_other_tenants_places_and_roles_w
     assert elsewhere.status_code in (403, 404)
     resident = await who_receives(client, await login("13800000001"), "ca_road_damage", places.yuefeng)
     assert resident.status_code == 403
+
+
+async def test_a_units_members_are_listed_within_its_tenant_only(
+    client: httpx.AsyncClient, login: Login, places: Places
+) -> None:
+    admin = await login("admin@luohu.demo")
+    units = await client.get("/api/v1/handler-units", params={"node_id": places.mumianling}, headers=admin)
+    unit = units.json()["items"][0]
+    staff_id = (await client.get("/api/v1/me", headers=await login(STAFF))).json()["id"]
+    added = await client.post(f"/api/v1/handler-units/{unit['id']}/members", json={"user_id": staff_id}, headers=admin)
+    assert added.status_code == 201, added.text
+    members = await client.get(f"/api/v1/handler-units/{unit['id']}/members", headers=admin)
+    assert members.status_code == 200 and staff_id in members.json()
+    elsewhere = await client.get(
+        f"/api/v1/handler-units/{unit['id']}/members", headers=await login("staff@nanhong.demo")
+    )
+    assert elsewhere.status_code == 404

@@ -4,12 +4,18 @@ import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
 import alarmsMessages from './features/alarms/messages'
 import alarmsRoutes from './features/alarms/routes'
+import auditMessages from './features/audit/messages'
+import auditRoutes from './features/audit/routes'
 import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
 import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
+import residentsMessages from './features/residents/messages'
+import residentsRoutes from './features/residents/routes'
+import routingMessages from './features/routing/messages'
+import routingRoutes from './features/routing/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -21,4 +27,7 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  residents: { routes: residentsRoutes, messages: residentsMessages },
+  routing: { routes: routingRoutes, messages: routingMessages },
+  audit: { routes: auditRoutes, messages: auditMessages },
 }

@@ -10,6 +10,8 @@ import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
 import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
+import devicetypesMessages from './features/devicetypes/messages'
+import devicetypesRoutes from './features/devicetypes/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
 import residentsMessages from './features/residents/messages'
@@ -27,6 +29,7 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  devicetypes: { routes: devicetypesRoutes, messages: devicetypesMessages },
   residents: { routes: residentsRoutes, messages: residentsMessages },
   routing: { routes: routingRoutes, messages: routingMessages },
   audit: { routes: auditRoutes, messages: auditMessages },

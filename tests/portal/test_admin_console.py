@@ -5,6 +5,7 @@ tester agreeing with the routing service, and a masked resident search; checked 
 from __future__ import annotations
 
 import re
+import uuid
 from typing import TYPE_CHECKING
 
 from linli.platform.catalogs import load
@@ -85,7 +86,7 @@ async def test_no_page_the_auditor_reaches_has_an_enabled_control_that_writes(ph
     assert {"审计日志", "居民档案", "派单规则"} <= set(pages), pages
     for name in pages:
         await phone.get_by_role("button", name="打开菜单").click()
-        await phone.get_by_role("dialog").get_by_role("menuitem", name=name).click()
+        await phone.get_by_role("dialog").get_by_role("menuitem", name=name, exact=True).click()
         await expect(phone.get_by_test_id("readonly-banner")).to_be_visible()
         await expect(phone.locator(".el-loading-mask")).to_have_count(0)
         for button in await phone.locator("main button:enabled, section button:enabled").all():
@@ -184,3 +185,41 @@ async def test_a_resident_search_by_part_of_a_name_shows_the_rows_masked(phone: 
     await phone.get_by_test_id("lang-switch").click()
     await expect(phone.get_by_test_id("resident-search-submit")).to_have_text("Search")
     await settled(phone, "residents-search-phone-en")
+
+
+async def test_a_device_type_form_shows_the_apis_own_validation_beside_each_field(page: Page) -> None:
+    from playwright.async_api import expect
+
+    community_id, _ = node_by_name("木棉岭社区")
+    code = f"ui_type_{uuid.uuid4().hex[:8]}"
+    await sign_in(page, "admin@luohu.demo")
+    await page.goto(f"/#/device-types?node={community_id}")
+    await expect(page.get_by_test_id("device-type-row").first).to_be_visible()
+    form = page.get_by_test_id("device-type-form")
+    await form.get_by_label("类型代码").fill("Bad Code")
+    await form.get_by_label("中文名称").fill("界面测试类型")
+    await form.get_by_label("英文名称").fill("UI test type")
+    await form.get_by_label("指标代码").fill("X")
+    await page.get_by_test_id("device-type-create").click()
+    code_item = form.locator(".el-form-item", has=page.locator("#dt-code"))
+    metric_item = form.locator(".el-form-item", has=page.locator("#dt-metric-0"))
+    await expect(code_item.locator(".el-form-item__error")).to_contain_text("pattern")
+    await expect(metric_item.locator(".el-form-item__error")).to_contain_text("pattern")
+    await expect(
+        form.locator(".el-form-item", has=page.locator("#dt-zh")).locator(".el-form-item__error")
+    ).to_have_count(0)
+    await settled(page, "device-type-errors-zh")
+    assert scalar("select count(*) from tenant_device_types where code = %s", code) == 0
+
+    await form.get_by_label("类型代码").fill(code)
+    await form.get_by_label("指标代码").fill("temperature")
+    await page.get_by_test_id("device-type-create").click()
+    await expect(page.locator(f"[data-testid=device-type-row][data-code='{code}']")).to_be_visible()
+    try:
+        assert scalar("select count(*) from tenant_device_types where code = %s", code) == 1
+        await page.get_by_test_id("lang-switch").click()
+        await expect(page.get_by_test_id("device-type-create")).to_have_text("Create type")
+        await settled(page, "device-types-en")
+    finally:
+        with superuser() as conn:
+            conn.execute("delete from tenant_device_types where code = %s", (code,))

@@ -2,7 +2,7 @@ import { defineMessages } from '@/shared/messages'
 
 export default defineMessages({
   'zh-CN': {
-    menu: '设备类型与规则',
+    menu: '物联类型与规则',
     under: '适用于{node}的设备类型',
     catalog: '平台目录',
     tenant: '本租户',

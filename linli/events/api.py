@@ -434,11 +434,14 @@ async def list_routing_rules(
 async def test_routing(
     session: DbSession,
     principal: RoutingRead,
-    item: Annotated[str, Query(max_length=100, description="the event item's code")],
-    node_id: Annotated[Id, Query(description="where the event would be reported")],
+    item: Annotated[str, Query(max_length=100, description="the event item's code", examples=["ca_road_damage"])],
+    node_id: Annotated[
+        Id | None, Query(description="where the event would be reported (default: the node of your grant)")
+    ] = None,
 ) -> RoutingTestOut:
     """Who would receive an event of `item` at the node, resolved exactly as dispatch resolves it."""
-    route, members = await routing.would_receive(session, actor=principal, item=item, node_id=node_id)
+    where = principal.home_node_id() if node_id is None else node_id
+    route, members = await routing.would_receive(session, actor=principal, item=item, node_id=where)
     if route is None:
         return RoutingTestOut(routed=False)
     return RoutingTestOut(

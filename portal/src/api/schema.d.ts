@@ -20415,8 +20415,8 @@ export interface operations {
             query: {
                 /** @description the event item's code */
                 item: string;
-                /** @description where the event would be reported */
-                node_id: number;
+                /** @description where the event would be reported (default: the node of your grant) */
+                node_id?: number | null;
             };
             header?: never;
             path?: never;

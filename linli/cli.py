@@ -145,12 +145,13 @@ def audit_verify() -> None:
     from linli.platform import audit
     from linli.platform.db import admin_connection
 
-    async def main() -> tuple[int, list[audit.ChainProblem]]:
+    async def main() -> audit.Verification:
         # Verification reads every tenant's chain: it runs as the administrative role.
         async with admin_connection() as conn, AsyncSession(bind=conn) as session:
             return await audit.verify(session)
 
-    count, problems = run(main())
+    result = run(main())
+    count, problems = result.rows, result.problems
     for p in problems:
         console.print(f"[red]chain {p.chain} seq {p.seq}: {p.problem}[/red]")
     if problems:

@@ -50,6 +50,7 @@ from linli.events.schemas import (
     RatingOut,
     RoutingRuleCreate,
     RoutingRuleOut,
+    RoutingTestOut,
     TimelineOut,
     TransitionIn,
     WebhookCreate,
@@ -400,6 +401,12 @@ async def update_handler_unit(
     return HandlerUnitOut.model_validate(unit)
 
 
+@router.get("/handler-units/{unit_id}/members", operation_id="list_handler_unit_members")
+async def list_handler_unit_members(unit_id: Id, session: DbSession, principal: HandlersRead) -> list[uuid.UUID]:
+    """The ids of the unit's members (the people its events are dispatched to)."""
+    return await routing.unit_members(session, actor=principal, unit_id=unit_id)
+
+
 @router.post("/handler-units/{unit_id}/members", status_code=201, operation_id="add_handler_unit_member")
 async def add_handler_unit_member(
     unit_id: Id,
@@ -421,6 +428,31 @@ async def list_routing_rules(
 ) -> Page[RoutingRuleOut]:
     rows = await routing.list_rules(session, node_id=node_id, after_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=[RoutingRuleOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/routing-rules/test", operation_id="test_routing")
+async def test_routing(
+    session: DbSession,
+    principal: RoutingRead,
+    item: Annotated[str, Query(max_length=100, description="the event item's code", examples=["ca_road_damage"])],
+    node_id: Annotated[
+        Id | None, Query(description="where the event would be reported (default: the node of your grant)")
+    ] = None,
+) -> RoutingTestOut:
+    """Who would receive an event of `item` at the node, resolved exactly as dispatch resolves it."""
+    where = principal.home_node_id() if node_id is None else node_id
+    route, members = await routing.would_receive(session, actor=principal, item=item, node_id=where)
+    if route is None:
+        return RoutingTestOut(routed=False)
+    return RoutingTestOut(
+        routed=True,
+        handler_unit_id=route.handler_unit_id,
+        name=route.name,
+        kind=route.kind,
+        node_id=route.node_id,
+        unrouted=route.unrouted,
+        member_ids=members,
+    )
 
 
 @router.post("/routing-rules", status_code=201, operation_id="create_routing_rule")

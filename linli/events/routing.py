@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.events.models import HANDLER_KINDS, Event, HandlerUnit, HandlerUnitMember, RoutingRule
 from linli.events.notifications import notify
 from linli.events.records import add_timeline
-from linli.events.repositories import CatalogRepository, HandlerUnitRepository, Item, RoutingRuleRepository
+from linli.events.repositories import CatalogRepository, HandlerUnitRepository, Item, Route, RoutingRuleRepository
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, Conflict, NotFound
@@ -149,6 +149,14 @@ async def update_unit(
     return unit
 
 
+async def unit_members(session: AsyncSession, *, actor: Principal, unit_id: int) -> list[uuid.UUID]:
+    repo = HandlerUnitRepository(session)
+    unit = await access_object(
+        session, actor, await repo.unit(unit_id), permission=Permission("handlers", "read"), what="handler unit"
+    )
+    return await repo.unit_member_ids(unit.id)
+
+
 async def add_member(
     session: AsyncSession, *, actor: Principal | None, unit_id: int, user_id: uuid.UUID
 ) -> HandlerUnitMember:
@@ -174,6 +182,21 @@ async def add_member(
         after={"user_id": str(user_id)},
     )
     return member
+
+
+async def would_receive(
+    session: AsyncSession, *, actor: Principal, item: str, node_id: int
+) -> tuple[Route | None, list[uuid.UUID]]:
+    """Who an event of `item` at the node would be dispatched to, and its members: the resolution
+    `dispatch` itself uses, so the answer cannot disagree with it."""
+    node = await NodeService(session).get_for(actor, node_id, Permission("routing", "read"))
+    catalog_item = await CatalogRepository(session).item(item)
+    if catalog_item is None:
+        raise BadRequest(f"unknown event item {item!r}", code="unknown_item")
+    route = await RoutingRuleRepository(session).route(item=catalog_item, node_path=node.node_path)
+    if route is None:
+        return None, []
+    return route, await HandlerUnitRepository(session).unit_member_ids(route.handler_unit_id)
 
 
 async def list_rules(

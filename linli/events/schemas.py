@@ -349,6 +349,16 @@ class RoutingRuleOut(BaseModel):
     priority: int
 
 
+class RoutingTestOut(BaseModel):
+    routed: bool = Field(description="false when no unit would receive it")
+    handler_unit_id: Id | None = None
+    name: str | None = None
+    kind: str | None = None
+    node_id: Id | None = None
+    unrouted: bool = Field(False, description="only the fallback unit (community staff) would receive it")
+    member_ids: list[uuid.UUID] = []
+
+
 class NotificationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int

@@ -7,9 +7,10 @@ worker roles may read within their scopes but never insert, update or delete dir
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -145,26 +146,45 @@ class ChainProblem:
     problem: str
 
 
+@dataclass
+class Verification:
+    rows: int
+    chains: dict[str, int]  # rows read per chain
+    problems: list[ChainProblem]
+
+    def first_problem(self, chain: str) -> ChainProblem | None:
+        """The chain's first broken entry (lowest sequence number), or None when it is intact."""
+        found = [p for p in self.problems if p.chain == chain]
+        return min(found, key=lambda p: p.seq) if found else None
+
+
 VERIFY_SQL = text(
     """
     select chain::text as chain, seq, hash, prev_hash,
       linli_audit_hash(prev_hash, chain, seq, node_path, at, actor_id, actor_role, action, object_type, object_id,
                        before, after, request_id) as recomputed,
       lag(hash) over w as previous_hash, lag(seq) over w as previous_seq
-    from audit_log window w as (partition by chain order by seq)
+    from audit_log
+    where cast(:scopes as ltree[]) is null or chain <@ any (cast(:scopes as ltree[]))
+    window w as (partition by chain order by seq)
     order by chain, seq
     """
 )
+ALL_HEADS_SQL = text("select chain::text, seq, hash from audit_heads")
+# The API role may not read `audit_heads`: this function gives it the heads inside its own scopes only.
+HEADS_IN_SCOPES_SQL = text("select chain, seq, hash from linli_audit_heads(cast(:scopes as ltree[]))")
 
 
-async def verify(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
-    """Recompute every chain; report altered rows, broken links and missing rows (including at the end)."""
+async def verify(session: AsyncSession, *, scopes: Sequence[str] | None = None) -> Verification:
+    """Recompute the chains (every chain, or those lying inside `scopes`); report altered rows, broken
+    links and missing rows (including at the end)."""
+    scope_array = None if scopes is None else scopes_literal(scopes)
     problems: list[ChainProblem] = []
     last: dict[str, tuple[int, str]] = {}
-    count = 0
-    for row in (await session.execute(VERIFY_SQL)).mappings():
-        count += 1
+    chains: dict[str, int] = {}
+    for row in (await session.execute(VERIFY_SQL, {"scopes": scope_array})).mappings():
         chain, seq = row["chain"], row["seq"]
+        chains[chain] = chains.get(chain, 0) + 1
         expected_seq = (row["previous_seq"] or 0) + 1
         if seq != expected_seq:
             problems.append(ChainProblem(chain, expected_seq, f"rows {expected_seq}..{seq - 1} are missing"))
@@ -175,12 +195,19 @@ async def verify(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
         if row["previous_hash"] is None and seq == 1 and row["prev_hash"] != "0" * 64:
             problems.append(ChainProblem(chain, seq, "first row does not start the chain"))
         last[chain] = (seq, row["hash"])
-    heads = await session.execute(text("select chain::text, seq, hash from audit_heads"))
-    for chain, seq, head_hash in heads:
+    heads_sql = ALL_HEADS_SQL if scopes is None else HEADS_IN_SCOPES_SQL
+    for chain, seq, head_hash in await session.execute(heads_sql, {"scopes": scope_array}):
+        chains.setdefault(chain, 0)
         have = last.get(chain)
         if have is None or have[0] != seq or have[1] != head_hash:
             problems.append(ChainProblem(chain, seq, "the newest rows of the chain are missing or altered"))
-    return count, problems
+    return Verification(rows=sum(chains.values()), chains=chains, problems=problems)
+
+
+async def verify_for(session: AsyncSession, *, actor: Principal) -> Verification:
+    """Verify the chains inside the caller's audit-reading scopes (a chain is a tenant: a scope below a
+    community holds no whole chain, so it verifies none)."""
+    return await verify(session, scopes=actor.scopes_for("audit", "read"))
 
 
 ENTRIES_SQL = text(
@@ -192,9 +219,23 @@ ENTRIES_SQL = text(
       and (cast(:after_id as bigint) is null or id < :after_id)
       and (cast(:action as text) is null or action = :action)
       and (cast(:object_type as text) is null or object_type = :object_type)
+      and (cast(:actor_id as text) is null or actor_id = :actor_id)
+      and (cast(:within as ltree) is null or node_path <@ cast(:within as ltree))
+      and (cast(:since as timestamptz) is null or at >= :since)
+      and (cast(:until as timestamptz) is null or at < :until)
     order by id desc limit :limit
     """
 )
+
+
+@dataclass(frozen=True)
+class EntryFilters:
+    action: str | None = None
+    object_type: str | None = None
+    actor_id: str | None = None
+    within: str | None = None  # a node path: its subtree
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 async def entries(
@@ -202,8 +243,7 @@ async def entries(
     *,
     actor: Principal,
     permission: tuple[str, str],
-    action: str | None = None,
-    object_type: str | None = None,
+    filters: EntryFilters | None = None,
     after_id: int | None = None,
     limit: int,
 ) -> list[dict[str, Any]]:
@@ -213,18 +253,19 @@ async def entries(
         {
             "scopes": scopes_literal(actor.scopes_for(*permission)),
             "after_id": after_id,
-            "action": action,
-            "object_type": object_type,
+            **asdict(filters or EntryFilters()),
             "limit": limit,
         },
     )
     return [dict(r) for r in rows.mappings()]
 
 
-async def export(session: AsyncSession, *, actor: Principal, limit: int) -> list[dict[str, Any]]:
+async def export(
+    session: AsyncSession, *, actor: Principal, filters: EntryFilters | None = None, limit: int
+) -> list[dict[str, Any]]:
     """The entries of an audit export (newest first, under the caller's grants that may export the log),
     itself recorded as one `audit.export` entry."""
-    rows = await entries(session, actor=actor, permission=("audit", "export"), limit=limit)
+    rows = await entries(session, actor=actor, permission=("audit", "export"), filters=filters, limit=limit)
     await record(
         session,
         actor=actor,
@@ -232,6 +273,6 @@ async def export(session: AsyncSession, *, actor: Principal, limit: int) -> list
         object_type="audit_log",
         object_id=None,
         node_path=(actor.scopes_for("audit", "export") or actor.scopes)[0],
-        after={"rows": len(rows)},
+        after={"rows": len(rows), "filters": {k: v for k, v in asdict(filters or EntryFilters()).items() if v}},
     )
     return rows

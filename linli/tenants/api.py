@@ -4,14 +4,16 @@ import csv
 import io
 import json
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import Response
 
 from linli.platform import audit
 from linli.platform.access import CurrentPrincipal, DbSession
 from linli.platform.audit import mask_value
+from linli.platform.hierarchy.service import NodeService
 from linli.platform.http import client_address
 from linli.platform.ids import Id
 from linli.platform.masking import mask_phone
@@ -25,6 +27,7 @@ from linli.platform.pagination import (
     next_cursor,
 )
 from linli.platform.security import decode_access_token
+from linli.platform.window import require_aware
 from linli.tenants import grants, lifecycle, service
 from linli.tenants.models import Tenant
 from linli.tenants.permissions import (
@@ -48,6 +51,9 @@ from linli.tenants.schemas import (
     ApiKeyCreated,
     ApiKeyOut,
     AuditEntryOut,
+    AuditVerificationOut,
+    ChainBreakOut,
+    ChainStatusOut,
     GrantCreate,
     GrantOut,
     GrantPermissionsOut,
@@ -315,12 +321,28 @@ async def revoke_api_key(key_id: uuid.UUID, session: DbSession, principal: ApiKe
     return ApiKeyOut.model_validate(await grants.revoke_api_key(session, actor=principal, key_id=key_id))
 
 
+async def audit_filters(
+    session: DbSession,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    object_type: Annotated[str | None, Query(max_length=100)] = None,
+    actor_id: Annotated[str | None, Query(max_length=100, description="the acting user's id")] = None,
+    node_id: Annotated[Id | None, Query(description="the node's subtree")] = None,
+    since: Annotated[datetime | None, Query(description="recorded at or after")] = None,
+    until: Annotated[datetime | None, Query(description="recorded before")] = None,
+) -> audit.EntryFilters:
+    require_aware(since, until)
+    within = await NodeService(session).path_filter(node_id)
+    return audit.EntryFilters(action, object_type, actor_id, within, since, until)
+
+
+AuditFilters = Annotated[audit.EntryFilters, Depends(audit_filters)]
+
+
 @router.get("/audit", operation_id="list_audit_entries")
 async def list_audit_entries(
     session: DbSession,
     principal: AuditRead,
-    action: str | None = None,
-    object_type: str | None = None,
+    filters: AuditFilters,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[AuditEntryOut]:
@@ -328,8 +350,7 @@ async def list_audit_entries(
         session,
         actor=principal,
         permission=("audit", "read"),
-        action=action,
-        object_type=object_type,
+        filters=filters,
         after_id=decode_int_cursor(cursor),
         limit=limit,
     )
@@ -337,12 +358,25 @@ async def list_audit_entries(
     return Page(items=items, next_cursor=encode_cursor(items[-1].id) if len(items) == limit else None)
 
 
+@router.get("/audit/verify", operation_id="verify_audit_chains")
+async def verify_audit_chains(session: DbSession, principal: AuditRead) -> AuditVerificationOut:
+    """Recompute the hash chains of the caller's scope: each chain ok, or its first broken entry."""
+    result = await audit.verify_for(session, actor=principal)
+    chains = []
+    for chain, rows in sorted(result.chains.items()):
+        broken = result.first_problem(chain)
+        first = None if broken is None else ChainBreakOut(seq=broken.seq, problem=broken.problem)
+        chains.append(ChainStatusOut(chain=chain, rows=rows, ok=broken is None, first_broken=first))
+    return AuditVerificationOut(rows=result.rows, ok=not result.problems, chains=chains)
+
+
 @router.get("/audit/export", operation_id="export_audit_entries", responses={200: {"content": {"text/csv": {}}}})
 async def export_audit_entries(
     session: DbSession,
     principal: AuditExport,
+    filters: AuditFilters,
 ) -> Response:
-    rows = await audit.export(session, actor=principal, limit=100_000)
+    rows = await audit.export(session, actor=principal, filters=filters, limit=100_000)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = [

@@ -234,3 +234,21 @@ class AuditEntryOut(BaseModel):
     after: Any
     request_id: str | None
     hash: str
+
+
+class ChainBreakOut(BaseModel):
+    seq: int
+    problem: str
+
+
+class ChainStatusOut(BaseModel):
+    chain: str
+    rows: int
+    ok: bool
+    first_broken: ChainBreakOut | None = Field(None, description="the chain's first broken entry")
+
+
+class AuditVerificationOut(BaseModel):
+    rows: int
+    ok: bool
+    chains: list[ChainStatusOut]

@@ -604,6 +604,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify Audit Chains
+         * @description Recompute the hash chains of the caller's scope: each chain ok, or its first broken entry.
+         */
+        get: operations["verify_audit_chains"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/invitations/accept": {
         parameters: {
             query?: never;
@@ -1239,7 +1259,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List Handler Unit Members
+         * @description The ids of the unit's members (the people its events are dispatched to).
+         */
+        get: operations["list_handler_unit_members"];
         put?: never;
         /** Add Handler Unit Member */
         post: operations["add_handler_unit_member"];
@@ -2112,6 +2136,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/routing-rules/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Test Routing
+         * @description Who would receive an event of `item` at the node, resolved exactly as dispatch resolves it.
+         */
+        get: operations["test_routing"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/routing-rules/{rule_id}": {
         parameters: {
             query?: never;
@@ -2961,6 +3005,15 @@ export interface components {
             /** Seq */
             seq: number;
         };
+        /** AuditVerificationOut */
+        AuditVerificationOut: {
+            /** Chains */
+            chains: components["schemas"]["ChainStatusOut"][];
+            /** Ok */
+            ok: boolean;
+            /** Rows */
+            rows: number;
+        };
         /** Body_issue_token */
         Body_issue_token: {
             /** Password */
@@ -3164,6 +3217,24 @@ export interface components {
             note: string | null;
             /** Status */
             status: string | null;
+        };
+        /** ChainBreakOut */
+        ChainBreakOut: {
+            /** Problem */
+            problem: string;
+            /** Seq */
+            seq: number;
+        };
+        /** ChainStatusOut */
+        ChainStatusOut: {
+            /** Chain */
+            chain: string;
+            /** @description the chain's first broken entry */
+            first_broken?: components["schemas"]["ChainBreakOut"] | null;
+            /** Ok */
+            ok: boolean;
+            /** Rows */
+            rows: number;
         };
         /** CheckinOut */
         CheckinOut: {
@@ -6189,6 +6260,33 @@ export interface components {
             node_path: string;
             /** Priority */
             priority: number;
+        };
+        /** RoutingTestOut */
+        RoutingTestOut: {
+            /** Handler Unit Id */
+            handler_unit_id?: number | null;
+            /** Kind */
+            kind?: string | null;
+            /**
+             * Member Ids
+             * @default []
+             */
+            member_ids: string[];
+            /** Name */
+            name?: string | null;
+            /** Node Id */
+            node_id?: number | null;
+            /**
+             * Routed
+             * @description false when no unit would receive it
+             */
+            routed: boolean;
+            /**
+             * Unrouted
+             * @description only the fallback unit (community staff) would receive it
+             * @default false
+             */
+            unrouted: boolean;
         };
         /** RuleDef */
         RuleDef: {
@@ -10353,12 +10451,20 @@ export interface operations {
     list_audit_entries: {
         parameters: {
             query?: {
-                action?: string | null;
-                object_type?: string | null;
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */
                 limit?: number;
+                action?: string | null;
+                object_type?: string | null;
+                /** @description the acting user's id */
+                actor_id?: string | null;
+                /** @description the node's subtree */
+                node_id?: number | null;
+                /** @description recorded at or after */
+                since?: string | null;
+                /** @description recorded before */
+                until?: string | null;
             };
             header?: never;
             path?: never;
@@ -10469,7 +10575,18 @@ export interface operations {
     };
     export_audit_entries: {
         parameters: {
-            query?: never;
+            query?: {
+                action?: string | null;
+                object_type?: string | null;
+                /** @description the acting user's id */
+                actor_id?: string | null;
+                /** @description the node's subtree */
+                node_id?: number | null;
+                /** @description recorded at or after */
+                since?: string | null;
+                /** @description recorded before */
+                until?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -10484,6 +10601,116 @@ export interface operations {
                 content: {
                     "application/json": unknown;
                     "text/csv": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    verify_audit_chains: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditVerificationOut"];
                 };
             };
             /** @description Bad request */
@@ -15243,6 +15470,118 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HandlerUnitOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_handler_unit_members: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                unit_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": string[];
                 };
             };
             /** @description Bad request */
@@ -21820,6 +22159,121 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RoutingRuleOut"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not signed in */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not allowed */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Not found (or another tenant's) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Method not allowed */
+            405: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict with the object's state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Unsupported media type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Invalid request */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    test_routing: {
+        parameters: {
+            query: {
+                /** @description the event item's code */
+                item: string;
+                /** @description where the event would be reported (default: the node of your grant) */
+                node_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoutingTestOut"];
                 };
             };
             /** @description Bad request */

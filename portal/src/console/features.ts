@@ -4,10 +4,14 @@ import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
 import alarmsMessages from './features/alarms/messages'
 import alarmsRoutes from './features/alarms/routes'
+import auditMessages from './features/audit/messages'
+import auditRoutes from './features/audit/routes'
 import commandMessages from './features/command/messages'
 import commandRoutes from './features/command/routes'
 import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
+import devicetypesMessages from './features/devicetypes/messages'
+import devicetypesRoutes from './features/devicetypes/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
 import ledgerMessages from './features/ledger/messages'
@@ -20,6 +24,10 @@ import peopleMessages from './features/people/messages'
 import peopleRoutes from './features/people/routes'
 import tenantsMessages from './features/tenants/messages'
 import tenantsRoutes, { outside as tenantsOutside } from './features/tenants/routes'
+import residentsMessages from './features/residents/messages'
+import residentsRoutes from './features/residents/routes'
+import routingMessages from './features/routing/messages'
+import routingRoutes from './features/routing/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -38,4 +46,8 @@ export const FEATURES: Record<string, Feature> = {
   tenants: { routes: tenantsRoutes, messages: tenantsMessages, outside: tenantsOutside },
   people: { routes: peopleRoutes, messages: peopleMessages },
   appsetup: { routes: appsetupRoutes, messages: appsetupMessages },
+  devicetypes: { routes: devicetypesRoutes, messages: devicetypesMessages },
+  residents: { routes: residentsRoutes, messages: residentsMessages },
+  routing: { routes: routingRoutes, messages: routingMessages },
+  audit: { routes: auditRoutes, messages: auditMessages },
 }

@@ -19,6 +19,7 @@ FLOORS: dict[str, int] = {
     "dashboards": 3,
     "portal": 3,
     "residentapp": 3,
+    "care": 3,
     "cli": 4,
     "demo": 4,
     "wiring": 4,

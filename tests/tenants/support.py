@@ -292,6 +292,35 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place,
         )
     ).scalar_one()
+    # Care: a cared-for person of the estate watched by the device, with a visit.
+    cared = (
+        await db.execute(
+            text(
+                "with h as (insert into households (node_id, node_path, room) values (:n, text2ltree(:p), 'matrix') "
+                "returning id) insert into people (household_id, node_path, name, care_categories) "
+                "select h.id, text2ltree(:p), '矩阵', '{elderly_alone}' from h returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    sensor = (
+        await db.execute(
+            text(
+                "insert into care_sensors (person_id, device_id, node_path, role) "
+                "values (:c, :d, text2ltree(:p), 'presence') returning id"
+            ),
+            place | {"c": cared, "d": device},
+        )
+    ).scalar_one()
+    visit = (
+        await db.execute(
+            text(
+                "insert into care_visits (person_id, node_path, due_on) values (:c, text2ltree(:p), current_date) "
+                "returning id"
+            ),
+            place | {"c": cared},
+        )
+    ).scalar_one()
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -313,6 +342,9 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "file_id": str(app_files["case_id"]),
         "request_id": join_request,
         "service": "gov_certificate",
+        "person_id": cared,
+        "sensor_id": sensor,
+        "visit_id": visit,
     }
 
 

@@ -5,19 +5,20 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from linli.platform.hierarchy.schemas import Strict
 from linli.residents.schemas import PersonOut
 
 SensorRole = Literal["door", "water", "electricity", "presence", "sos"]
 AwayReason = Literal["hospital", "travel", "other"]
 
 
-class FamilyContact(BaseModel):
+class FamilyContact(Strict):
     name: str = Field(min_length=1, max_length=50)
     phone: str = Field(pattern=r"^1[3-9][0-9]{9}$")
     relation: str = Field(default="", max_length=20)
 
 
-class ProfileIn(BaseModel):
+class ProfileIn(Strict):
     not_seen_hours: int | None = Field(default=None, ge=1, le=720, description="overrides the category's window")
     quiet_start: time | None = Field(default=None, description="quiet hours start, local time (no alert)")
     quiet_end: time | None = None
@@ -35,7 +36,7 @@ class ProfileOut(ProfileIn):
     effective_hours: int | None
 
 
-class SensorIn(BaseModel):
+class SensorIn(Strict):
     device_id: int
     role: SensorRole
 
@@ -50,17 +51,11 @@ class SensorOut(BaseModel):
     created_at: datetime
 
 
-class AwayIn(BaseModel):
+class AwayIn(Strict):
     reason: AwayReason
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     note: str = Field(default="", max_length=500)
-
-    @model_validator(mode="after")
-    def _ends_after_start(self) -> AwayIn:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("an away period ends after it starts")
-        return self
 
 
 class AwayOut(BaseModel):

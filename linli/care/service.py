@@ -179,6 +179,8 @@ async def unlink_sensor(session: AsyncSession, *, actor: Principal, sensor_id: i
 
 async def add_away(session: AsyncSession, *, actor: Principal, person_id: int, body: AwayIn) -> CareAway:
     record = await _person(session, actor, person_id, "manage")
+    if body.ends_at <= body.starts_at:
+        raise BadRequest("an away period ends after it starts", code="away_ends_before_start")
     away = CareAway(
         person_id=person_id,
         node_path=record.person.node_path,

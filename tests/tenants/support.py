@@ -315,12 +315,14 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
     visit = (
         await db.execute(
             text(
-                "insert into care_visits (person_id, node_path, due_on) values (:c, text2ltree(:p), current_date) "
-                "returning id"
+                "insert into care_visits (person_id, node_path, due_on, status, visited_at, note, photo_key, "
+                "photo_content_type) values (:c, text2ltree(:p), current_date, 'done', now(), 'matrix', :k, "
+                "'image/png') returning id"
             ),
-            place | {"c": cared},
+            place | {"c": cared, "k": f"care/matrix-{tenant_row.id}.png"},
         )
     ).scalar_one()
+    await get_storage().put(f"care/matrix-{tenant_row.id}.png", photo, "image/png")
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {

@@ -194,3 +194,14 @@ async def test_visits_come_on_schedule_are_done_with_a_photo_and_escalate_once_w
     numbers = overview.json()
     assert numbers["people"] >= 1 and numbers["visits_done"] >= 1
     assert any(c["category"] == "elderly_alone" for c in numbers["categories"])
+
+
+async def test_the_demo_watches_its_cared_for_persons_at_yuefeng_through_demo_sensors() -> None:
+    async with scoped_session(SYSTEM_SCOPE) as session:
+        rows = await session.execute(
+            text(
+                "select distinct s.role from care_sensors s join nodes n on n.node_path = s.node_path "
+                "join people p on p.id = s.person_id where n.name = '悦峰尚府' and p.name = '陈国栋'"
+            )
+        )
+        assert {r[0] for r in rows} == {"door", "water", "sos"}

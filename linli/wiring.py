@@ -15,6 +15,10 @@ from typing import Any
 from arq.cron import CronJob
 from fastapi import APIRouter
 
+from linli.care import api as care_api
+from linli.care import demo as care_demo
+from linli.care import jobs as care_jobs
+from linli.care import service as care_service
 from linli.dashboards import api as dashboards_api
 from linli.demo import DemoStep
 from linli.events import api as events_api
@@ -67,6 +71,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     patrol_api.router,
     events_open311.open311_router,
     dashboards_api.router,
+    care_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
@@ -76,8 +81,15 @@ JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
     *events_jobs.JOBS,
     *residents_jobs.JOBS,
     *patrol_jobs.JOBS,
+    *care_jobs.JOBS,
 )
-CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON, *patrol_jobs.CRON)
+CRON_JOBS: tuple[CronJob, ...] = (
+    *tenants_jobs.CRON,
+    *iot_jobs.CRON,
+    *events_jobs.CRON,
+    *patrol_jobs.CRON,
+    *care_jobs.CRON,
+)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
 DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
@@ -85,6 +97,7 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("iot devices", iot_simulate.seed_demo_devices),
     ("events", events_demo.seed_events_demo),
     ("resident app", residentapp_demo.seed_resident_app_demo),
+    ("care", care_demo.seed_care_demo),
 )
 
 
@@ -102,3 +115,5 @@ def wire() -> None:
     tenants_identity.RESET_NOTIFIERS[:] = [events_notifications.email_password_reset]
     # An opened IoT alarm raises its event, inside the transaction that opens the alarm.
     iot_alarms.ALARM_OPENED_HANDLERS[:] = [events_intake.on_alarm_opened]
+    # An SOS band's alarm names the cared-for person who wears it (and their household) on its event.
+    events_intake.ALARM_CONTEXT[:] = [care_service.sos_context]

@@ -20,6 +20,7 @@ FLOORS: dict[str, int] = {
     "portal": 3,
     "residentapp": 3,
     "patrol": 3,
+    "care": 3,
     "cli": 4,
     "demo": 4,
     "wiring": 4,

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from linli import wiring
+from linli.care import service as care
 from linli.events import intake, notifications, reading, routing
 from linli.iot import alarms, devices
 from linli.services import service as services
@@ -21,15 +22,17 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_EVERY_DOMAIN = """
 import importlib, pkgutil, sys
 import linli
-for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp"):
+for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp", "care"):
     root = importlib.import_module(f"linli.{package}")
     for info in pkgutil.walk_packages(root.__path__, f"linli.{package}."):
         importlib.import_module(info.name)
 importlib.import_module("linli.demo")
 from linli.iot.alarms import ALARM_OPENED_HANDLERS
+from linli.events.intake import ALARM_CONTEXT
 from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.service import RESET_NOTIFIERS
-print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS), "linli.wiring" in sys.modules)
+print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS), len(ALARM_CONTEXT),
+      "linli.wiring" in sys.modules)
 """
 
 
@@ -39,7 +42,7 @@ def test_importing_the_domains_registers_nothing() -> None:
         [sys.executable, "-c", IMPORT_EVERY_DOMAIN], capture_output=True, text=True, env=env, cwd=ROOT, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["0", "0", "0", "False"]
+    assert result.stdout.split() == ["0", "0", "0", "0", "False"]
 
 
 def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
@@ -49,7 +52,8 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
     assert dict(lifecycle.TENANT_COUNTERS) == {"devices": devices.count_under, "open_events": reading.count_open_under}
-    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app"]
+    assert list(intake.ALARM_CONTEXT) == [care.sos_context]
+    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app", "care"]
 
 
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:

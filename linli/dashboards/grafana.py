@@ -77,6 +77,13 @@ def panels_for(level: NodeLevel) -> list[Panel]:
         ),
         Panel("物联感知 Devices and alarms", "stat", f"select * from iot_summary({node})"),
         Panel(
+            "关爱走访 Care and visits",
+            "stat",
+            "select people, open_not_seen, visits_due, visits_overdue, "
+            "round((visits_on_time::numeric / nullif(visits_done, 0)) * 100, 1) as visits_on_time_pct "
+            f"from care_overview({node}, {WINDOW}) where category = '*'",
+        ),
+        Panel(
             "事件类型 Events by item",
             "barchart",
             "select item_code, count(*) as events from events "

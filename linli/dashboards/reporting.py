@@ -3,7 +3,7 @@
 RLS is not applied to TimescaleDB chunks and Grafana cannot set per-query scopes, so a tenant's
 read-only login role never touches tenant tables: it reads `security_barrier` views in its own schema,
 owned by `linli_reporting` and pinned to the tenant (by its id, so moving nodes never makes them stale),
-and two KPI functions that refuse any path outside the tenant.
+and the KPI functions (events, devices, care) that refuse any path outside the tenant.
 """
 
 from __future__ import annotations
@@ -24,6 +24,10 @@ KPI_COLUMNS = (
     "avg_rating double precision, satisfaction_rate double precision"
 )
 IOT_COLUMNS = "devices bigint, online bigint, offline bigint, open_alarms bigint, critical_alarms bigint"
+CARE_COLUMNS = (
+    "category text, people bigint, open_not_seen bigint, visits_due bigint, visits_overdue bigint, "
+    "visits_done bigint, visits_on_time bigint"
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,11 @@ def _statements(r: TenantReporting) -> list[str]:
             returns table ({IOT_COLUMNS})
             language sql stable security definer set search_path = public, pg_temp as $$
               select k.* from public.linli_iot_summary(p_path) k where p_path <@ {tenant_path}
+            $$""",
+        f"""create or replace function {s}.care_overview(p_path ltree, p_from timestamptz, p_to timestamptz)
+            returns table ({CARE_COLUMNS})
+            language sql stable security definer set search_path = public, pg_temp as $$
+              select k.* from public.linli_care_overview(p_path, p_from, p_to) k where p_path <@ {tenant_path}
             $$""",
         "reset role",
         f"revoke all on schema {s} from public",

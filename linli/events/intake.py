@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -236,10 +237,22 @@ async def create_event(
     return event, False
 
 
+# What other domains know about an alarm's device (a cared-for person wearing the SOS band): each returns
+# attributes to attach to the event, with an optional "description"; connected in `linli.wiring`.
+AlarmContext = Callable[[AsyncSession, iot.AlarmOpened], Awaitable[dict[str, Any]]]
+ALARM_CONTEXT: list[AlarmContext] = []
+
+
 async def create_from_alarm(session: AsyncSession, *, alarm: iot.AlarmOpened, now: datetime | None = None) -> Event:
     """An opened IoT alarm becomes an event (once per alarm: the alarm id is the external reference)."""
     assert alarm.event_item is not None  # on_alarm_opened only passes alarms whose rule raises an item
     location = dict(alarm.location or {})
+    context: dict[str, Any] = {}
+    for provider in ALARM_CONTEXT:
+        context |= await provider(session, alarm)
+    description = f"{alarm.rule_code}: {alarm.value}"
+    if context.get("description"):
+        description = f"{context.pop('description')} · {description}"
     event, _ = await create_event(
         session,
         actor=None,
@@ -248,7 +261,7 @@ async def create_from_alarm(session: AsyncSession, *, alarm: iot.AlarmOpened, no
             item_code=alarm.event_item,
             node_id=alarm.node_id,
             source="iot_alarm",
-            description=f"{alarm.rule_code}: {alarm.value}",
+            description=description,
             location={
                 k: location[k]
                 for k in ("building", "unit", "floor", "space", "room", "lat", "lon", "address")
@@ -263,6 +276,7 @@ async def create_from_alarm(session: AsyncSession, *, alarm: iot.AlarmOpened, no
                 "rule_code": alarm.rule_code,
                 "value": alarm.value,
                 "alarm_ts": alarm.ts.isoformat(),
+                **context,
             },
         ),
         now=now,

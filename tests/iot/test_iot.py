@@ -446,28 +446,3 @@ async def test_rule_override_at_an_estate_changes_the_threshold(
     finally:
         reset = await live.put("/api/v1/rules", json=body | {"params": {}}, headers=admin)
         assert reset.status_code == 200
-
-
-async def test_no_door_activity_for_a_day_raises_not_seen_and_an_opening_clears_it(
-    live: httpx.AsyncClient, devices: Devices, estate: dict[str, Any]
-) -> None:
-    from linli.iot.jobs import check_absence
-    from linli.platform.db import SYSTEM_SCOPE, scoped_session
-
-    door = await devices.register("door_sensor", estate["id"], building="2栋", unit="1单元", floor="3", space="302")
-    headers = await Login(live)("staff@mumianling.demo")
-    token = {"X-Device-Token": door["credentials"]["token"]}
-    now = datetime.now(UTC).replace(microsecond=0)
-    for hours_ago in (30, 2):  # heartbeats, but the counter does not move
-        payload = {"ts": iso(now - timedelta(hours=hours_ago)), "metrics": {"opened": 5}}
-        assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
-    async with scoped_session(SYSTEM_SCOPE) as session:
-        await check_absence(session)
-    r = await live.get("/api/v1/alarms", params={"device_id": door["id"]}, headers=headers)
-    assert [(a["rule_code"], a["event_item"], a["state"]) for a in r.json()["items"]] == [
-        ("not_seen", "sa_care_not_seen", "open")
-    ]
-    payload = {"ts": iso(now), "metrics": {"opened": 6}}
-    assert (await live.post("/api/v1/ingest", json=payload, headers=token)).status_code == 202
-    r = await live.get("/api/v1/alarms", params={"device_id": door["id"]}, headers=headers)
-    assert [a["state"] for a in r.json()["items"]] == ["cleared"]

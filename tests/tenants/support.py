@@ -301,6 +301,17 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place,
         )
     ).scalar_one()
+    # Care: a cared-for person of the estate watched by the device, with a visit.
+    cared = (
+        await db.execute(
+            text(
+                "with h as (insert into households (node_id, node_path, room) values (:n, text2ltree(:p), 'matrix') "
+                "returning id) insert into people (household_id, node_path, name, care_categories) "
+                "select h.id, text2ltree(:p), '矩阵', '{elderly_alone}' from h returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
     grid_worker = (await db.execute(text("select id from users where email = 'grid@mumianling.demo'"))).scalar_one()
     plan = (
         await db.execute(
@@ -329,6 +340,26 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place | {"plan": plan, "u": grid_worker},
         )
     ).scalar_one()
+    sensor = (
+        await db.execute(
+            text(
+                "insert into care_sensors (person_id, device_id, node_path, role) "
+                "values (:c, :d, text2ltree(:p), 'presence') returning id"
+            ),
+            place | {"c": cared, "d": device},
+        )
+    ).scalar_one()
+    visit = (
+        await db.execute(
+            text(
+                "insert into care_visits (person_id, node_path, due_on, status, visited_at, note, photo_key, "
+                "photo_content_type) values (:c, text2ltree(:p), current_date, 'done', now(), 'matrix', :k, "
+                "'image/png') returning id"
+            ),
+            place | {"c": cared, "k": f"care/matrix-{tenant_row.id}.png"},
+        )
+    ).scalar_one()
+    await get_storage().put(f"care/matrix-{tenant_row.id}.png", photo, "image/png")
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -354,6 +385,9 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "plan_id": plan,
         "checkpoint_id": checkpoint,
         "round_id": patrol_round,
+        "person_id": cared,
+        "sensor_id": sensor,
+        "visit_id": visit,
     }
 
 

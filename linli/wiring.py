@@ -31,6 +31,7 @@ from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
+from linli.passes import api as passes_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
 from linli.residents import api as residents_api
@@ -58,6 +59,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     residentapp_api.app_router,
     residentapp_api.router,
     residentapp_api.manifest_router,
+    passes_api.app_router,
+    passes_api.router,
     events_open311.open311_router,
     dashboards_api.router,
 )

@@ -29,9 +29,9 @@ from linli.iot import api as iot_api
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
+from linli.passes import api as passes_api
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
-from linli.passes import api as passes_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
 from linli.residents import api as residents_api
@@ -42,6 +42,7 @@ from linli.tenants import api as tenants_api
 from linli.tenants import jobs as tenants_jobs
 from linli.tenants import lifecycle as tenants_lifecycle
 from linli.tenants import service as tenants_identity
+from linli.votes import api as votes_api
 
 # Mounted in this order (after the health endpoints), each with the common error responses.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -61,6 +62,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     residentapp_api.manifest_router,
     passes_api.app_router,
     passes_api.router,
+    votes_api.app_router,
+    votes_api.router,
     events_open311.open311_router,
     dashboards_api.router,
 )

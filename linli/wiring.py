@@ -38,6 +38,8 @@ from linli.residents import api as residents_api
 from linli.residents import seed as residents_seed
 from linli.services import api as services_api
 from linli.services import service as services_service
+from linli.sharing import api as sharing_api
+from linli.sharing import jobs as sharing_jobs
 from linli.tenants import api as tenants_api
 from linli.tenants import jobs as tenants_jobs
 from linli.tenants import lifecycle as tenants_lifecycle
@@ -64,13 +66,20 @@ ROUTERS: tuple[APIRouter, ...] = (
     passes_api.router,
     votes_api.app_router,
     votes_api.router,
+    sharing_api.app_router,
+    sharing_api.router,
     events_open311.open311_router,
     dashboards_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
-JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (*tenants_jobs.JOBS, *iot_jobs.JOBS, *events_jobs.JOBS)
-CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON)
+JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
+    *tenants_jobs.JOBS,
+    *iot_jobs.JOBS,
+    *events_jobs.JOBS,
+    *sharing_jobs.JOBS,
+)
+CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON, *sharing_jobs.CRON)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
 DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (

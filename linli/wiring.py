@@ -30,6 +30,7 @@ from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.passes import api as passes_api
+from linli.passes import demo as passes_demo
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
@@ -39,12 +40,14 @@ from linli.residents import seed as residents_seed
 from linli.services import api as services_api
 from linli.services import service as services_service
 from linli.sharing import api as sharing_api
+from linli.sharing import demo as sharing_demo
 from linli.sharing import jobs as sharing_jobs
 from linli.tenants import api as tenants_api
 from linli.tenants import jobs as tenants_jobs
 from linli.tenants import lifecycle as tenants_lifecycle
 from linli.tenants import service as tenants_identity
 from linli.votes import api as votes_api
+from linli.votes import demo as votes_demo
 
 # Mounted in this order (after the health endpoints), each with the common error responses.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -87,6 +90,9 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("iot devices", iot_simulate.seed_demo_devices),
     ("events", events_demo.seed_events_demo),
     ("resident app", residentapp_demo.seed_resident_app_demo),
+    ("passes", passes_demo.seed_passes_demo),
+    ("votes", votes_demo.seed_votes_demo),
+    ("sharing", sharing_demo.seed_sharing_demo),
 )
 
 

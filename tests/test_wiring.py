@@ -48,7 +48,15 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(lifecycle.ONBOARDING_HOOKS) == [services.apply_defaults, routing.ensure_default_units]
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
-    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app"]
+    assert [name for name, _ in wiring.DEMO_STEPS] == [
+        "residents",
+        "iot devices",
+        "events",
+        "resident app",
+        "passes",
+        "votes",
+        "sharing",
+    ]
 
 
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:

@@ -56,14 +56,14 @@ async def revoke_pass(pass_id: Id, session: DbSession, principal: PassesRevoke) 
     return await service.revoke_pass(session, actor=principal, pass_id=pass_id)
 
 
-@router.get("/gate/key", operation_id="get_gate_key")
+@router.get("/gate/{node_id}/key", operation_id="get_gate_key")
 async def get_gate_key(node_id: Id, session: DbSession, principal: PassesVerify) -> GateKey:
     """The tenant's public key, for a gate to cache and verify passes offline."""
     tenant_id, public_key = await service.gate_key(session, actor=principal, node_id=node_id)
     return GateKey(tenant_id=tenant_id, public_key=public_key)
 
 
-@router.get("/gate/revocations", operation_id="get_gate_revocations")
+@router.get("/gate/{node_id}/revocations", operation_id="get_gate_revocations")
 async def get_gate_revocations(node_id: Id, session: DbSession, principal: PassesVerify) -> Revocations:
     """The passes still in their window that gates refuse (revoked or used up); refetch when online."""
     tenant_id, ids, at = await service.revocations(session, actor=principal, node_id=node_id)
@@ -71,8 +71,9 @@ async def get_gate_revocations(node_id: Id, session: DbSession, principal: Passe
 
 
 @router.post("/gate/check", operation_id="check_pass")
-async def check_pass(body: GateScan, session: DbSession, principal: PassesVerify) -> GateCheck:
-    """The online verdict on a scanned payload, without recording a passage."""
+async def check_pass(body: GateScan, session: DbSession, principal: PassesRead) -> GateCheck:
+    """The online verdict on a scanned payload, without recording a passage (it only reads: the caller
+    must still be allowed to verify passes at the gate's node)."""
     return await service.check_pass(session, actor=principal, node_id=body.node_id, scanned=body.token)
 
 

@@ -1,37 +1,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
 from linli.platform.errors import BadRequest
+from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
 
 MAX_DAYS = 31
 
 
-class PassCreate(BaseModel):
+class PassCreate(Strict):
     service: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["prop_visitor_pass"])
     kind: Literal["visitor", "item"]
     visitor_name: str | None = Field(default=None, min_length=1, max_length=64)
     plate: str | None = Field(default=None, min_length=2, max_length=16)
     item: str | None = Field(default=None, min_length=1, max_length=200, description="the item and the moving time")
-    valid_from: datetime
-    valid_until: datetime
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
     uses: int = Field(default=1, ge=1, le=100)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.valid_from.tzinfo is None or self.valid_until.tzinfo is None:
-            raise ValueError("times need a time zone")
-        if self.valid_until <= self.valid_from or (self.valid_until - self.valid_from).days > MAX_DAYS:
-            raise ValueError(f"valid_until must follow valid_from, at most {MAX_DAYS} days later")
-        if self.kind == "visitor" and not self.visitor_name:
-            raise ValueError("a visitor pass names the visitor")
-        if self.kind == "item" and not self.item:
-            raise ValueError("a large-item pass names the item")
-        return self
 
 
 class PassOut(BaseModel):
@@ -65,7 +54,7 @@ class Revocations(BaseModel):
     as_of: datetime
 
 
-class GateScan(BaseModel):
+class GateScan(Strict):
     node_id: Id = Field(description="the gate's node (the tenant's or below)")
     token: str = Field(min_length=10, max_length=1000)
     gate: str | None = Field(default=None, max_length=64)

@@ -13,7 +13,7 @@ from linli.passes import keys, token
 from linli.passes.models import Pass, PassPassage
 from linli.passes.permissions import PASSES_READ, PASSES_REVOKE, PASSES_VERIFY
 from linli.passes.repository import PassRepository
-from linli.passes.schemas import GateCheck, PassCreate, PassOut, refused
+from linli.passes.schemas import MAX_DAYS, GateCheck, PassCreate, PassOut, refused
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, TenantRef, access_object, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -78,13 +78,23 @@ def resident_place(ctx: AppContext) -> tuple[int, str]:
 # The resident's side -------------------------------------------------------------------------------
 
 
+def _check(body: PassCreate, at: datetime) -> None:
+    if body.valid_until <= body.valid_from or (body.valid_until - body.valid_from).days > MAX_DAYS:
+        raise BadRequest(f"valid_until must follow valid_from, at most {MAX_DAYS} days later", code="bad_window")
+    if body.valid_until <= at:
+        raise BadRequest("the pass would be over before it is issued", code="pass_in_the_past")
+    if body.kind == "visitor" and not body.visitor_name:
+        raise BadRequest("a visitor pass names the visitor", code="visitor_name_required")
+    if body.kind == "item" and not body.item:
+        raise BadRequest("a large-item pass names the item", code="item_required")
+
+
 async def issue_pass(session: AsyncSession, *, ctx: AppContext, body: PassCreate) -> PassOut:
     ctx.app.service(body.service, kind="pass")
     node_id, _ = resident_place(ctx)
     node = await NodeService(session).get_for(ctx.actor, node_id, Permission("passes", "create"))
     at = now()
-    if body.valid_until <= at:
-        raise BadRequest("the pass would be over before it is issued", code="pass_in_the_past")
+    _check(body, at)
     row = Pass(
         tenant_id=ctx.app.id,
         node_id=node.id,
@@ -154,7 +164,6 @@ async def revoke_pass(session: AsyncSession, *, actor: Principal, pass_id: int) 
         await PassRepository(session).get(pass_id, for_update=True),
         permission=PASSES_REVOKE,
         what="pass",
-        write=False,
     )
     if row.issued_by != actor.id and not acts_as_staff(actor, PASSES_REVOKE, row.node_path):
         raise NotFound("pass")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -19,9 +19,6 @@ from linli.sharing.schemas import ItemCreate, ItemKind, ItemOut, Lend, LoanOut, 
 app_router = APIRouter(prefix="/api/v1/app/{slug}", tags=["sharing"])
 router = APIRouter(prefix="/api/v1", tags=["sharing"])
 ServiceCode = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["prop_tool_box"])]
-
-
-Settle = Literal["return", "decline"]
 
 
 def _loans(rows: list[tuple[ShareLoan, ShareItem]], limit: int) -> Page[LoanOut]:
@@ -86,14 +83,21 @@ async def lend_my_item(slug: Slug, loan_id: Id, body: Lend, session: DbSession, 
     )
 
 
-@app_router.post("/share-loans/{loan_id}/{action}", operation_id="settle_my_loan")
-async def settle_my_loan(
-    slug: Slug, loan_id: Id, action: Settle, session: DbSession, principal: SharingUpdate
-) -> LoanOut:
-    """The owner takes the item back (`return`) or turns the request down (`decline`)."""
+@app_router.post("/share-loans/{loan_id}/return", operation_id="take_back_my_item")
+async def take_back_my_item(slug: Slug, loan_id: Id, session: DbSession, principal: SharingUpdate) -> LoanOut:
+    """The owner has the item back."""
     ctx = await app_context(session, slug=slug, actor=principal)
     return service.loan_out(
-        *await service.settle_loan(session, actor=principal, loan_id=loan_id, action=action, ctx=ctx)
+        *await service.settle_loan(session, actor=principal, loan_id=loan_id, action="return", ctx=ctx)
+    )
+
+
+@app_router.post("/share-loans/{loan_id}/decline", operation_id="decline_my_loan")
+async def decline_my_loan(slug: Slug, loan_id: Id, session: DbSession, principal: SharingUpdate) -> LoanOut:
+    """The owner turns a request to borrow down."""
+    ctx = await app_context(session, slug=slug, actor=principal)
+    return service.loan_out(
+        *await service.settle_loan(session, actor=principal, loan_id=loan_id, action="decline", ctx=ctx)
     )
 
 
@@ -147,6 +151,11 @@ async def lend_share_item(loan_id: Id, body: Lend, session: DbSession, principal
     )
 
 
-@router.post("/share-loans/{loan_id}/{action}", operation_id="settle_share_loan")
-async def settle_share_loan(loan_id: Id, action: Settle, session: DbSession, principal: SharingUpdate) -> LoanOut:
-    return service.loan_out(*await service.settle_loan(session, actor=principal, loan_id=loan_id, action=action))
+@router.post("/share-loans/{loan_id}/return", operation_id="return_share_loan")
+async def return_share_loan(loan_id: Id, session: DbSession, principal: SharingUpdate) -> LoanOut:
+    return service.loan_out(*await service.settle_loan(session, actor=principal, loan_id=loan_id, action="return"))
+
+
+@router.post("/share-loans/{loan_id}/decline", operation_id="decline_share_loan")
+async def decline_share_loan(loan_id: Id, session: DbSession, principal: SharingUpdate) -> LoanOut:
+    return service.loan_out(*await service.settle_loan(session, actor=principal, loan_id=loan_id, action="decline"))

@@ -4,14 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
+from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
 
 ItemKind = Literal["offer", "request", "lost", "found"]
 
 
-class ItemCreate(BaseModel):
+class ItemCreate(Strict):
     service: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["prop_tool_box", "com_lost_found"])
     kind: ItemKind = "offer"
     title: str = Field(min_length=1, max_length=200)
@@ -37,15 +38,8 @@ class ItemOut(BaseModel):
     created_at: datetime
 
 
-class Lend(BaseModel):
-    due_at: datetime = Field(description="when the item is due back")
-
-    @field_validator("due_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("due_at needs a time zone")
-        return value
+class Lend(Strict):
+    due_at: AwareDatetime = Field(description="when the item is due back")
 
 
 class LoanOut(BaseModel):

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
+from linli.platform.hierarchy.schemas import Strict
 from linli.platform.ids import Id
 
 Option = Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class VoteCreate(BaseModel):
+class VoteCreate(Strict):
     node_id: Id = Field(description="whose households or residents vote: this node's subtree")
     service: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", examples=["party_deliberation", "com_survey"])
     title: str = Field(min_length=1, max_length=200)
@@ -18,16 +19,8 @@ class VoteCreate(BaseModel):
     options: list[Option] = Field(min_length=2, max_length=20)
     ballot_per: Literal["household", "resident"] = "household"
     anonymous: bool = False
-    opens_at: datetime
-    closes_at: datetime
-
-    @model_validator(mode="after")
-    def _window(self) -> Self:
-        if self.opens_at.tzinfo is None or self.closes_at.tzinfo is None:
-            raise ValueError("times need a time zone")
-        if self.closes_at <= self.opens_at:
-            raise ValueError("closes_at must follow opens_at")
-        return self
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
 
 
 class OptionResult(BaseModel):
@@ -55,7 +48,7 @@ class VoteOut(BaseModel):
     voted: bool | None = Field(default=None, description="in the app: whether the caller (or household) voted")
 
 
-class BallotIn(BaseModel):
+class BallotIn(Strict):
     choice: int = Field(ge=0, lt=20, description="the option's index")
 
 

@@ -13,7 +13,7 @@ from linli.platform.access import Principal, access_object, path_within, tenant_
 from linli.platform.db import within_scopes
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.service import NodeService
-from linli.residentapp.context import AppContext
+from linli.residentapp.context import AppContext, acts_as_staff
 from linli.residents import service as registry
 from linli.services.service import tenant_app
 from linli.tenants.service import now
@@ -73,6 +73,8 @@ async def create_vote(session: AsyncSession, *, actor: Principal | None, body: V
     chain = await tenant_chain(session, node.node_path)
     if not chain:
         raise BadRequest("the node lies in no tenant", code="no_tenant")
+    if body.closes_at <= body.opens_at:
+        raise BadRequest("closes_at must follow opens_at", code="bad_window")
     (await tenant_app(session, slug=chain[-1].slug)).check_kind(body.service, "vote")
     vote = Vote(
         tenant_id=chain[-1].id,
@@ -193,6 +195,11 @@ async def _eligible_vote(session: AsyncSession, ctx: AppContext, vote_id: int) -
 
 
 async def app_vote(session: AsyncSession, *, ctx: AppContext, vote_id: int) -> VoteOut:
+    """A vote the caller may take part in, or (for staff looking at the app) one of the tenant's they may
+    read; `voted` only for the former."""
+    found = await VoteRepository(session).get(vote_id)
+    if found is not None and ctx.inside(found.node_path) and acts_as_staff(ctx.actor, VOTES_READ, found.node_path):
+        return await vote_out(session, found)
     async with within_scopes(session, [ctx.app.node_path]):
         vote, key = await _eligible_vote(session, ctx, vote_id)
         voted = await VoteRepository(session).voted([vote.id], [key])

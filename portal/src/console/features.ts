@@ -10,6 +10,8 @@ import devicesMessages from './features/devices/messages'
 import devicesRoutes from './features/devices/routes'
 import eventsMessages from './features/events/messages'
 import eventsRoutes from './features/events/routes'
+import gateMessages from './features/gate/messages'
+import gateRoutes from './features/gate/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -21,4 +23,5 @@ export const FEATURES: Record<string, Feature> = {
   events: { routes: eventsRoutes, messages: eventsMessages },
   alarms: { routes: alarmsRoutes, messages: alarmsMessages },
   devices: { routes: devicesRoutes, messages: devicesMessages },
+  gate: { routes: gateRoutes, messages: gateMessages },
 }

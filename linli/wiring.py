@@ -35,6 +35,8 @@ from linli.iot import devices as iot_devices
 from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
+from linli.passes import api as passes_api
+from linli.passes import demo as passes_demo
 from linli.patrol import api as patrol_api
 from linli.patrol import jobs as patrol_jobs
 from linli.platform.hierarchy import api as hierarchy_api
@@ -46,10 +48,15 @@ from linli.residents import jobs as residents_jobs
 from linli.residents import seed as residents_seed
 from linli.services import api as services_api
 from linli.services import service as services_service
+from linli.sharing import api as sharing_api
+from linli.sharing import demo as sharing_demo
+from linli.sharing import jobs as sharing_jobs
 from linli.tenants import api as tenants_api
 from linli.tenants import jobs as tenants_jobs
 from linli.tenants import lifecycle as tenants_lifecycle
 from linli.tenants import service as tenants_identity
+from linli.votes import api as votes_api
+from linli.votes import demo as votes_demo
 
 # Mounted in this order (after the health endpoints), each with the common error responses.
 ROUTERS: tuple[APIRouter, ...] = (
@@ -69,6 +76,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     residentapp_api.router,
     residentapp_api.manifest_router,
     patrol_api.router,
+    passes_api.app_router,
+    passes_api.router,
+    votes_api.app_router,
+    votes_api.router,
+    sharing_api.app_router,
+    sharing_api.router,
     events_open311.open311_router,
     dashboards_api.router,
     care_api.router,
@@ -82,6 +95,7 @@ JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
     *residents_jobs.JOBS,
     *patrol_jobs.JOBS,
     *care_jobs.JOBS,
+    *sharing_jobs.JOBS,
 )
 CRON_JOBS: tuple[CronJob, ...] = (
     *tenants_jobs.CRON,
@@ -89,6 +103,7 @@ CRON_JOBS: tuple[CronJob, ...] = (
     *events_jobs.CRON,
     *patrol_jobs.CRON,
     *care_jobs.CRON,
+    *sharing_jobs.CRON,
 )
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
@@ -98,6 +113,9 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("events", events_demo.seed_events_demo),
     ("resident app", residentapp_demo.seed_resident_app_demo),
     ("care", care_demo.seed_care_demo),
+    ("passes", passes_demo.seed_passes_demo),
+    ("votes", votes_demo.seed_votes_demo),
+    ("sharing", sharing_demo.seed_sharing_demo),
 )
 
 

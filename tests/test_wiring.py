@@ -53,7 +53,16 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
     assert dict(lifecycle.TENANT_COUNTERS) == {"devices": devices.count_under, "open_events": reading.count_open_under}
     assert list(intake.ALARM_CONTEXT) == [care.sos_context]
-    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app", "care"]
+    assert [name for name, _ in wiring.DEMO_STEPS] == [
+        "residents",
+        "iot devices",
+        "events",
+        "resident app",
+        "care",
+        "passes",
+        "votes",
+        "sharing",
+    ]
 
 
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.platform.access import Principal, path_within
+from linli.platform.access import Permission, Principal, path_within, role_permits
 from linli.platform.errors import NotFound
 from linli.services.service import TenantApp, tenant_app
 
@@ -41,3 +41,10 @@ async def app_context(session: AsyncSession, *, slug: str, actor: Principal) -> 
     if not paths:
         raise NotFound("tenant")
     return AppContext(app, actor, tuple(sorted(paths)))
+
+
+def acts_as_staff(actor: Principal, permission: Permission, path: str | None = None) -> bool:
+    """Whether a role other than `resident` allows `permission` (at `path`, or anywhere): residents hold
+    the same permissions for their own rows only (the passes they issued, the items they offered)."""
+    grants = actor.grants if path is None else actor.grants_covering(path)
+    return any(g.role != "resident" and role_permits(g.role, *permission) for g in grants)

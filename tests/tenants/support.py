@@ -360,6 +360,38 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         )
     ).scalar_one()
     await get_storage().put(f"care/matrix-{tenant_row.id}.png", photo, "image/png")
+    # Community life: a pass, an open vote, a shared item and a request to borrow it.
+    someone = "select g.user_id from role_grants g where g.node_path @> text2ltree(:p) order by g.id limit 1"
+    life = {}
+    for name, statement in (
+        (
+            "pass_id",
+            "insert into passes (tenant_id, node_id, node_path, service_code, kind, issued_by, visitor_name, "
+            "valid_from, valid_until, uses_allowed, uses_left) select :t, :n, text2ltree(:p), 'prop_visitor_pass', "
+            f"'visitor', ({someone}), 'matrix', now(), now() + interval '1 day', 1, 1 returning id",
+        ),
+        (
+            "vote_id",
+            "insert into votes (tenant_id, node_id, node_path, service_code, title, options, ballot_per, anonymous, "
+            "opens_at, closes_at) values (:t, :n, text2ltree(:p), 'com_survey', 'matrix', '[\"a\", \"b\"]', "
+            "'household', false, now(), now() + interval '1 day') returning id",
+        ),
+        (
+            "item_id",
+            "insert into share_items (tenant_id, node_id, node_path, service_code, kind, title, owner_id) "
+            f"select :t, :n, text2ltree(:p), 'prop_tool_box', 'offer', 'matrix', ({someone}) returning id",
+        ),
+    ):
+        life[name] = (await db.execute(text(statement), place)).scalar_one()
+    life["loan_id"] = (
+        await db.execute(
+            text(
+                "insert into share_loans (item_id, node_path, borrower_id) "
+                f"select :i, text2ltree(:p), ({someone}) returning id"
+            ),
+            place | {"i": life["item_id"]},
+        )
+    ).scalar_one()
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
@@ -388,6 +420,7 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
         "person_id": cared,
         "sensor_id": sensor,
         "visit_id": visit,
+        **life,
     }
 
 

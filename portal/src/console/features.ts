@@ -28,6 +28,8 @@ import residentsMessages from './features/residents/messages'
 import residentsRoutes from './features/residents/routes'
 import routingMessages from './features/routing/messages'
 import routingRoutes from './features/routing/routes'
+import gateMessages from './features/gate/messages'
+import gateRoutes from './features/gate/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -50,4 +52,5 @@ export const FEATURES: Record<string, Feature> = {
   residents: { routes: residentsRoutes, messages: residentsMessages },
   routing: { routes: routingRoutes, messages: routingMessages },
   audit: { routes: auditRoutes, messages: auditMessages },
+  gate: { routes: gateRoutes, messages: gateMessages },
 }

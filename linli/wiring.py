@@ -30,6 +30,7 @@ from linli.iot import jobs as iot_jobs
 from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
+from linli.points import api as points_api
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
@@ -60,6 +61,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     residentapp_api.manifest_router,
     events_open311.open311_router,
     dashboards_api.router,
+    points_api.app_router,
+    points_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).

@@ -15,6 +15,9 @@ from typing import Any
 from arq.cron import CronJob
 from fastapi import APIRouter
 
+from linli.activities import api as activities_api
+from linli.activities import jobs as activities_jobs
+from linli.activities import service as activities_service
 from linli.dashboards import api as dashboards_api
 from linli.demo import DemoStep
 from linli.events import api as events_api
@@ -31,6 +34,7 @@ from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.points import api as points_api
+from linli.points import service as points_service
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
@@ -63,11 +67,18 @@ ROUTERS: tuple[APIRouter, ...] = (
     dashboards_api.router,
     points_api.app_router,
     points_api.router,
+    activities_api.app_router,
+    activities_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
-JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (*tenants_jobs.JOBS, *iot_jobs.JOBS, *events_jobs.JOBS)
-CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON)
+JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
+    *tenants_jobs.JOBS,
+    *iot_jobs.JOBS,
+    *events_jobs.JOBS,
+    *activities_jobs.JOBS,
+)
+CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON, *activities_jobs.CRON)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
 DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
@@ -87,3 +98,5 @@ def wire() -> None:
     tenants_identity.RESET_NOTIFIERS[:] = [events_notifications.email_password_reset]
     # An opened IoT alarm raises its event, inside the transaction that opens the alarm.
     iot_alarms.ALARM_OPENED_HANDLERS[:] = [events_intake.on_alarm_opened]
+    # An activity check-in earns the tenant's check-in and volunteer-hour points.
+    activities_service.CHECKED_IN_HANDLERS[:] = [points_service.on_checked_in]

@@ -18,6 +18,8 @@ from fastapi import APIRouter
 from linli.activities import api as activities_api
 from linli.activities import jobs as activities_jobs
 from linli.activities import service as activities_service
+from linli.bookings import api as bookings_api
+from linli.bookings import jobs as bookings_jobs
 from linli.dashboards import api as dashboards_api
 from linli.demo import DemoStep
 from linli.events import api as events_api
@@ -69,6 +71,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     points_api.router,
     activities_api.app_router,
     activities_api.router,
+    bookings_api.app_router,
+    bookings_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
@@ -77,8 +81,15 @@ JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
     *iot_jobs.JOBS,
     *events_jobs.JOBS,
     *activities_jobs.JOBS,
+    *bookings_jobs.JOBS,
 )
-CRON_JOBS: tuple[CronJob, ...] = (*tenants_jobs.CRON, *iot_jobs.CRON, *events_jobs.CRON, *activities_jobs.CRON)
+CRON_JOBS: tuple[CronJob, ...] = (
+    *tenants_jobs.CRON,
+    *iot_jobs.CRON,
+    *events_jobs.CRON,
+    *activities_jobs.CRON,
+    *bookings_jobs.CRON,
+)
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
 DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (

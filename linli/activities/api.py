@@ -32,13 +32,13 @@ def _out(activity: Activity) -> ActivityOut:
     return ActivityOut.model_validate(activity)
 
 
-@app_router.get("/signup/{code}/activities", operation_id="list_app_activities")
+@app_router.get("/signup/{signup_service}/activities", operation_id="list_app_activities")
 async def list_app_activities(
-    slug: Slug, code: str, session: DbSession, principal: ActivitiesRead, limit: Limit = 50
+    slug: Slug, signup_service: str, session: DbSession, principal: ActivitiesRead, limit: Limit = 50
 ) -> list[AppActivity]:
     """Open activities the caller may join, soonest first, with their own sign-up (and waitlist place)."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return await service.app_activities(session, ctx=ctx, service=code, limit=limit)
+    return await service.app_activities(session, ctx=ctx, service=signup_service, limit=limit)
 
 
 @app_router.post("/activities/{activity_id}/signup", status_code=201, operation_id="sign_up_to_activity")
@@ -59,8 +59,8 @@ async def cancel_activity_signup(
     return await service.cancel_signup(session, ctx=ctx, activity_id=activity_id)
 
 
-@app_router.get("/activities/{activity_id}/checkin-code", operation_id="get_activity_checkin_code")
-async def get_activity_checkin_code(
+@app_router.post("/activities/{activity_id}/checkin-code", operation_id="issue_activity_checkin_code")
+async def issue_activity_checkin_code(
     slug: Slug, activity_id: Id, session: DbSession, principal: ActivitiesSignup
 ) -> CheckinCode:
     """The code to show (as a QR code) at the venue, for a confirmed place."""

@@ -38,16 +38,17 @@ class ActivityRepository:
         return (await self.session.scalars(query.order_by(Activity.id.desc()).limit(limit))).all()
 
     async def open_above(
-        self, *, tenant_id: int, service: str, path: str, after: datetime, limit: int
+        self, *, tenant_id: int, service: str, path: str | None, after: datetime, limit: int
     ) -> Sequence[Activity]:
-        """Open activities of the service whose audience holds `path`, soonest first."""
+        """Open activities of the service whose audience holds `path` (None: all), soonest first."""
         query = select(Activity).where(
             Activity.tenant_id == tenant_id,
             Activity.service_code == service,
             Activity.status == "open",
-            Activity.node_path.op("@>")(path),
             Activity.ends_at > after,
         )
+        if path is not None:
+            query = query.where(Activity.node_path.op("@>")(path))
         return (await self.session.scalars(query.order_by(Activity.starts_at, Activity.id).limit(limit))).all()
 
     async def signup_of(self, activity_id: int, user_id: uuid.UUID) -> Signup | None:

@@ -8,6 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     node_id: int = Field(description="the audience: residents under this node")
     service: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="a `signup` service of the tenant")
     title: str = Field(min_length=1, max_length=200)
@@ -62,4 +64,6 @@ class CheckinCode(BaseModel):
 
 
 class CheckinIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: str = Field(min_length=10, max_length=2000)

@@ -74,11 +74,11 @@ def _notify(session: AsyncSession, signup: Signup, activity: Activity, kind: str
 
 
 async def create_activity(session: AsyncSession, *, actor: Principal | None, data: ActivityIn) -> Activity:
-    if not data.signup_deadline <= data.starts_at < data.ends_at:
-        raise BadRequest("the sign-up deadline, start and end must come in that order", code="invalid_times")
     node, tenant = await staff_place(
         session, actor=actor, node_id=data.node_id, permission=CREATE, service=data.service, kind="signup"
     )
+    if not data.signup_deadline <= data.starts_at < data.ends_at:
+        raise BadRequest("the sign-up deadline, start and end must come in that order", code="invalid_times")
     at = now()
     activity = Activity(
         tenant_id=tenant.id,
@@ -184,10 +184,9 @@ async def _app_out(session: AsyncSession, activities: Sequence[Activity], user_i
 async def app_activities(session: AsyncSession, *, ctx: AppContext, service: str, limit: int) -> list[AppActivity]:
     """The open activities of a switched-on service the caller may join, soonest first, with their place."""
     ctx.app.service(service, kind="signup")
-    path = ctx.resident_path()
     async with within_scopes(session, [ctx.app.node_path]):
         rows = await ActivityRepository(session).open_above(
-            tenant_id=ctx.app.id, service=service, path=path, after=now(), limit=limit
+            tenant_id=ctx.app.id, service=service, path=ctx.viewer_path, after=now(), limit=limit
         )
         return await _app_out(session, rows, ctx.actor.id)
 
@@ -293,10 +292,10 @@ async def checkin_code(session: AsyncSession, *, ctx: AppContext, activity_id: i
 
 async def check_in(session: AsyncSession, *, actor: Principal, activity_id: int, code: str) -> Signup:
     """Staff scan the resident's code: the hours are recorded and the points handlers told (once)."""
+    activity = await get_activity(session, actor=actor, activity_id=activity_id, permission=CHECKIN)
     claims = decode_purpose_token(code, CHECKIN_PURPOSE)
     if claims is None or claims.get("act") != activity_id:
         raise BadRequest("this code is not valid for this activity", code="invalid_checkin_code")
-    activity = await get_activity(session, actor=actor, activity_id=activity_id, permission=CHECKIN)
     signup = await ActivityRepository(session).signup(int(claims["sub"]), for_update=True)
     if signup is None or signup.activity_id != activity.id or signup.status != "confirmed":
         raise Conflict("this resident holds no place at this activity", code="not_a_participant")

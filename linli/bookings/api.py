@@ -23,11 +23,15 @@ router = APIRouter(prefix="/api/v1/resources", tags=["bookings"])
 ServiceCode = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 
 
-@app_router.get("/booking/{code}/resources", operation_id="list_app_resources")
-async def list_app_resources(slug: Slug, code: str, session: DbSession, principal: BookingsRead) -> list[ResourceOut]:
+@app_router.get("/booking/{booking_service}/resources", operation_id="list_app_resources")
+async def list_app_resources(
+    slug: Slug, booking_service: str, session: DbSession, principal: BookingsRead
+) -> list[ResourceOut]:
     """The open resources of a switched-on booking service the caller may book."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return [ResourceOut.model_validate(r) for r in await service.app_resources(session, ctx=ctx, service=code)]
+    return [
+        ResourceOut.model_validate(r) for r in await service.app_resources(session, ctx=ctx, service=booking_service)
+    ]
 
 
 @app_router.get("/resources/{resource_id}/slots", operation_id="list_resource_slots")
@@ -96,8 +100,12 @@ async def close_resource(resource_id: Id, session: DbSession, principal: Booking
 
 @router.get("/{resource_id}/bookings", operation_id="list_resource_bookings")
 async def list_resource_bookings(
-    resource_id: Id, start: AwareDatetime, end: AwareDatetime, session: DbSession, principal: BookingsRead
+    resource_id: Id,
+    session: DbSession,
+    principal: BookingsRead,
+    start: AwareDatetime | None = None,
+    end: AwareDatetime | None = None,
 ) -> list[BookingOut]:
-    """The staff calendar: live bookings in [start, end) (up to 62 days)."""
+    """The staff calendar: live bookings in [start, end) (up to 62 days; by default the coming week)."""
     rows = await service.calendar(session, actor=principal, resource_id=resource_id, start=start, end=end)
     return [BookingOut.model_validate(b) for b in rows]

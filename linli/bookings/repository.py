@@ -33,13 +33,13 @@ class BookingRepository:
             query = query.where(Resource.id < before_id)
         return (await self.session.scalars(query.order_by(Resource.id.desc()).limit(limit))).all()
 
-    async def open_above(self, *, tenant_id: int, service: str, path: str) -> Sequence[Resource]:
+    async def open_above(self, *, tenant_id: int, service: str, path: str | None) -> Sequence[Resource]:
+        """Open resources of the service residents at `path` (None: anyone) may book."""
         query = select(Resource).where(
-            Resource.tenant_id == tenant_id,
-            Resource.service_code == service,
-            Resource.status == "open",
-            Resource.node_path.op("@>")(path),
+            Resource.tenant_id == tenant_id, Resource.service_code == service, Resource.status == "open"
         )
+        if path is not None:
+            query = query.where(Resource.node_path.op("@>")(path))
         return (await self.session.scalars(query.order_by(Resource.name, Resource.id))).all()
 
     async def booking(self, booking_id: int, *, for_update: bool = False) -> Booking | None:

@@ -10,12 +10,14 @@ Kind = Literal["room", "court", "parking", "day_care"]
 
 
 class ResourceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     node_id: int = Field(description="residents under this node may book it")
     service: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="a `booking` service of the tenant")
     name: str = Field(min_length=1, max_length=200)
     kind: Kind
-    opens: time = Field(description="local time the first slot starts")
-    closes: time = Field(description="local time the last slot ends")
+    opens: time = Field(description="local time the first slot starts", examples=["08:00:00"])
+    closes: time = Field(description="local time the last slot ends", examples=["21:00:00"])
     slot_minutes: int = Field(ge=5, le=1440)
     weekly_limit: int | None = Field(default=None, gt=0, description="bookings per resident per week")
     cancel_before_minutes: int = Field(default=0, ge=0, description="a booking cancels up to this long before")
@@ -45,6 +47,8 @@ class Slot(BaseModel):
 
 
 class BookingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     starts_at: AwareDatetime = Field(description="the start of one of the resource's slots")
 
 

@@ -54,11 +54,11 @@ def _notify(session: AsyncSession, booking: Booking, resource: Resource, kind: s
 
 
 async def create_resource(session: AsyncSession, *, actor: Principal | None, data: ResourceIn) -> Resource:
-    if data.closes <= data.opens:
-        raise BadRequest("a resource closes after it opens", code="invalid_hours")
     node, tenant = await staff_place(
         session, actor=actor, node_id=data.node_id, permission=MANAGE, service=data.service, kind="booking"
     )
+    if data.closes <= data.opens:
+        raise BadRequest("a resource closes after it opens", code="invalid_hours")
     resource = Resource(
         tenant_id=tenant.id,
         node_id=node.id,
@@ -101,9 +101,11 @@ async def get_resource(
 
 
 async def calendar(
-    session: AsyncSession, *, actor: Principal, resource_id: int, start: datetime, end: datetime
+    session: AsyncSession, *, actor: Principal, resource_id: int, start: datetime | None, end: datetime | None
 ) -> Sequence[Booking]:
-    """The staff calendar: live bookings of the resource in [start, end)."""
+    """The staff calendar: live bookings of the resource in [start, end) (by default the coming week)."""
+    start = start or now()
+    end = end or start + timedelta(days=7)
     if end <= start or end - start > timedelta(days=62):
         raise BadRequest("a calendar spans up to 62 days", code="invalid_range")
     await get_resource(session, actor=actor, resource_id=resource_id)
@@ -143,19 +145,23 @@ async def close_resource(session: AsyncSession, *, actor: Principal | None, reso
 
 async def app_resources(session: AsyncSession, *, ctx: AppContext, service: str) -> Sequence[Resource]:
     ctx.app.service(service, kind="booking")
-    path = ctx.resident_path()
     async with within_scopes(session, [ctx.app.node_path]):
-        return await BookingRepository(session).open_above(tenant_id=ctx.app.id, service=service, path=path)
+        return await BookingRepository(session).open_above(tenant_id=ctx.app.id, service=service, path=ctx.viewer_path)
 
 
-async def _resource_for(session: AsyncSession, ctx: AppContext, resource_id: int) -> tuple[Resource, str]:
-    """An open resource of a switched-on service for a resident under its node (read in the tenant's scope)."""
-    path = ctx.resident_path()
+async def _resource_for(session: AsyncSession, ctx: AppContext, resource_id: int) -> Resource:
+    """A resource of a switched-on service, for a resident under its node or staff looking at the app
+    (read in the tenant's scope)."""
+    path = ctx.viewer_path
     resource = await BookingRepository(session).resource(resource_id)
-    if resource is None or resource.tenant_id != ctx.app.id or not path_within(path, resource.node_path):
+    if (
+        resource is None
+        or resource.tenant_id != ctx.app.id
+        or (path is not None and not path_within(path, resource.node_path))
+    ):
         raise NotFound("resource")
     ctx.app.service(resource.service_code, kind="booking")
-    return resource, path
+    return resource
 
 
 def _day_slots(resource: Resource, day: date) -> list[tuple[datetime, datetime]]:
@@ -172,7 +178,7 @@ def _day_slots(resource: Resource, day: date) -> list[tuple[datetime, datetime]]
 async def slots(session: AsyncSession, *, ctx: AppContext, resource_id: int, day: date) -> list[Slot]:
     """The resource's slots on a local day; a slot is free when unbooked and still to come."""
     async with within_scopes(session, [ctx.app.node_path]):
-        resource, _ = await _resource_for(session, ctx, resource_id)
+        resource = await _resource_for(session, ctx, resource_id)
         day_slots = _day_slots(resource, day)
         if not day_slots:
             return []
@@ -188,7 +194,10 @@ async def book(session: AsyncSession, *, ctx: AppContext, resource_id: int, star
     """One slot (409 `slot_taken`, `weekly_limit_reached`; 400 `not_a_slot`, `slot_passed`)."""
     repo = BookingRepository(session)
     async with within_scopes(session, [ctx.app.node_path]):
-        resource, path = await _resource_for(session, ctx, resource_id)
+        path = ctx.resident_path()
+        resource = await _resource_for(session, ctx, resource_id)
+        if resource.status != "open":
+            raise Conflict("this resource is closed", code="resource_closed")
         local = starts_at.astimezone(_zone())
         slot = next((s for s in _day_slots(resource, local.date()) if s[0] == starts_at), None)
         if slot is None:

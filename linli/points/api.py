@@ -15,17 +15,17 @@ from linli.platform.pagination import Cursor, Limit, decode_int_cursor, next_cur
 from linli.points import service
 from linli.points.models import PointsMovement
 from linli.points.permissions import PointsManage, PointsRead, PointsRedeem
-from linli.points.schemas import AdjustmentIn, RedemptionOut, RewardIn, RewardOut, RuleIn, RuleOut, Statement
+from linli.points.schemas import AdjustmentIn, RedemptionOut, RewardIn, RewardOut, RuleOut, RulesIn, Statement
 from linli.residentapp.context import AppContext, app_context
 from linli.services.api import Slug
 
-app_router = APIRouter(prefix="/api/v1/app/{slug}/points/{code}", tags=["points"])
+app_router = APIRouter(prefix="/api/v1/app/{slug}/points/{points_service}", tags=["points"])
 router = APIRouter(prefix="/api/v1/points", tags=["points"])
 
 
-async def _ctx(session: AsyncSession, slug: str, code: str, principal: Principal) -> AppContext:
+async def _ctx(session: AsyncSession, slug: str, points_service: str, principal: Principal) -> AppContext:
     ctx = await app_context(session, slug=slug, actor=principal)
-    ctx.app.service(code, kind="points")
+    ctx.app.service(points_service, kind="points")
     return ctx
 
 
@@ -40,47 +40,48 @@ def _statement(user_id: uuid.UUID, balance: int, rows: Sequence[PointsMovement],
 
 @app_router.get("", operation_id="get_my_points")
 async def get_my_points(
-    slug: Slug, code: str, session: DbSession, principal: PointsRead, cursor: Cursor = None, limit: Limit = 50
+    slug: Slug, points_service: str, session: DbSession, principal: PointsRead, cursor: Cursor = None, limit: Limit = 50
 ) -> Statement:
     """The caller's balance and statement, newest movement first."""
-    ctx = await _ctx(session, slug, code, principal)
+    ctx = await _ctx(session, slug, points_service, principal)
     balance, rows = await service.my_statement(session, ctx=ctx, before_id=decode_int_cursor(cursor), limit=limit)
     return _statement(principal.id, balance, rows, limit)
 
 
 @app_router.get("/rewards", operation_id="list_app_rewards")
-async def list_app_rewards(slug: Slug, code: str, session: DbSession, principal: PointsRead) -> list[RewardOut]:
-    ctx = await _ctx(session, slug, code, principal)
+async def list_app_rewards(
+    slug: Slug, points_service: str, session: DbSession, principal: PointsRead
+) -> list[RewardOut]:
+    ctx = await _ctx(session, slug, points_service, principal)
     return [RewardOut.model_validate(r) for r in await service.catalogue(session, ctx=ctx)]
 
 
 @app_router.post("/rewards/{reward_id}/redeem", status_code=201, operation_id="redeem_reward")
 async def redeem_reward(
-    slug: Slug, code: str, reward_id: Id, session: DbSession, principal: PointsRedeem
+    slug: Slug, points_service: str, reward_id: Id, session: DbSession, principal: PointsRedeem
 ) -> RedemptionOut:
     """Spend the reward's cost: 409 `insufficient_points` (the balance never goes below zero, also under
     concurrent redemptions) or `out_of_stock`."""
-    ctx = await _ctx(session, slug, code, principal)
+    ctx = await _ctx(session, slug, points_service, principal)
     movement, balance = await service.redeem(session, ctx=ctx, reward_id=reward_id)
     return RedemptionOut(movement=service.movement_out(movement), balance=balance)
 
 
 @router.get("/rules", operation_id="list_points_rules")
-async def list_points_rules(node_id: Id, session: DbSession, principal: PointsRead) -> list[RuleOut]:
-    """The earning rules of the node's tenant (a rule not listed gives nothing)."""
-    return await service.rules(session, actor=principal, node_id=node_id)
+async def list_points_rules(session: DbSession, principal: PointsRead) -> list[RuleOut]:
+    """The earning rules of the tenants under the caller's scope (a rule not listed gives nothing)."""
+    return await service.rules(session, tenant_id=None)
 
 
 @router.put("/rules", operation_id="put_points_rules")
-async def put_points_rules(
-    node_id: Id, body: list[RuleIn], session: DbSession, principal: PointsManage
-) -> list[RuleOut]:
-    return await service.put_rules(session, actor=principal, node_id=node_id, rules_in=body)
+async def put_points_rules(node_id: Id, body: RulesIn, session: DbSession, principal: PointsManage) -> list[RuleOut]:
+    """Set the named rules (the others keep their points)."""
+    return await service.put_rules(session, actor=principal, node_id=node_id, rules_in=body.rules)
 
 
 @router.get("/rewards", operation_id="list_points_rewards")
-async def list_points_rewards(node_id: Id, session: DbSession, principal: PointsRead) -> list[RewardOut]:
-    return [RewardOut.model_validate(r) for r in await service.rewards(session, actor=principal, node_id=node_id)]
+async def list_points_rewards(session: DbSession, principal: PointsRead) -> list[RewardOut]:
+    return [RewardOut.model_validate(r) for r in await service.rewards(session)]
 
 
 @router.post("/rewards", status_code=201, operation_id="create_points_reward")
@@ -112,10 +113,10 @@ async def adjust_points(body: AdjustmentIn, session: DbSession, principal: Point
 
 @router.get("/accounts/{user_id}", operation_id="get_points_statement")
 async def get_points_statement(
-    user_id: uuid.UUID, node_id: Id, session: DbSession, principal: PointsRead, cursor: Cursor = None, limit: Limit = 50
+    user_id: uuid.UUID, session: DbSession, principal: PointsRead, cursor: Cursor = None, limit: Limit = 50
 ) -> Statement:
-    """A resident's balance and statement in the node's tenant."""
+    """A resident's balance and statement (their account within the caller's scope)."""
     balance, rows = await service.account_statement(
-        session, actor=principal, node_id=node_id, user_id=user_id, before_id=decode_int_cursor(cursor), limit=limit
+        session, actor=principal, user_id=user_id, before_id=decode_int_cursor(cursor), limit=limit
     )
     return _statement(user_id, balance, rows, limit)

@@ -38,10 +38,12 @@ class PointsRepository:
         assert found is not None
         return found
 
-    async def find_account(self, *, tenant_id: int, user_id: uuid.UUID) -> PointsAccount | None:
-        return await self.session.scalar(
-            select(PointsAccount).where(PointsAccount.tenant_id == tenant_id, PointsAccount.user_id == user_id)
-        )
+    async def find_account(self, *, tenant_id: int | None, user_id: uuid.UUID) -> PointsAccount | None:
+        """The resident's account in the tenant (None: the first visible under the session's scope)."""
+        query = select(PointsAccount).where(PointsAccount.user_id == user_id)
+        if tenant_id is not None:
+            query = query.where(PointsAccount.tenant_id == tenant_id)
+        return await self.session.scalar(query.order_by(PointsAccount.id).limit(1))
 
     async def add_movement(self, movement: PointsMovement) -> bool:
         """False when the movement's reference was paid before (an earning rule pays it once)."""
@@ -81,12 +83,12 @@ class PointsRepository:
             query = query.where(PointsMovement.id < before_id)
         return (await self.session.scalars(query.order_by(PointsMovement.id.desc()).limit(limit))).all()
 
-    async def rules(self, tenant_id: int) -> Sequence[PointsRule]:
-        return (
-            await self.session.scalars(
-                select(PointsRule).where(PointsRule.tenant_id == tenant_id).order_by(PointsRule.rule)
-            )
-        ).all()
+    async def rules(self, tenant_id: int | None) -> Sequence[PointsRule]:
+        """A tenant's earning rules (None: every tenant's under the session's scope)."""
+        query = select(PointsRule)
+        if tenant_id is not None:
+            query = query.where(PointsRule.tenant_id == tenant_id)
+        return (await self.session.scalars(query.order_by(PointsRule.tenant_id, PointsRule.rule))).all()
 
     async def put_rule(self, *, tenant_id: int, node_path: str, rule: str, points: int) -> None:
         await self.session.execute(
@@ -97,8 +99,11 @@ class PointsRepository:
             )
         )
 
-    async def rewards(self, tenant_id: int, *, active_only: bool) -> Sequence[PointsReward]:
-        query = select(PointsReward).where(PointsReward.tenant_id == tenant_id)
+    async def rewards(self, tenant_id: int | None, *, active_only: bool) -> Sequence[PointsReward]:
+        """A tenant's catalogue (None: every tenant's under the session's scope), cheapest first."""
+        query = select(PointsReward)
+        if tenant_id is not None:
+            query = query.where(PointsReward.tenant_id == tenant_id)
         if active_only:
             query = query.where(PointsReward.active.is_(True))
         return (await self.session.scalars(query.order_by(PointsReward.cost, PointsReward.id))).all()

@@ -10,15 +10,27 @@ Rule = Literal["volunteer_hour", "checkin", "recycling_dropoff"]
 
 
 class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     rule: Rule
     points: int = Field(ge=0, le=100_000)
 
 
-class RuleOut(RuleIn):
+class RulesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rules: list[RuleIn] = Field(max_length=3)
+
+
+class RuleOut(BaseModel):
     tenant_id: int
+    rule: Rule
+    points: int
 
 
 class RewardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     node_id: int = Field(description="the tenant's node (the catalogue is the tenant's)")
     name: str = Field(min_length=1, max_length=200)
     name_en: str = Field(default="", max_length=200)
@@ -59,6 +71,8 @@ class Statement(BaseModel):
 
 
 class AdjustmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     node_id: int = Field(description="the tenant's node")
     user_id: uuid.UUID
     amount: int = Field(description="points given (positive) or taken back (negative)")

@@ -165,10 +165,11 @@ async def tenant_of(session: AsyncSession, *, actor: Principal, node_id: int, pe
     return tenant
 
 
-async def rules(session: AsyncSession, *, actor: Principal, node_id: int) -> list[RuleOut]:
-    tenant = await tenant_of(session, actor=actor, node_id=node_id, permission=Permission("points", "read"))
-    found = await rule_points(session, tenant=(tenant.id, tenant.node_path))
-    return [RuleOut(tenant_id=tenant.id, rule=rule, points=points) for rule, points in sorted(found.items())]
+async def rules(session: AsyncSession, *, tenant_id: int | None) -> list[RuleOut]:
+    """The earning rules of a tenant, or of every tenant under the caller's scope (a rule not listed
+    gives nothing)."""
+    rows = await PointsRepository(session).rules(tenant_id)
+    return [RuleOut(tenant_id=r.tenant_id, rule=r.rule, points=r.points) for r in rows]
 
 
 async def put_rules(session: AsyncSession, *, actor: Principal, node_id: int, rules_in: list[RuleIn]) -> list[RuleOut]:
@@ -187,12 +188,12 @@ async def put_rules(session: AsyncSession, *, actor: Principal, node_id: int, ru
         before=before,
         after={r.rule: r.points for r in rules_in},
     )
-    return await rules(session, actor=actor, node_id=node_id)
+    return await rules(session, tenant_id=tenant.id)
 
 
-async def rewards(session: AsyncSession, *, actor: Principal, node_id: int) -> Sequence[PointsReward]:
-    tenant = await tenant_of(session, actor=actor, node_id=node_id, permission=Permission("points", "read"))
-    return await PointsRepository(session).rewards(tenant.id, active_only=False)
+async def rewards(session: AsyncSession) -> Sequence[PointsReward]:
+    """The catalogues of the tenants under the caller's scope, retired rewards included."""
+    return await PointsRepository(session).rewards(None, active_only=False)
 
 
 async def create_reward(
@@ -267,12 +268,12 @@ async def adjust(
 
 
 async def account_statement(
-    session: AsyncSession, *, actor: Principal, node_id: int, user_id: uuid.UUID, before_id: int | None, limit: int
+    session: AsyncSession, *, actor: Principal, user_id: uuid.UUID, before_id: int | None, limit: int
 ) -> tuple[int, Sequence[PointsMovement]]:
-    tenant = await tenant_of(session, actor=actor, node_id=node_id, permission=Permission("points", "read"))
-    account = await PointsRepository(session).find_account(tenant_id=tenant.id, user_id=user_id)
-    await access_object(session, actor, account, permission=("points", "read"), what="points account")
-    return await statement(session, tenant_id=tenant.id, user_id=user_id, before_id=before_id, limit=limit)
+    """A resident's statement in the caller's tenant (their one account within the caller's scope)."""
+    account = await PointsRepository(session).find_account(tenant_id=None, user_id=user_id)
+    account = await access_object(session, actor, account, permission=("points", "read"), what="points account")
+    return await statement(session, tenant_id=account.tenant_id, user_id=user_id, before_id=before_id, limit=limit)
 
 
 def movement_out(movement: PointsMovement) -> MovementOut:

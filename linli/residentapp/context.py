@@ -30,6 +30,11 @@ class AppContext:
     def inside(self, path: str) -> bool:
         return path_within(path, self.app.node_path)
 
+    @property
+    def viewer_path(self) -> str | None:
+        """The caller's estate, or None for staff looking at the app (they see all of the tenant's)."""
+        return self.resident_paths[0] if self.resident_paths else None
+
     def resident_path(self) -> str:
         """Where the caller lives in this tenant (their first estate): what they sign up, book and earn as."""
         if not self.resident_paths:

@@ -98,7 +98,7 @@ async def test_a_resident_signs_up_waits_is_promoted_checks_in_and_earns_points(
     )
     rules = await client.put(
         f"/api/v1/points/rules?node_id={community}",
-        json=[{"rule": "checkin", "points": 5}, {"rule": "volunteer_hour", "points": 10}],
+        json={"rules": [{"rule": "checkin", "points": 5}, {"rule": "volunteer_hour", "points": 10}]},
         headers=staff,
     )
     assert rules.status_code == 200
@@ -120,7 +120,7 @@ async def test_a_resident_signs_up_waits_is_promoted_checks_in_and_earns_points(
     signups = await client.get(f"/api/v1/activities/{activity}/signups", headers=staff)
     assert [s["status"] for s in signups.json()] == ["confirmed", "cancelled"]
 
-    code = await client.get(f"{APP}/activities/{activity}/checkin-code", headers=second)
+    code = await client.post(f"{APP}/activities/{activity}/checkin-code", headers=second)
     assert code.status_code == 200, code.text
     forged = await client.post(
         f"/api/v1/activities/{activity}/checkins", json={"code": code.json()["code"] + "x"}, headers=staff

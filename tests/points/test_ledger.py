@@ -76,12 +76,12 @@ async def test_staff_set_rules_and_catalogue_and_a_resident_redeems_from_a_state
     community = node_by_name("木棉岭社区")[0]
     put = await client.put(
         f"/api/v1/points/rules?node_id={community}",
-        json=[{"rule": "checkin", "points": 5}, {"rule": "volunteer_hour", "points": 10}],
+        json={"rules": [{"rule": "checkin", "points": 5}, {"rule": "volunteer_hour", "points": 10}]},
         headers=staff,
     )
     assert put.status_code == 200, put.text
     assert {(r["rule"], r["points"]) for r in put.json()} >= {("checkin", 5), ("volunteer_hour", 10)}
-    refused = await client.put(f"/api/v1/points/rules?node_id={community}", json=[], headers=resident)
+    refused = await client.put(f"/api/v1/points/rules?node_id={community}", json={"rules": []}, headers=resident)
     assert refused.status_code == 403
 
     reward = await client.post(
@@ -129,7 +129,7 @@ async def test_staff_set_rules_and_catalogue_and_a_resident_redeems_from_a_state
     gone = await client.post(f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem", headers=resident)
     assert gone.status_code == 409 and gone.json()["error"]["code"] == "out_of_stock"
 
-    statement = await client.get(f"/api/v1/points/accounts/{user_id}?node_id={community}", headers=staff)
+    statement = await client.get(f"/api/v1/points/accounts/{user_id}", headers=staff)
     assert statement.status_code == 200, statement.text
     assert [m["amount"] for m in statement.json()["items"]][:2] == [-30, 40]
     adjusted = await client.post(

@@ -192,13 +192,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        get?: never;
+        put?: never;
         /**
-         * Get Activity Checkin Code
+         * Issue Activity Checkin Code
          * @description The code to show (as a QR code) at the venue, for a confirmed place.
          */
-        get: operations["get_activity_checkin_code"];
-        put?: never;
-        post?: never;
+        post: operations["issue_activity_checkin_code"];
         delete?: never;
         options?: never;
         head?: never;
@@ -287,7 +287,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/app/{slug}/booking/{code}/resources": {
+    "/api/v1/app/{slug}/booking/{booking_service}/resources": {
         parameters: {
             query?: never;
             header?: never;
@@ -640,7 +640,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/app/{slug}/points/{code}": {
+    "/api/v1/app/{slug}/points/{points_service}": {
         parameters: {
             query?: never;
             header?: never;
@@ -660,7 +660,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/app/{slug}/points/{code}/rewards": {
+    "/api/v1/app/{slug}/points/{points_service}/rewards": {
         parameters: {
             query?: never;
             header?: never;
@@ -677,7 +677,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/app/{slug}/points/{code}/rewards/{reward_id}/redeem": {
+    "/api/v1/app/{slug}/points/{points_service}/rewards/{reward_id}/redeem": {
         parameters: {
             query?: never;
             header?: never;
@@ -880,7 +880,7 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/app/{slug}/signup/{code}/activities": {
+    "/api/v1/app/{slug}/signup/{signup_service}/activities": {
         parameters: {
             query?: never;
             header?: never;
@@ -2193,7 +2193,7 @@ export interface paths {
         };
         /**
          * Get Points Statement
-         * @description A resident's balance and statement in the node's tenant.
+         * @description A resident's balance and statement (their account within the caller's scope).
          */
         get: operations["get_points_statement"];
         put?: never;
@@ -2265,10 +2265,13 @@ export interface paths {
         };
         /**
          * List Points Rules
-         * @description The earning rules of the node's tenant (a rule not listed gives nothing).
+         * @description The earning rules of the tenants under the caller's scope (a rule not listed gives nothing).
          */
         get: operations["list_points_rules"];
-        /** Put Points Rules */
+        /**
+         * Put Points Rules
+         * @description Set the named rules (the others keep their points).
+         */
         put: operations["put_points_rules"];
         post?: never;
         delete?: never;
@@ -2377,7 +2380,7 @@ export interface paths {
         };
         /**
          * List Resource Bookings
-         * @description The staff calendar: live bookings in [start, end) (up to 62 days).
+         * @description The staff calendar: live bookings in [start, end) (up to 62 days; by default the coming week).
          */
         get: operations["list_resource_bookings"];
         put?: never;
@@ -6357,6 +6360,7 @@ export interface components {
              * Closes
              * Format: time
              * @description local time the last slot ends
+             * @example 21:00:00
              */
             closes: string;
             /**
@@ -6375,6 +6379,7 @@ export interface components {
              * Opens
              * Format: time
              * @description local time the first slot starts
+             * @example 08:00:00
              */
             opens: string;
             /**
@@ -6580,6 +6585,11 @@ export interface components {
             rule: string;
             /** Type */
             type: string;
+        };
+        /** RulesIn */
+        RulesIn: {
+            /** Rules */
+            rules: components["schemas"]["RuleIn"][];
         };
         /** ServiceOrder */
         ServiceOrder: {
@@ -8403,7 +8413,7 @@ export interface operations {
             };
         };
     };
-    get_activity_checkin_code: {
+    issue_activity_checkin_code: {
         parameters: {
             query?: never;
             header?: never;
@@ -8980,7 +8990,7 @@ export interface operations {
             header?: never;
             path: {
                 slug: string;
-                code: string;
+                booking_service: string;
             };
             cookie?: never;
         };
@@ -11168,7 +11178,7 @@ export interface operations {
             header?: never;
             path: {
                 slug: string;
-                code: string;
+                points_service: string;
             };
             cookie?: never;
         };
@@ -11281,7 +11291,7 @@ export interface operations {
             header?: never;
             path: {
                 slug: string;
-                code: string;
+                points_service: string;
             };
             cookie?: never;
         };
@@ -11394,7 +11404,7 @@ export interface operations {
             header?: never;
             path: {
                 slug: string;
-                code: string;
+                points_service: string;
                 reward_id: number;
             };
             cookie?: never;
@@ -12678,7 +12688,7 @@ export interface operations {
             header?: never;
             path: {
                 slug: string;
-                code: string;
+                signup_service: string;
             };
             cookie?: never;
         };
@@ -22269,8 +22279,7 @@ export interface operations {
     };
     get_points_statement: {
         parameters: {
-            query: {
-                node_id: number;
+            query?: {
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */
@@ -22501,9 +22510,7 @@ export interface operations {
     };
     list_points_rewards: {
         parameters: {
-            query: {
-                node_id: number;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -22839,9 +22846,7 @@ export interface operations {
     };
     list_points_rules: {
         parameters: {
-            query: {
-                node_id: number;
-            };
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -22960,7 +22965,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RuleIn"][];
+                "application/json": components["schemas"]["RulesIn"];
             };
         };
         responses: {
@@ -23990,9 +23995,9 @@ export interface operations {
     };
     list_resource_bookings: {
         parameters: {
-            query: {
-                start: string;
-                end: string;
+            query?: {
+                start?: string | null;
+                end?: string | null;
             };
             header?: never;
             path: {

@@ -16,9 +16,11 @@ from arq.cron import CronJob
 from fastapi import APIRouter
 
 from linli.activities import api as activities_api
+from linli.activities import demo as activities_demo
 from linli.activities import jobs as activities_jobs
 from linli.activities import service as activities_service
 from linli.bookings import api as bookings_api
+from linli.bookings import demo as bookings_demo
 from linli.bookings import jobs as bookings_jobs
 from linli.dashboards import api as dashboards_api
 from linli.demo import DemoStep
@@ -36,6 +38,7 @@ from linli.iot import simulate as iot_simulate
 from linli.iot.brokerauth import api as iot_brokerauth
 from linli.platform.hierarchy import api as hierarchy_api
 from linli.points import api as points_api
+from linli.points import demo as points_demo
 from linli.points import service as points_service
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
@@ -97,6 +100,9 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("iot devices", iot_simulate.seed_demo_devices),
     ("events", events_demo.seed_events_demo),
     ("resident app", residentapp_demo.seed_resident_app_demo),
+    ("activities", activities_demo.seed_activities_demo),
+    ("bookings", bookings_demo.seed_bookings_demo),
+    ("points", points_demo.seed_points_demo),
 )
 
 

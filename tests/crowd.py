@@ -3,15 +3,18 @@ engine (no shared test session), as under load. Everything the crowd wrote is de
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from linli.platform.app import create_app
-from linli.platform.db import dispose_engines
+from linli.platform.db import dispose_engines, set_engine
 from linli.platform.security import issue_access_token
 from tests.tenants.support import superuser
 
@@ -57,12 +60,19 @@ async def crowd(size: int, estate_path: str) -> AsyncIterator[Crowd]:
             (node[0], estate_path, ids),
         )
     headers = [{"Authorization": f"Bearer {issue_access_token(i, session_id=uuid.uuid4())[0]}"} for i in ids]
+    # The crowd waits for the pool's connections as long as it takes (a shared machine may be slow).
+    set_engine("api", create_async_engine(os.environ["LINLI_DATABASE_URL"], pool_size=20, pool_timeout=600))
     try:
         transport = httpx.ASGITransport(app=create_app())
-        async with httpx.AsyncClient(transport=transport, base_url="http://linli.test", timeout=120) as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://linli.test", timeout=600) as http:
             yield Crowd(http, ids, headers)
     finally:
+        # Off the event loop: requests still in flight after a failure must be able to finish first.
+        await asyncio.to_thread(_delete, ids)
         await dispose_engines()
-        with superuser() as conn:
-            for statement in CLEANUP:
-                conn.execute(statement, {"ids": ids})
+
+
+def _delete(ids: list[uuid.UUID]) -> None:
+    with superuser() as conn:
+        for statement in CLEANUP:
+            conn.execute(statement, {"ids": ids})

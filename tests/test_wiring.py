@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from linli import wiring
+from linli.activities import service as activities
 from linli.events import intake, notifications, routing
 from linli.iot import alarms
+from linli.points import service as points
 from linli.services import service as services
 from linli.tenants import lifecycle
 from linli.tenants import service as identity
@@ -21,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_EVERY_DOMAIN = """
 import importlib, pkgutil, sys
 import linli
-for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp"):
+for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp",
+                "activities", "bookings", "points"):
     root = importlib.import_module(f"linli.{package}")
     for info in pkgutil.walk_packages(root.__path__, f"linli.{package}."):
         importlib.import_module(info.name)
@@ -29,7 +32,9 @@ importlib.import_module("linli.demo")
 from linli.iot.alarms import ALARM_OPENED_HANDLERS
 from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.service import RESET_NOTIFIERS
-print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS), "linli.wiring" in sys.modules)
+from linli.activities.service import CHECKED_IN_HANDLERS
+print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS) + len(CHECKED_IN_HANDLERS),
+      "linli.wiring" in sys.modules)
 """
 
 
@@ -48,7 +53,16 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(lifecycle.ONBOARDING_HOOKS) == [services.apply_defaults, routing.ensure_default_units]
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
-    assert [name for name, _ in wiring.DEMO_STEPS] == ["residents", "iot devices", "events", "resident app"]
+    assert list(activities.CHECKED_IN_HANDLERS) == [points.on_checked_in]
+    assert [name for name, _ in wiring.DEMO_STEPS] == [
+        "residents",
+        "iot devices",
+        "events",
+        "resident app",
+        "activities",
+        "bookings",
+        "points",
+    ]
 
 
 def test_the_worker_runs_the_jobs_the_wiring_lists() -> None:

@@ -160,7 +160,9 @@ async def redeem(session: AsyncSession, *, ctx: AppContext, reward_id: int) -> t
     return moved
 
 
-async def tenant_of(session: AsyncSession, *, actor: Principal, node_id: int, permission: Permission) -> TenantRef:
+async def tenant_of(
+    session: AsyncSession, *, actor: Principal | None, node_id: int, permission: Permission
+) -> TenantRef:
     _, tenant = await staff_place(session, actor=actor, node_id=node_id, permission=permission)
     return tenant
 
@@ -172,7 +174,9 @@ async def rules(session: AsyncSession, *, tenant_id: int | None) -> list[RuleOut
     return [RuleOut(tenant_id=r.tenant_id, rule=r.rule, points=r.points) for r in rows]
 
 
-async def put_rules(session: AsyncSession, *, actor: Principal, node_id: int, rules_in: list[RuleIn]) -> list[RuleOut]:
+async def put_rules(
+    session: AsyncSession, *, actor: Principal | None, node_id: int, rules_in: list[RuleIn]
+) -> list[RuleOut]:
     tenant = await tenant_of(session, actor=actor, node_id=node_id, permission=MANAGE)
     repo = PointsRepository(session)
     before = await rule_points(session, tenant=(tenant.id, tenant.node_path))

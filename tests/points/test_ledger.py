@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.points import service
+from linli.points.demo import WELCOME_POINTS
 from tests.conftest import Login
 from tests.crowd import crowd
 from tests.residentapp.conftest import RESIDENT
@@ -84,54 +85,46 @@ async def test_staff_set_rules_and_catalogue_and_a_resident_redeems_from_a_state
     refused = await client.put(f"/api/v1/points/rules?node_id={community}", json={"rules": []}, headers=resident)
     assert refused.status_code == 403
 
+    me = await client.get(f"{APP}/points/com_points_mall", headers=resident)
+    user_id, start = me.json()["user_id"], me.json()["balance"]
+    assert start == WELCOME_POINTS and me.json()["items"][0]["reason"] == "welcome"  # the demo's
     reward = await client.post(
         "/api/v1/points/rewards",
-        json={"node_id": community, "name": "洗衣液", "name_en": "Detergent", "cost": 30, "stock": 1},
+        json={"node_id": community, "name": "洗衣液", "name_en": "Detergent", "cost": start + 30, "stock": 1},
         headers=staff,
     )
     assert reward.status_code == 201, reward.text
     catalogue = await client.get(f"{APP}/points/com_points_mall/rewards", headers=resident)
     assert reward.json()["id"] in [r["id"] for r in catalogue.json()]
 
-    poor = await client.post(f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem", headers=resident)
+    redeem = f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem"
+    poor = await client.post(redeem, headers=resident)
     assert poor.status_code == 409 and poor.json()["error"]["code"] == "insufficient_points"
 
-    me = await client.get(f"{APP}/points/com_points_mall", headers=resident)
-    user_id = me.json()["user_id"]
     tenant = (tenant_id("mumianling"), node_by_name("木棉岭社区")[1])
-    await service.move(
-        db,
-        actor=None,
-        tenant=tenant,
-        user_id=user_id,
-        resident_path=node_by_name("悦峰尚府")[1],
-        kind="earn",
-        amount=40,
-        reason="checkin",
-        reference="test:once",
-    )
-    again = await service.move(
-        db,
-        actor=None,
-        tenant=tenant,
-        user_id=user_id,
-        resident_path=node_by_name("悦峰尚府")[1],
-        kind="earn",
-        amount=40,
-        reason="checkin",
-        reference="test:once",
-    )
-    assert again is None  # a reference is paid once
+    earning = {
+        "actor": None,
+        "tenant": tenant,
+        "user_id": user_id,
+        "resident_path": node_by_name("悦峰尚府")[1],
+        "kind": "earn",
+        "amount": 40,
+        "reason": "checkin",
+        "reference": "test:once",
+    }
+    assert await service.move(db, **earning) is not None
+    assert await service.move(db, **earning) is None  # a reference is paid once
     db.info.pop("scopes", None)
-    paid = await client.post(f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem", headers=resident)
+    paid = await client.post(redeem, headers=resident)
     assert paid.status_code == 201, paid.text
-    assert paid.json()["balance"] == me.json()["balance"] + 10
-    gone = await client.post(f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem", headers=resident)
+    assert paid.json()["balance"] == 10
+    gone = await client.post(redeem, headers=resident)
     assert gone.status_code == 409 and gone.json()["error"]["code"] == "out_of_stock"
 
     statement = await client.get(f"/api/v1/points/accounts/{user_id}", headers=staff)
     assert statement.status_code == 200, statement.text
-    assert [m["amount"] for m in statement.json()["items"]][:2] == [-30, 40]
+    assert [m["amount"] for m in statement.json()["items"]][:2] == [-(start + 30), 40]
+    assert statement.json()["balance"] == 10
     adjusted = await client.post(
         "/api/v1/points/adjustments",
         json={"node_id": community, "user_id": user_id, "amount": -1000, "note": "纠错"},

@@ -43,6 +43,7 @@ from linli.points import service as points_service
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
+from linli.residentapp import forms as residentapp_forms
 from linli.residents import api as residents_api
 from linli.residents import seed as residents_seed
 from linli.services import api as services_api
@@ -117,3 +118,5 @@ def wire() -> None:
     iot_alarms.ALARM_OPENED_HANDLERS[:] = [events_intake.on_alarm_opened]
     # An activity check-in earns the tenant's check-in and volunteer-hour points.
     activities_service.CHECKED_IN_HANDLERS[:] = [points_service.on_checked_in]
+    # An approved recycling-bank drop-off (the `prop_garbage_bank` form) earns the tenant's recycling points.
+    residentapp_forms.CASE_APPROVED_HANDLERS[:] = [points_service.on_form_case_approved]

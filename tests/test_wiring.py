@@ -13,6 +13,7 @@ from linli.activities import service as activities
 from linli.events import intake, notifications, routing
 from linli.iot import alarms
 from linli.points import service as points
+from linli.residentapp import forms
 from linli.services import service as services
 from linli.tenants import lifecycle
 from linli.tenants import service as identity
@@ -54,6 +55,7 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(identity.RESET_NOTIFIERS) == [notifications.email_password_reset]
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
     assert list(activities.CHECKED_IN_HANDLERS) == [points.on_checked_in]
+    assert list(forms.CASE_APPROVED_HANDLERS) == [points.on_form_case_approved]
     assert [name for name, _ in wiring.DEMO_STEPS] == [
         "residents",
         "iot devices",

@@ -6,11 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform import audit
-from linli.platform.access import Permission, Principal, TenantRef, access_object
+from linli.platform.access import Permission, Principal, TenantRef, access_object, tenant_chain
 from linli.platform.db import within_scopes
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.points.models import PointsEntry, PointsMovement, PointsReward
@@ -109,6 +110,41 @@ async def on_checked_in(
             amount=points,
             reason="checkin",
             reference=f"checkin:{activity_id}:{user_id}",
+        )
+
+
+# The recycling bank's form: its approved drop-offs earn the `recycling_dropoff` rule per kilogram.
+RECYCLING_FORM = "prop_garbage_bank"
+
+
+async def on_form_case_approved(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    node_path: str,
+    service: str,
+    applicant_id: uuid.UUID,
+    case_id: int,
+    values: dict[str, Any],
+) -> None:
+    """Points for an approved recycling-bank drop-off, as the tenant's rule says (once per case)."""
+    weight = values.get("weight_kg")
+    if service != RECYCLING_FORM or not isinstance(weight, int | float):
+        return
+    chain = await tenant_chain(session, node_path)
+    tenant = (chain[-1].id, chain[-1].node_path)
+    points = int(weight * (await rule_points(session, tenant=tenant)).get("recycling_dropoff", 0))
+    if points > 0:
+        await move(
+            session,
+            actor=actor,
+            tenant=tenant,
+            user_id=applicant_id,
+            resident_path=node_path,
+            kind="earn",
+            amount=points,
+            reason="recycling",
+            reference=f"form_case:{case_id}",
         )
 
 

@@ -138,3 +138,27 @@ async def test_staff_set_rules_and_catalogue_and_a_resident_redeems_from_a_state
     assert off.status_code == 200, off.text
     refused_app = await client.get(f"{APP}/points/com_points_mall", headers=resident)
     assert refused_app.status_code == 404 and refused_app.json()["error"]["code"] == "service_disabled"
+
+
+async def test_an_approved_recycling_bank_drop_off_earns_points_once(client: httpx.AsyncClient, login: Login) -> None:
+    staff, resident = await login("staff@mumianling.demo"), await login(RESIDENT)
+    community = node_by_name("木棉岭社区")[0]
+    rules = {"rules": [{"rule": "recycling_dropoff", "points": 2}]}
+    assert (await client.put(f"/api/v1/points/rules?node_id={community}", json=rules, headers=staff)).status_code == 200
+    before = (await client.get(f"{APP}/points/com_points_mall", headers=resident)).json()["balance"]
+    case = await client.post(
+        f"{APP}/forms/prop_garbage_bank/cases",
+        json={"values": {"material": "paper", "weight_kg": 3}},
+        headers=resident,
+    )
+    assert case.status_code == 201, case.text
+    approved = await client.post(
+        f"/api/v1/form-cases/{case.json()['id']}/review", json={"decision": "approve"}, headers=staff
+    )
+    assert approved.status_code == 200, approved.text
+    mine = (await client.get(f"{APP}/points/com_points_mall", headers=resident)).json()
+    assert mine["balance"] == before + 6
+    assert (mine["items"][0]["reason"], mine["items"][0]["reference"]) == (
+        "recycling",
+        f"form_case:{case.json()['id']}",
+    )

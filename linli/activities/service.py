@@ -20,7 +20,7 @@ from linli.events.notifications import notify_in_app
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, path_within, tenant_chain
 from linli.platform.db import within_scopes
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.errors import Conflict, NotFound
 from linli.platform.security import decode_purpose_token, issue_purpose_token
 from linli.residentapp.context import AppContext, staff_place
 from linli.tenants.service import now
@@ -78,7 +78,7 @@ async def create_activity(session: AsyncSession, *, actor: Principal | None, dat
         session, actor=actor, node_id=data.node_id, permission=CREATE, service=data.service, kind="signup"
     )
     if not data.signup_deadline <= data.starts_at < data.ends_at:
-        raise BadRequest("the sign-up deadline, start and end must come in that order", code="invalid_times")
+        raise Conflict("the sign-up deadline, start and end must come in that order", code="invalid_times")
     at = now()
     activity = Activity(
         tenant_id=tenant.id,
@@ -295,7 +295,7 @@ async def check_in(session: AsyncSession, *, actor: Principal, activity_id: int,
     activity = await get_activity(session, actor=actor, activity_id=activity_id, permission=CHECKIN)
     claims = decode_purpose_token(code, CHECKIN_PURPOSE)
     if claims is None or claims.get("act") != activity_id:
-        raise BadRequest("this code is not valid for this activity", code="invalid_checkin_code")
+        raise Conflict("this code is not valid for this activity", code="invalid_checkin_code")
     signup = await ActivityRepository(session).signup(int(claims["sub"]), for_update=True)
     if signup is None or signup.activity_id != activity.id or signup.status != "confirmed":
         raise Conflict("this resident holds no place at this activity", code="not_a_participant")

@@ -20,7 +20,7 @@ from linli.events.notifications import notify_in_app
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, path_within
 from linli.platform.db import within_scopes
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.errors import Conflict, NotFound
 from linli.platform.settings import get_settings
 from linli.residentapp.context import AppContext, staff_place
 from linli.tenants.service import now
@@ -58,7 +58,7 @@ async def create_resource(session: AsyncSession, *, actor: Principal | None, dat
         session, actor=actor, node_id=data.node_id, permission=MANAGE, service=data.service, kind="booking"
     )
     if data.closes <= data.opens:
-        raise BadRequest("a resource closes after it opens", code="invalid_hours")
+        raise Conflict("a resource closes after it opens", code="invalid_hours")
     resource = Resource(
         tenant_id=tenant.id,
         node_id=node.id,
@@ -103,12 +103,13 @@ async def get_resource(
 async def calendar(
     session: AsyncSession, *, actor: Principal, resource_id: int, start: datetime | None, end: datetime | None
 ) -> Sequence[Booking]:
-    """The staff calendar: live bookings of the resource in [start, end) (by default the coming week)."""
+    """The staff calendar: live bookings of the resource in [start, end) (by default the coming week; a
+    window longer than 62 days is cut there, an empty one holds nothing)."""
     start = start or now()
-    end = end or start + timedelta(days=7)
-    if end <= start or end - start > timedelta(days=62):
-        raise BadRequest("a calendar spans up to 62 days", code="invalid_range")
+    end = min(end or start + timedelta(days=7), start + timedelta(days=62))
     await get_resource(session, actor=actor, resource_id=resource_id)
+    if end <= start:
+        return []
     return await BookingRepository(session).between(resource_id, start, end)
 
 
@@ -191,7 +192,7 @@ async def slots(session: AsyncSession, *, ctx: AppContext, resource_id: int, day
 
 
 async def book(session: AsyncSession, *, ctx: AppContext, resource_id: int, starts_at: datetime) -> Booking:
-    """One slot (409 `slot_taken`, `weekly_limit_reached`; 400 `not_a_slot`, `slot_passed`)."""
+    """One slot (409 `slot_taken`, `weekly_limit_reached`, `not_a_slot`, `slot_passed`)."""
     repo = BookingRepository(session)
     async with within_scopes(session, [ctx.app.node_path]):
         path = ctx.resident_path()
@@ -201,9 +202,9 @@ async def book(session: AsyncSession, *, ctx: AppContext, resource_id: int, star
         local = starts_at.astimezone(_zone())
         slot = next((s for s in _day_slots(resource, local.date()) if s[0] == starts_at), None)
         if slot is None:
-            raise BadRequest("this is not the start of one of the resource's slots", code="not_a_slot")
+            raise Conflict("this is not the start of one of the resource's slots", code="not_a_slot")
         if slot[0] <= now():
-            raise BadRequest("this slot has begun or passed", code="slot_passed")
+            raise Conflict("this slot has begun or passed", code="slot_passed")
         if resource.weekly_limit is not None:
             await repo.lock_resident(resource.id, ctx.actor.id)
             monday = datetime.combine(local.date() - timedelta(days=local.weekday()), time(0), tzinfo=_zone())

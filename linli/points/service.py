@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, TenantRef, access_object, tenant_chain
 from linli.platform.db import within_scopes
-from linli.platform.errors import BadRequest, Conflict, NotFound
+from linli.platform.errors import Conflict, NotFound
 from linli.points.models import PointsEntry, PointsMovement, PointsReward
 from linli.points.repository import PointsRepository
 from linli.points.schemas import MovementOut, RuleIn, RuleOut
@@ -288,7 +288,7 @@ async def adjust(
     """Staff give points (or take them back, never below zero) to a resident of the node's tenant, whose
     account must exist under the caller's scope (it opens with the resident's first earning)."""
     if amount == 0:
-        raise BadRequest("an adjustment moves some points", code="zero_amount")
+        raise Conflict("an adjustment moves some points", code="zero_amount")
     tenant = await tenant_of(session, actor=actor, node_id=node_id, permission=MANAGE)
     account = await PointsRepository(session).find_account(tenant_id=tenant.id, user_id=user_id)
     account = await access_object(session, actor, account, permission=MANAGE, what="points account")

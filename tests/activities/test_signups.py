@@ -125,7 +125,7 @@ async def test_a_resident_signs_up_waits_is_promoted_checks_in_and_earns_points(
     forged = await client.post(
         f"/api/v1/activities/{activity}/checkins", json={"code": code.json()["code"] + "x"}, headers=staff
     )
-    assert forged.status_code == 400
+    assert forged.status_code == 409
     checked = await client.post(
         f"/api/v1/activities/{activity}/checkins", json={"code": code.json()["code"]}, headers=staff
     )

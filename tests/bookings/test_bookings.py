@@ -87,7 +87,7 @@ async def test_a_resident_books_within_limits_and_closing_cancels_with_a_notice(
         json={"starts_at": slot_at(7, 9).replace(minute=30).isoformat()},
         headers=resident,
     )
-    assert odd.status_code == 400 and odd.json()["error"]["code"] == "not_a_slot"
+    assert odd.status_code == 409 and odd.json()["error"]["code"] == "not_a_slot"
     booked = await client.post(
         f"{APP}/resources/{resource}/bookings", json={"starts_at": slot_at(7, 9).isoformat()}, headers=resident
     )

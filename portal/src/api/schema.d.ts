@@ -6358,9 +6358,8 @@ export interface components {
             cancel_before_minutes: number;
             /**
              * Closes
-             * Format: time
              * @description local time the last slot ends
-             * @example 21:00:00
+             * @example 08:00
              */
             closes: string;
             /**
@@ -6377,9 +6376,8 @@ export interface components {
             node_id: number;
             /**
              * Opens
-             * Format: time
              * @description local time the first slot starts
-             * @example 08:00:00
+             * @example 08:00
              */
             opens: string;
             /**
@@ -6401,7 +6399,7 @@ export interface components {
             cancel_before_minutes: number;
             /**
              * Closes
-             * Format: time
+             * @example 08:00
              */
             closes: string;
             /** Id */
@@ -6414,7 +6412,7 @@ export interface components {
             node_id: number;
             /**
              * Opens
-             * Format: time
+             * @example 08:00
              */
             opens: string;
             /** Service Code */

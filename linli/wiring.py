@@ -15,6 +15,13 @@ from typing import Any
 from arq.cron import CronJob
 from fastapi import APIRouter
 
+from linli.activities import api as activities_api
+from linli.activities import demo as activities_demo
+from linli.activities import jobs as activities_jobs
+from linli.activities import service as activities_service
+from linli.bookings import api as bookings_api
+from linli.bookings import demo as bookings_demo
+from linli.bookings import jobs as bookings_jobs
 from linli.care import api as care_api
 from linli.care import demo as care_demo
 from linli.care import jobs as care_jobs
@@ -40,9 +47,13 @@ from linli.passes import demo as passes_demo
 from linli.patrol import api as patrol_api
 from linli.patrol import jobs as patrol_jobs
 from linli.platform.hierarchy import api as hierarchy_api
+from linli.points import api as points_api
+from linli.points import demo as points_demo
+from linli.points import service as points_service
 from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
+from linli.residentapp import forms as residentapp_forms
 from linli.residents import api as residents_api
 from linli.residents import jobs as residents_jobs
 from linli.residents import seed as residents_seed
@@ -85,6 +96,12 @@ ROUTERS: tuple[APIRouter, ...] = (
     events_open311.open311_router,
     dashboards_api.router,
     care_api.router,
+    points_api.app_router,
+    points_api.router,
+    activities_api.app_router,
+    activities_api.router,
+    bookings_api.app_router,
+    bookings_api.router,
 )
 
 # The worker's job functions and cron jobs (each domain's `jobs` module declares its own and their schedules).
@@ -96,6 +113,8 @@ JOB_FUNCTIONS: tuple[Callable[..., Awaitable[Any]], ...] = (
     *patrol_jobs.JOBS,
     *care_jobs.JOBS,
     *sharing_jobs.JOBS,
+    *activities_jobs.JOBS,
+    *bookings_jobs.JOBS,
 )
 CRON_JOBS: tuple[CronJob, ...] = (
     *tenants_jobs.CRON,
@@ -104,6 +123,8 @@ CRON_JOBS: tuple[CronJob, ...] = (
     *patrol_jobs.CRON,
     *care_jobs.CRON,
     *sharing_jobs.CRON,
+    *activities_jobs.CRON,
+    *bookings_jobs.CRON,
 )
 
 # `linli seed demo` runs these after the tree, catalogs, tenants and accounts, each in its own transaction.
@@ -116,6 +137,9 @@ DEMO_STEPS: tuple[tuple[str, DemoStep], ...] = (
     ("passes", passes_demo.seed_passes_demo),
     ("votes", votes_demo.seed_votes_demo),
     ("sharing", sharing_demo.seed_sharing_demo),
+    ("activities", activities_demo.seed_activities_demo),
+    ("bookings", bookings_demo.seed_bookings_demo),
+    ("points", points_demo.seed_points_demo),
 )
 
 
@@ -135,3 +159,7 @@ def wire() -> None:
     iot_alarms.ALARM_OPENED_HANDLERS[:] = [events_intake.on_alarm_opened]
     # An SOS band's alarm names the cared-for person who wears it (and their household) on its event.
     events_intake.ALARM_CONTEXT[:] = [care_service.sos_context]
+    # An activity check-in earns the tenant's check-in and volunteer-hour points.
+    activities_service.CHECKED_IN_HANDLERS[:] = [points_service.on_checked_in]
+    # An approved recycling-bank drop-off (the `prop_garbage_bank` form) earns the tenant's recycling points.
+    residentapp_forms.CASE_APPROVED_HANDLERS[:] = [points_service.on_form_case_approved]

@@ -9,9 +9,12 @@ import sys
 from pathlib import Path
 
 from linli import wiring
+from linli.activities import service as activities
 from linli.care import service as care
 from linli.events import intake, notifications, reading, routing
 from linli.iot import alarms, devices
+from linli.points import service as points
+from linli.residentapp import forms
 from linli.services import service as services
 from linli.tenants import lifecycle
 from linli.tenants import service as identity
@@ -22,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORT_EVERY_DOMAIN = """
 import importlib, pkgutil, sys
 import linli
-for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp", "care"):
+for package in ("tenants", "services", "residents", "portal", "iot", "events", "dashboards", "residentapp",
+                "care", "patrol", "passes", "votes", "sharing", "activities", "bookings", "points"):
     root = importlib.import_module(f"linli.{package}")
     for info in pkgutil.walk_packages(root.__path__, f"linli.{package}."):
         importlib.import_module(info.name)
@@ -31,8 +35,9 @@ from linli.iot.alarms import ALARM_OPENED_HANDLERS
 from linli.events.intake import ALARM_CONTEXT
 from linli.tenants.lifecycle import ONBOARDING_HOOKS
 from linli.tenants.service import RESET_NOTIFIERS
-print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS), len(ALARM_CONTEXT),
-      "linli.wiring" in sys.modules)
+from linli.activities.service import CHECKED_IN_HANDLERS
+print(len(ONBOARDING_HOOKS), len(RESET_NOTIFIERS), len(ALARM_OPENED_HANDLERS) + len(CHECKED_IN_HANDLERS),
+      len(ALARM_CONTEXT), "linli.wiring" in sys.modules)
 """
 
 
@@ -53,6 +58,8 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
     assert list(alarms.ALARM_OPENED_HANDLERS) == [intake.on_alarm_opened]
     assert dict(lifecycle.TENANT_COUNTERS) == {"devices": devices.count_under, "open_events": reading.count_open_under}
     assert list(intake.ALARM_CONTEXT) == [care.sos_context]
+    assert list(activities.CHECKED_IN_HANDLERS) == [points.on_checked_in]
+    assert list(forms.CASE_APPROVED_HANDLERS) == [points.on_form_case_approved]
     assert [name for name, _ in wiring.DEMO_STEPS] == [
         "residents",
         "iot devices",
@@ -62,6 +69,9 @@ def test_wiring_fills_each_hook_with_exactly_its_listeners_once() -> None:
         "passes",
         "votes",
         "sharing",
+        "activities",
+        "bookings",
+        "points",
     ]
 
 

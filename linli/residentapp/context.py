@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from linli.platform.access import Permission, Principal, path_within, role_permits
-from linli.platform.errors import NotFound
+from linli.platform.access import Permission, Principal, TenantRef, path_within, role_permits, tenant_chain
+from linli.platform.errors import BadRequest, Forbidden, NotFound
+from linli.platform.hierarchy.models import Node
+from linli.platform.hierarchy.service import NodeService
 from linli.services.service import TenantApp, tenant_app
 
 
@@ -27,6 +29,17 @@ class AppContext:
 
     def inside(self, path: str) -> bool:
         return path_within(path, self.app.node_path)
+
+    @property
+    def viewer_path(self) -> str | None:
+        """The caller's estate, or None for staff looking at the app (they see all of the tenant's)."""
+        return self.resident_paths[0] if self.resident_paths else None
+
+    def resident_path(self) -> str:
+        """Where the caller lives in this tenant (their first estate): what they sign up, book and earn as."""
+        if not self.resident_paths:
+            raise Forbidden("only a resident of this community can do this", code="not_a_resident")
+        return self.resident_paths[0]
 
 
 async def app_context(session: AsyncSession, *, slug: str, actor: Principal) -> AppContext:
@@ -48,3 +61,23 @@ def acts_as_staff(actor: Principal, permission: Permission, path: str | None = N
     the same permissions for their own rows only (the passes they issued, the items they offered)."""
     grants = actor.grants if path is None else actor.grants_covering(path)
     return any(g.role != "resident" and role_permits(g.role, *permission) for g in grants)
+
+
+async def staff_place(
+    session: AsyncSession,
+    *,
+    actor: Principal | None,
+    node_id: int,
+    permission: Permission,
+    service: str | None = None,
+    kind: str | None = None,
+) -> tuple[Node, TenantRef]:
+    """The node a staff member places something at (an activity, a bookable resource, a reward) and the
+    tenant that owns it, whose catalog must hold `service` of `kind` (switched on or not) when named."""
+    node = await NodeService(session).get_for(actor, node_id, permission)
+    chain = await tenant_chain(session, node.node_path)
+    if not chain:
+        raise BadRequest("the node lies in no tenant", code="no_tenant")
+    if service is not None:
+        (await tenant_app(session, slug=chain[-1].slug)).check_kind(service, kind)
+    return node, chain[-1]

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -426,6 +426,24 @@ async def amend(session: AsyncSession, *, ctx: AppContext, case_id: int, values:
     return case
 
 
+class CaseApprovedHandler(Protocol):
+    def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        actor: Principal | None,
+        node_path: str,
+        service: str,
+        applicant_id: uuid.UUID,
+        case_id: int,
+        values: dict[str, Any],
+    ) -> Awaitable[None]: ...
+
+
+# Called in the approval's transaction (wiring: the points ledger pays recycling-bank drop-offs).
+CASE_APPROVED_HANDLERS: list[CaseApprovedHandler] = []
+
+
 async def review(
     session: AsyncSession, *, actor: Principal, case_id: int, decision: str, note: str | None, version: int | None
 ) -> FormCase:
@@ -474,6 +492,17 @@ async def review(
         before=before,
         after=_snapshot(case),
     )
+    if to_status == "approved":
+        for handler in CASE_APPROVED_HANDLERS:
+            await handler(
+                session,
+                actor=actor,
+                node_path=case.node_path,
+                service=case.service_code,
+                applicant_id=case.applicant_id,
+                case_id=case.id,
+                values=case.values,
+            )
     return case
 
 

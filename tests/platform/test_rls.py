@@ -495,6 +495,7 @@ def _dummy_value(column: str, type_name: str, path: str) -> str:
         "uuid": "gen_random_uuid()",
         "timestamp with time zone": "now()",
         "date": "current_date",
+        "time without time zone": "'08:00'",
         "boolean": "false",
         "jsonb": "'{}'",
         "double precision": "0",

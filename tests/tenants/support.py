@@ -392,9 +392,76 @@ async def objects_at(db: Any, estate: str) -> dict[str, Any]:
             place | {"i": life["item_id"]},
         )
     ).scalar_one()
+    # Community life: an activity with a resident's sign-up, a resource with a booking, a reward.
+    resident = (
+        await db.execute(
+            text("select g.user_id from role_grants g where g.node_path @> text2ltree(:p) order by g.id limit 1"),
+            place,
+        )
+    ).scalar_one()
+    activity = (
+        await db.execute(
+            text(
+                "insert into activities (tenant_id, node_id, node_path, service_code, title, starts_at, ends_at, "
+                "signup_deadline, capacity) values (:t, :n, text2ltree(:p), 'com_activities', 'matrix', "
+                "now() + interval '2 days', now() + interval '3 days', now() + interval '1 day', 5) returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    await db.execute(
+        text(
+            "insert into activity_signups (activity_id, node_path, user_id, status, position) "
+            "values (:a, text2ltree(:p), :u, 'confirmed', 1)"
+        ),
+        place | {"a": activity, "u": resident},
+    )
+    resource = (
+        await db.execute(
+            text(
+                "insert into resources (tenant_id, node_id, node_path, service_code, name, kind, opens, closes, "
+                "slot_minutes) values (:t, :n, text2ltree(:p), 'com_space_booking', 'matrix', 'room', '08:00', "
+                "'20:00', 60) returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    booking = (
+        await db.execute(
+            text(
+                "insert into bookings (resource_id, node_path, user_id, starts_at, ends_at) values (:r, "
+                "text2ltree(:p), :u, now() + interval '5 days', now() + interval '5 days 1 hour') returning id"
+            ),
+            place | {"r": resource, "u": resident},
+        )
+    ).scalar_one()
+    reward = (
+        await db.execute(
+            text(
+                "insert into points_rewards (tenant_id, node_path, name, cost) values (:t, text2ltree(:p), "
+                "'matrix', 1) returning id"
+            ),
+            place,
+        )
+    ).scalar_one()
+    await db.execute(
+        text(
+            "insert into points_accounts (tenant_id, node_path, kind, user_id) values (:t, text2ltree(:p), "
+            "'resident', :u) on conflict do nothing"
+        ),
+        place | {"u": resident},
+    )
     # The session leaves with no scope, as a request would find it.
     await apply_scopes(db, ())
     return {
+        "activity_id": activity,
+        "resource_id": resource,
+        "booking_id": booking,
+        "reward_id": reward,
+        "user_id": str(resident),
+        "signup_service": "com_activities",
+        "booking_service": "com_space_booking",
+        "points_service": "com_points_mall",
         "device_id": device,
         "device_type_id": device_type,
         "alarm_id": alarm,

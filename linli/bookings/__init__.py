@@ -1,0 +1,1 @@
+"""Bookable resources (rooms, courts, parking, day-care slots) and their bookings (issue 14, kind 2)."""

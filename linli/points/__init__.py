@@ -1,0 +1,1 @@
+"""Points: a double-entry ledger of residents' points against the tenant's pool (issue 14, kind 6)."""

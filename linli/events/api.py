@@ -55,6 +55,7 @@ from linli.events.schemas import (
     TransitionIn,
     WebhookCreate,
     WebhookCreated,
+    WebhookDeliveryOut,
     WebhookOut,
 )
 from linli.platform.access import DbSession
@@ -496,6 +497,17 @@ async def list_webhooks(
         session, node_id=node_id, active=active, after_id=decode_int_cursor(cursor), limit=limit
     )
     return Page(items=[WebhookOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
+
+
+@router.get("/webhooks/{webhook_id}/deliveries", operation_id="list_webhook_deliveries")
+async def list_webhook_deliveries(
+    webhook_id: Id, session: DbSession, principal: HandlersRead, cursor: Cursor = None, limit: Limit = 20
+) -> Page[WebhookDeliveryOut]:
+    """The endpoint's recent deliveries, newest first."""
+    rows = await notifications.webhook_deliveries(
+        session, actor=principal, webhook_id=webhook_id, before_id=decode_int_cursor(cursor), limit=limit
+    )
+    return Page(items=[WebhookDeliveryOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 
 @router.delete("/webhooks/{webhook_id}", status_code=204, operation_id="retire_webhook")

@@ -434,6 +434,18 @@ async def list_webhooks(
     return await WebhookRepository(session).webhooks(within_path=within, active=active, after_id=after_id, limit=limit)
 
 
+async def webhook_deliveries(
+    session: AsyncSession, *, actor: Principal, webhook_id: int, before_id: int | None, limit: int
+) -> Sequence[Notification]:
+    """An endpoint's recent deliveries with their state (delivered, pending with the next attempt, failed
+    with the last error)."""
+    repo = WebhookRepository(session)
+    endpoint = await access_object(
+        session, actor, await repo.webhook(webhook_id), permission=Permission("handlers", "read"), what="webhook"
+    )
+    return await repo.deliveries(endpoint.id, before_id=before_id, limit=limit)
+
+
 async def create_webhook(session: AsyncSession, *, actor: Principal, node_id: int, url: str) -> WebhookEndpoint:
     node = await NodeService(session).get_for(actor, node_id, Permission("handlers", "create"))
     await check_webhook_url(url)

@@ -397,5 +397,18 @@ class WebhookOut(BaseModel):
     created_at: datetime
 
 
+class WebhookDeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    event_id: uuid.UUID | None
+    kind: str
+    state: str = Field(description="pending (with next_attempt_at), delivered, or failed (with last_error)")
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    delivered_at: datetime | None
+
+
 class WebhookCreated(WebhookOut):
     secret: str = Field(description="signs every delivery; shown only in this answer")

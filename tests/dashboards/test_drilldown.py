@@ -98,6 +98,7 @@ async def test_device_counts_follow_the_registry_at_the_workers_next_count() -> 
     async with session_factory("worker")() as worker:
         try:
             await apply_scopes(worker, SYSTEM_SCOPE)
+            await refresh_device_counts(worker)  # devices other tests committed are counted first
             before = (await worker.execute(summary)).scalar_one()
             await worker.execute(
                 text(

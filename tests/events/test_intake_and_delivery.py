@@ -365,6 +365,16 @@ async def test_webhooks_are_signed(
         headers, body = _Hook.received[0]
         assert json.loads(body)["event_id"] == event["id"]
         assert headers["x-linli-signature"] == webhook_signature(secret, headers["x-linli-timestamp"], body)
+        await apply_scopes(db, ())
+        admin = await login("admin@luohu.demo")
+        deliveries = await client.get(f"/api/v1/webhooks/{created.json()['id']}/deliveries", headers=admin)
+        assert deliveries.status_code == 200, deliveries.text
+        sent = deliveries.json()["items"]
+        assert [(d["event_id"], d["state"], d["attempts"]) for d in sent] == [(event["id"], "delivered", 1)]
+        hidden = await client.get(
+            f"/api/v1/webhooks/{created.json()['id']}/deliveries", headers=await login("admin@wuhou.demo")
+        )
+        assert hidden.status_code == 404  # another district's endpoint: as if it did not exist
     finally:
         server.shutdown()
 

@@ -87,6 +87,18 @@ class WebhookRepository(Repository):
             stmt = stmt.where(WebhookEndpoint.id > after_id)
         return (await self.session.execute(stmt)).scalars().all()
 
+    async def deliveries(self, endpoint_id: int, *, before_id: int | None, limit: int) -> Sequence[Notification]:
+        """What was sent (or is to be sent) to an endpoint, newest first."""
+        stmt = (
+            select(Notification)
+            .where(Notification.channel == "webhook", Notification.payload["endpoint_id"].as_integer() == endpoint_id)
+            .order_by(Notification.id.desc())
+            .limit(limit)
+        )
+        if before_id is not None:
+            stmt = stmt.where(Notification.id < before_id)
+        return (await self.session.execute(stmt)).scalars().all()
+
     async def webhooks_for_path(self, node_path: str) -> list[tuple[int, str]]:
         rows = await self.session.execute(
             text("select id, url from linli_webhooks_for_path(text2ltree(:p))"), {"p": node_path}

@@ -48,7 +48,10 @@ export default defineMessages({
     retired: '已停用',
     active: '启用中',
     inactive: '已停用',
-    deliveries: '最近投递记录暂不可用：接口尚未提供。',
+    deliveries: '最近投递',
+    noDeliveries: '还没有投递记录',
+    attempts: '尝试 {n} 次',
+    deliveryStates: { delivered: '已送达', pending: '待重试', failed: '失败' },
   },
   en: {
     menu: 'People & access',
@@ -95,6 +98,9 @@ export default defineMessages({
     retired: 'Retired',
     active: 'Active',
     inactive: 'Retired',
-    deliveries: 'Recent deliveries are not available yet: the API does not list them.',
+    deliveries: 'Recent deliveries',
+    noDeliveries: 'Nothing delivered yet',
+    attempts: '{n} attempt(s)',
+    deliveryStates: { delivered: 'Delivered', pending: 'To retry', failed: 'Failed' },
   },
 })

@@ -35,10 +35,12 @@ def _out(activity: Activity) -> ActivityOut:
 @app_router.get("/signup/{signup_service}/activities", operation_id="list_app_activities")
 async def list_app_activities(
     slug: Slug, signup_service: str, session: DbSession, principal: ActivitiesRead, limit: Limit = 50
-) -> list[AppActivity]:
+) -> Page[AppActivity]:
     """Open activities the caller may join, soonest first, with their own sign-up (and waitlist place)."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return await service.app_activities(session, ctx=ctx, service=signup_service, limit=limit)
+    return Page(
+        items=await service.app_activities(session, ctx=ctx, service=signup_service, limit=limit), next_cursor=None
+    )
 
 
 @app_router.post("/activities/{activity_id}/signup", status_code=201, operation_id="sign_up_to_activity")
@@ -99,10 +101,10 @@ async def cancel_activity(activity_id: Id, session: DbSession, principal: Activi
 
 
 @router.get("/{activity_id}/signups", operation_id="list_activity_signups")
-async def list_activity_signups(activity_id: Id, session: DbSession, principal: ActivitiesRead) -> list[SignupOut]:
+async def list_activity_signups(activity_id: Id, session: DbSession, principal: ActivitiesRead) -> Page[SignupOut]:
     """Participants first, then the waitlist in its order, then cancellations."""
     rows = await service.participants(session, actor=principal, activity_id=activity_id)
-    return [SignupOut.model_validate(s) for s in rows]
+    return Page(items=[SignupOut.model_validate(s) for s in rows], next_cursor=None)
 
 
 @router.post("/{activity_id}/checkins", operation_id="check_in_to_activity")

@@ -26,21 +26,25 @@ ServiceCode = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 @app_router.get("/booking/{booking_service}/resources", operation_id="list_app_resources")
 async def list_app_resources(
     slug: Slug, booking_service: str, session: DbSession, principal: BookingsRead
-) -> list[ResourceOut]:
+) -> Page[ResourceOut]:
     """The open resources of a switched-on booking service the caller may book."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return [
-        ResourceOut.model_validate(r) for r in await service.app_resources(session, ctx=ctx, service=booking_service)
-    ]
+    return Page(
+        items=[
+            ResourceOut.model_validate(r)
+            for r in await service.app_resources(session, ctx=ctx, service=booking_service)
+        ],
+        next_cursor=None,
+    )
 
 
 @app_router.get("/resources/{resource_id}/slots", operation_id="list_resource_slots")
 async def list_resource_slots(
     slug: Slug, resource_id: Id, day: date, session: DbSession, principal: BookingsRead
-) -> list[Slot]:
+) -> Page[Slot]:
     """The resource's slots on a local day, each free or not."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return await service.slots(session, ctx=ctx, resource_id=resource_id, day=day)
+    return Page(items=await service.slots(session, ctx=ctx, resource_id=resource_id, day=day), next_cursor=None)
 
 
 @app_router.post("/resources/{resource_id}/bookings", status_code=201, operation_id="book_resource")
@@ -105,7 +109,7 @@ async def list_resource_bookings(
     principal: BookingsRead,
     start: AwareDatetime | None = None,
     end: AwareDatetime | None = None,
-) -> list[BookingOut]:
+) -> Page[BookingOut]:
     """The staff calendar: live bookings in [start, end) (up to 62 days; by default the coming week)."""
     rows = await service.calendar(session, actor=principal, resource_id=resource_id, start=start, end=end)
-    return [BookingOut.model_validate(b) for b in rows]
+    return Page(items=[BookingOut.model_validate(b) for b in rows], next_cursor=None)

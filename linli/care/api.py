@@ -169,7 +169,7 @@ async def visit_photo(visit_id: Id, session: DbSession, principal: CareRead) -> 
 async def care_overview(
     session: DbSession,
     principal: CareRead,
-    node_id: Id,
+    node_id: Annotated[Id | None, Query(description="default: the caller's own node")] = None,
     days: Annotated[int, Query(ge=1, le=366, description="window for visits done and the on-time rate")] = 30,
 ) -> OverviewOut:
     node, since, until, rows = await service.overview(session, actor=principal, node_id=node_id, days=days)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
 from linli.platform.hierarchy.schemas import Strict
 from linli.residents.schemas import PersonOut
@@ -23,12 +23,6 @@ class ProfileIn(Strict):
     quiet_start: time | None = Field(default=None, description="quiet hours start, local time (no alert)")
     quiet_end: time | None = None
     family_contacts: list[FamilyContact] = Field(default_factory=list, max_length=5)
-
-    @model_validator(mode="after")
-    def _quiet_both_or_neither(self) -> ProfileIn:
-        if (self.quiet_start is None) != (self.quiet_end is None):
-            raise ValueError("quiet hours need both a start and an end")
-        return self
 
 
 class ProfileOut(ProfileIn):

@@ -27,7 +27,7 @@ from linli.events.storage import get_storage
 from linli.iot import devices as iot_devices
 from linli.iot.alarms import AlarmOpened
 from linli.platform import audit
-from linli.platform.access import Principal, access_object, after_commit
+from linli.platform.access import Principal, access_object, after_commit, role_permits
 from linli.platform.errors import BadRequest, Conflict, NotFound
 from linli.platform.hierarchy.models import Node
 from linli.platform.hierarchy.service import NodeService
@@ -100,6 +100,8 @@ async def person_care(session: AsyncSession, *, actor: Principal, person_id: int
 
 async def set_profile(session: AsyncSession, *, actor: Principal, person_id: int, body: ProfileIn) -> PersonCare:
     record = await _person(session, actor, person_id, "manage")
+    if (body.quiet_start is None) != (body.quiet_end is None):
+        raise Conflict("quiet hours need both a start and an end", code="quiet_hours_incomplete")
     repo = CareRepository(session)
     profile = await repo.profile(person_id)
     before = None
@@ -180,7 +182,7 @@ async def unlink_sensor(session: AsyncSession, *, actor: Principal, sensor_id: i
 async def add_away(session: AsyncSession, *, actor: Principal, person_id: int, body: AwayIn) -> CareAway:
     record = await _person(session, actor, person_id, "manage")
     if body.ends_at <= body.starts_at:
-        raise BadRequest("an away period ends after it starts", code="away_ends_before_start")
+        raise Conflict("an away period ends after it starts", code="away_ends_before_start")
     away = CareAway(
         person_id=person_id,
         node_path=record.person.node_path,
@@ -408,9 +410,17 @@ async def visit_photo(session: AsyncSession, *, actor: Principal, visit_id: int)
 
 
 async def overview(
-    session: AsyncSession, *, actor: Principal, node_id: int, days: int
+    session: AsyncSession, *, actor: Principal, node_id: int | None, days: int
 ) -> tuple[Node, datetime, datetime, list[Any]]:
-    """The node's care numbers per category and in total (row '*'), visits counted over the last `days`."""
+    """The node's care numbers per category and in total (row '*'), visits counted over the last `days`;
+    without a node, at the caller's own (highest) node where they may read care."""
+    if node_id is None:
+        grants = sorted(
+            (g for g in actor.grants if role_permits(g.role, RESOURCE, "read")), key=lambda g: len(g.node_path)
+        )
+        if not grants:
+            raise NotFound("node")
+        node_id = grants[0].node_id
     node = await NodeService(session).get_for(actor, node_id, (RESOURCE, "read"))
     until = utcnow()
     since = until - timedelta(days=days)

@@ -403,9 +403,9 @@ async def update_handler_unit(
 
 
 @router.get("/handler-units/{unit_id}/members", operation_id="list_handler_unit_members")
-async def list_handler_unit_members(unit_id: Id, session: DbSession, principal: HandlersRead) -> list[uuid.UUID]:
+async def list_handler_unit_members(unit_id: Id, session: DbSession, principal: HandlersRead) -> Page[uuid.UUID]:
     """The ids of the unit's members (the people its events are dispatched to)."""
-    return await routing.unit_members(session, actor=principal, unit_id=unit_id)
+    return Page(items=await routing.unit_members(session, actor=principal, unit_id=unit_id), next_cursor=None)
 
 
 @router.post("/handler-units/{unit_id}/members", status_code=201, operation_id="add_handler_unit_member")

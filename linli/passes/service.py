@@ -80,13 +80,13 @@ def resident_place(ctx: AppContext) -> tuple[int, str]:
 
 def _check(body: PassCreate, at: datetime) -> None:
     if body.valid_until <= body.valid_from or (body.valid_until - body.valid_from).days > MAX_DAYS:
-        raise BadRequest(f"valid_until must follow valid_from, at most {MAX_DAYS} days later", code="bad_window")
+        raise Conflict(f"valid_until must follow valid_from, at most {MAX_DAYS} days later", code="bad_window")
     if body.valid_until <= at:
-        raise BadRequest("the pass would be over before it is issued", code="pass_in_the_past")
+        raise Conflict("the pass would be over before it is issued", code="pass_in_the_past")
     if body.kind == "visitor" and not body.visitor_name:
-        raise BadRequest("a visitor pass names the visitor", code="visitor_name_required")
+        raise Conflict("a visitor pass names the visitor", code="visitor_name_required")
     if body.kind == "item" and not body.item:
-        raise BadRequest("a large-item pass names the item", code="item_required")
+        raise Conflict("a large-item pass names the item", code="item_required")
 
 
 async def issue_pass(session: AsyncSession, *, ctx: AppContext, body: PassCreate) -> PassOut:

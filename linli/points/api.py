@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.platform.access import DbSession, Principal
 from linli.platform.ids import Id
-from linli.platform.pagination import Cursor, Limit, decode_int_cursor, next_cursor
+from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, next_cursor
 from linli.points import service
 from linli.points.models import PointsMovement
 from linli.points.permissions import PointsManage, PointsRead, PointsRedeem
@@ -59,9 +59,11 @@ async def get_my_points(
 @app_router.get("/rewards", operation_id="list_app_rewards")
 async def list_app_rewards(
     slug: Slug, points_service: str, session: DbSession, principal: PointsRead
-) -> list[RewardOut]:
+) -> Page[RewardOut]:
     ctx = await _ctx(session, slug, points_service, principal)
-    return [RewardOut.model_validate(r) for r in await service.catalogue(session, ctx=ctx)]
+    return Page(
+        items=[RewardOut.model_validate(r) for r in await service.catalogue(session, ctx=ctx)], next_cursor=None
+    )
 
 
 @app_router.post("/rewards/{reward_id}/redeem", status_code=201, operation_id="redeem_reward")
@@ -76,9 +78,9 @@ async def redeem_reward(
 
 
 @router.get("/rules", operation_id="list_points_rules")
-async def list_points_rules(session: DbSession, principal: PointsRead) -> list[EarningRuleOut]:
+async def list_points_rules(session: DbSession, principal: PointsRead) -> Page[EarningRuleOut]:
     """The earning rules of the tenants under the caller's scope (a rule not listed gives nothing)."""
-    return await service.rules(session, tenant_id=None)
+    return Page(items=await service.rules(session, tenant_id=None), next_cursor=None)
 
 
 @router.put("/rules", operation_id="put_points_rules")
@@ -90,8 +92,8 @@ async def put_points_rules(
 
 
 @router.get("/rewards", operation_id="list_points_rewards")
-async def list_points_rewards(session: DbSession, principal: PointsRead) -> list[RewardOut]:
-    return [RewardOut.model_validate(r) for r in await service.rewards(session)]
+async def list_points_rewards(session: DbSession, principal: PointsRead) -> Page[RewardOut]:
+    return Page(items=[RewardOut.model_validate(r) for r in await service.rewards(session)], next_cursor=None)
 
 
 @router.post("/rewards", status_code=201, operation_id="create_points_reward")

@@ -29,8 +29,9 @@ async def seed_points_demo(session: AsyncSession, scale: str) -> None:
     estate = await NodeRepository(session).find_by_name("悦峰尚府")
     if tenant is None or community is None or estate is None:
         return
-    rules = [EarningRuleIn(rule=rule, points=points) for rule, points in DEMO_RULES.items()]
-    await service.put_rules(session, actor=None, node_id=community.id, rules_in=rules)
+    if not await service.rules(session, tenant_id=tenant.id):  # an operator's own rules stay as they are
+        rules = [EarningRuleIn(rule=rule, points=points) for rule, points in DEMO_RULES.items()]
+        await service.put_rules(session, actor=None, node_id=community.id, rules_in=rules)
     existing = {r.name for r in await service.rewards(session) if r.tenant_id == tenant.id}
     for name, name_en, cost, stock in DEMO_REWARDS:
         if name not in existing:

@@ -66,7 +66,7 @@ async def test_500_concurrent_sign_ups_fill_100_places_and_queue_the_rest_in_ord
             assert cancelled.status_code == 200 and cancelled.json()["my_status"] == "cancelled"
             promoted = people.headers[people.ids.index(first_waiting)]
             listed = await people.http.get(f"{APP}/signup/com_activities/activities", headers=promoted)
-            mine = next(a for a in listed.json() if a["id"] == activity_id)
+            mine = next(a for a in listed.json()["items"] if a["id"] == activity_id)
             assert mine["my_status"] == "confirmed" and mine["taken"] == 100
             second = next(
                 a
@@ -75,7 +75,7 @@ async def test_500_concurrent_sign_ups_fill_100_places_and_queue_the_rest_in_ord
                         f"{APP}/signup/com_activities/activities",
                         headers=people.headers[people.ids.index(rows[101][2])],
                     )
-                ).json()
+                ).json()["items"]
                 if a["id"] == activity_id
             )
             assert second["my_status"] == "waitlisted" and second["my_position"] == 1
@@ -118,7 +118,7 @@ async def test_a_resident_signs_up_waits_is_promoted_checks_in_and_earns_points(
     gone = await client.post(f"{APP}/activities/{activity}/signup/cancel", headers=first)
     assert gone.status_code == 200
     signups = await client.get(f"/api/v1/activities/{activity}/signups", headers=staff)
-    assert [s["status"] for s in signups.json()] == ["confirmed", "cancelled"]
+    assert [s["status"] for s in signups.json()["items"]] == ["confirmed", "cancelled"]
 
     code = await client.post(f"{APP}/activities/{activity}/checkin-code", headers=second)
     assert code.status_code == 200, code.text

@@ -77,10 +77,10 @@ async def test_a_resident_books_within_limits_and_closing_cancels_with_a_notice(
     assert (await client.post("/api/v1/resources", json=payload, headers=resident)).status_code == 403
 
     listed = await client.get(f"{APP}/booking/com_space_booking/resources", headers=resident)
-    assert resource in [r["id"] for r in listed.json()]
+    assert resource in [r["id"] for r in listed.json()["items"]]
     day = slot_at(7, 9).date()
     slots = await client.get(f"{APP}/resources/{resource}/slots?day={day}", headers=resident)
-    assert len(slots.json()) == 14 and all(s["free"] for s in slots.json())
+    assert len(slots.json()["items"]) == 14 and all(s["free"] for s in slots.json()["items"])
 
     odd = await client.post(
         f"{APP}/resources/{resource}/bookings",
@@ -97,7 +97,7 @@ async def test_a_resident_books_within_limits_and_closing_cancels_with_a_notice(
     )
     assert over.status_code == 409 and over.json()["error"]["code"] == "weekly_limit_reached"
     slots = await client.get(f"{APP}/resources/{resource}/slots?day={day}", headers=resident)
-    assert [s["free"] for s in slots.json()][:3] == [True, False, True]  # 08:00, 09:00, 10:00
+    assert [s["free"] for s in slots.json()["items"]][:3] == [True, False, True]  # 08:00, 09:00, 10:00
 
     cancelled = await client.post(f"{APP}/bookings/{booked.json()['id']}/cancel", headers=resident)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -108,7 +108,7 @@ async def test_a_resident_books_within_limits_and_closing_cancels_with_a_notice(
 
     window = {"start": slot_at(7, 0).isoformat(), "end": slot_at(8, 0).isoformat()}
     calendar = await client.get(f"/api/v1/resources/{resource}/bookings", params=window, headers=staff)
-    assert [b["id"] for b in calendar.json()] == [again.json()["id"]]
+    assert [b["id"] for b in calendar.json()["items"]] == [again.json()["id"]]
 
     await apply_scopes(db, SYSTEM_SCOPE)
     await db.execute(
@@ -136,4 +136,4 @@ async def test_a_resident_books_within_limits_and_closing_cancels_with_a_notice(
     inbox = await client.get(f"{APP}/notifications", headers=resident)
     assert [n["kind"] for n in inbox.json()["items"]][:2] == ["booking.cancelled", "booking.reminder"]
     gone = await client.get(f"{APP}/booking/com_space_booking/resources", headers=resident)
-    assert resource not in [r["id"] for r in gone.json()]
+    assert resource not in [r["id"] for r in gone.json()["items"]]

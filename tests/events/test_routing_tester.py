@@ -75,7 +75,7 @@ async def test_a_units_members_are_listed_within_its_tenant_only(
     added = await client.post(f"/api/v1/handler-units/{unit['id']}/members", json={"user_id": staff_id}, headers=admin)
     assert added.status_code == 201, added.text
     members = await client.get(f"/api/v1/handler-units/{unit['id']}/members", headers=admin)
-    assert members.status_code == 200 and staff_id in members.json()
+    assert members.status_code == 200 and staff_id in members.json()["items"]
     elsewhere = await client.get(
         f"/api/v1/handler-units/{unit['id']}/members", headers=await login("staff@nanhong.demo")
     )

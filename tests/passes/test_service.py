@@ -151,7 +151,7 @@ async def test_residents_revoke_only_their_own_and_switched_off_services_are_ref
     own = await client.post(f"/api/v1/passes/{issued['id']}/revoke", headers=resident)
     assert own.status_code == 200
     bad = await client.post(APP, json={"service": "prop_visitor_pass", "kind": "visitor"} | window(), headers=resident)
-    assert bad.status_code == 400 and bad.json()["error"]["code"] == "visitor_name_required"
+    assert bad.status_code == 409 and bad.json()["error"]["code"] == "visitor_name_required"
     tid = tenant_id("mumianling")
     off = await client.patch(
         f"/api/v1/tenants/{tid}/services/prop_visitor_pass", json={"enabled": False}, headers=staff

@@ -95,7 +95,7 @@ async def test_staff_set_rules_and_catalogue_and_a_resident_redeems_from_a_state
     )
     assert reward.status_code == 201, reward.text
     catalogue = await client.get(f"{APP}/points/com_points_mall/rewards", headers=resident)
-    assert reward.json()["id"] in [r["id"] for r in catalogue.json()]
+    assert reward.json()["id"] in [r["id"] for r in catalogue.json()["items"]]
 
     redeem = f"{APP}/points/com_points_mall/rewards/{reward.json()['id']}/redeem"
     poor = await client.post(redeem, headers=resident)

@@ -230,6 +230,7 @@ async def test_onboarding_then_the_new_administrator_invites_a_grid_worker(
 
     await in_english(page)
     await page.goto("/#/tenants")
+    await page.reload()  # the list afresh, whatever page the hash change found still open
     await expect(page.get_by_test_id("tenant-row").filter(has_text=name)).to_contain_text("Active")
     await expect(page.locator(".el-loading-mask")).to_have_count(0)
     await shot(page, "admin-tenants-en")

@@ -31,9 +31,9 @@ async def test_the_list_and_a_tenant_count_users_devices_and_open_events(
     headers = await login("admin@wuhou.demo")
     listed = (await client.get("/api/v1/tenants", headers=headers)).json()["items"]
     by_slug = {t["slug"]: t["counts"] for t in listed}
-    assert set(by_slug) == {"yulin", "nanhong"}
-    for slug, counts in by_slug.items():
-        assert counts == expected_counts(slug), slug
+    assert {"yulin", "nanhong"} <= set(by_slug)  # and any a console test onboarded
+    for slug in ("yulin", "nanhong"):
+        assert by_slug[slug] == expected_counts(slug), slug
     assert by_slug["nanhong"]["users"] >= 2  # its administrator and staff@nanhong.demo
     one = (await client.get(f"/api/v1/tenants/{listed[0]['id']}", headers=headers)).json()
     assert one["counts"] == listed[0]["counts"]

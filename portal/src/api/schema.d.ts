@@ -7204,6 +7204,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[AppActivity] */
+        Page_AppActivity_: {
+            /** Items */
+            items: components["schemas"]["AppActivity"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[AppNotification] */
         Page_AppNotification_: {
             /** Items */
@@ -7264,6 +7271,13 @@ export interface components {
         Page_DeviceTypeOut_: {
             /** Items */
             items: components["schemas"]["DeviceTypeOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[EarningRuleOut] */
+        Page_EarningRuleOut_: {
+            /** Items */
+            items: components["schemas"]["EarningRuleOut"][];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -7400,6 +7414,13 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[RewardOut] */
+        Page_RewardOut_: {
+            /** Items */
+            items: components["schemas"]["RewardOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[RoundOut] */
         Page_RoundOut_: {
             /** Items */
@@ -7421,6 +7442,20 @@ export interface components {
             /** Next Cursor */
             next_cursor?: string | null;
         };
+        /** Page[SignupOut] */
+        Page_SignupOut_: {
+            /** Items */
+            items: components["schemas"]["SignupOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[Slot] */
+        Page_Slot_: {
+            /** Items */
+            items: components["schemas"]["Slot"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
         /** Page[TenantOut] */
         Page_TenantOut_: {
             /** Items */
@@ -7432,6 +7467,13 @@ export interface components {
         Page_TenantServiceOut_: {
             /** Items */
             items: components["schemas"]["TenantServiceOut"][];
+            /** Next Cursor */
+            next_cursor?: string | null;
+        };
+        /** Page[UUID] */
+        Page_UUID_: {
+            /** Items */
+            items: string[];
             /** Next Cursor */
             next_cursor?: string | null;
         };
@@ -9744,7 +9786,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SignupOut"][];
+                    "application/json": components["schemas"]["Page_SignupOut_"];
                 };
             };
             /** @description Bad request */
@@ -11115,7 +11157,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ResourceOut"][];
+                    "application/json": components["schemas"]["Page_ResourceOut_"];
                 };
             };
             /** @description Bad request */
@@ -13762,7 +13804,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RewardOut"][];
+                    "application/json": components["schemas"]["Page_RewardOut_"];
                 };
             };
             /** @description Bad request */
@@ -15043,7 +15085,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Slot"][];
+                    "application/json": components["schemas"]["Page_Slot_"];
                 };
             };
             /** @description Bad request */
@@ -16080,7 +16122,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AppActivity"][];
+                    "application/json": components["schemas"]["Page_AppActivity_"];
                 };
             };
             /** @description Bad request */
@@ -17567,8 +17609,9 @@ export interface operations {
     };
     care_overview: {
         parameters: {
-            query: {
-                node_id: number;
+            query?: {
+                /** @description default: the caller's own node */
+                node_id?: number | null;
                 /** @description window for visits done and the on-time rate */
                 days?: number;
             };
@@ -22688,7 +22731,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": string[];
+                    "application/json": components["schemas"]["Page_UUID_"];
                 };
             };
             /** @description Bad request */
@@ -29239,7 +29282,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["RewardOut"][];
+                    "application/json": components["schemas"]["Page_RewardOut_"];
                 };
             };
             /** @description Bad request */
@@ -29575,7 +29618,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["EarningRuleOut"][];
+                    "application/json": components["schemas"]["Page_EarningRuleOut_"];
                 };
             };
             /** @description Bad request */
@@ -30965,7 +31008,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["BookingOut"][];
+                    "application/json": components["schemas"]["Page_BookingOut_"];
                 };
             };
             /** @description Bad request */

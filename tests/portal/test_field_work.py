@@ -4,6 +4,7 @@ the care and patrol overview with the API's numbers. The server commits: the pla
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -127,3 +128,22 @@ async def test_the_overview_shows_the_apis_numbers(page: Page, walk: dict[str, A
     await use_language(page, "en")
     await expect(page.get_by_test_id("patrol-rounds")).to_contain_text(f"{patrol.json()['open']} open")
     await shot(page, "care-overview-en")
+
+
+async def test_staff_print_the_checkpoints_qr_codes(page: Page, walk: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    grid, _ = node_by_name("木棉岭第1网格")
+    await sign_in(page, STAFF)
+    await page.goto(f"/#/patrol/plans?node={grid}")
+    plan = page.get_by_test_id("patrol-plan").filter(has_text=walk["plan"]["name"])
+    await expect(plan).to_contain_text(walk["plan"]["checkpoints"][0]["code"])
+    await plan.get_by_role("link").click()
+    codes = page.get_by_test_id("patrol-qr")
+    await expect(codes).to_have_count(3)
+    for index in range(3):
+        # Each QR code arrived with the bearer token and rendered as an image.
+        await expect(codes.nth(index).locator("img")).to_have_attribute("src", re.compile(r"^blob:"))
+        assert await codes.nth(index).locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    await expect(page.get_by_test_id("patrol-print")).to_be_visible()
+    await shot(page, "patrol-qr-zh")

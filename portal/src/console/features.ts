@@ -30,6 +30,10 @@ import routingMessages from './features/routing/messages'
 import routingRoutes from './features/routing/routes'
 import gateMessages from './features/gate/messages'
 import gateRoutes from './features/gate/routes'
+import careMessages from './features/care/messages'
+import careRoutes from './features/care/routes'
+import patrolMessages from './features/patrol/messages'
+import patrolRoutes from './features/patrol/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -53,4 +57,6 @@ export const FEATURES: Record<string, Feature> = {
   routing: { routes: routingRoutes, messages: routingMessages },
   audit: { routes: auditRoutes, messages: auditMessages },
   gate: { routes: gateRoutes, messages: gateMessages },
+  patrol: { routes: patrolRoutes, messages: patrolMessages },
+  care: { routes: careRoutes, messages: careMessages },
 }

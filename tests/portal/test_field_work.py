@@ -1,0 +1,149 @@
+"""Field work in the console: a grid worker on the phone opens 我的巡查, checks in at the first checkpoint of
+a scheduled round by its scanned code with a photo and the phone's position, and sees it checked; staff see
+the care and patrol overview with the API's numbers. The server commits: the plan made here is removed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from linli.patrol.jobs import patrol_schedule_rounds
+from linli.platform.db import dispose_engines
+from tests.patrol.test_rounds import GRID, SHANGHAI, STAFF, make_plan
+from tests.photos import jpeg_with_gps
+from tests.portal.conftest import shot, sign_in
+from tests.tenants.support import CachedLogin, node_by_name, superuser
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
+
+# Where the phone says it is (木棉岭, Guangzhou).
+POSITION = {"latitude": 23.1291, "longitude": 113.2644}
+
+
+@pytest.fixture
+async def walk(server: str) -> AsyncIterator[dict[str, Any]]:
+    """A plan due this hour, its rounds made by the scheduler job, and the grid worker's round due now."""
+    async with httpx.AsyncClient(base_url=server, timeout=30) as live:
+        logins = CachedLogin(live)
+        plan = await make_plan(live, await logins(STAFF), hours=[datetime.now(SHANGHAI).hour], window=120)
+        try:
+            await patrol_schedule_rounds(None)
+            await dispose_engines()
+            mine = await live.get("/api/v1/patrol/rounds", params={"mine": "true"}, headers=await logins(GRID))
+            assert mine.status_code == 200, mine.text
+            rounds = sorted((r for r in mine.json()["items"] if r["plan_id"] == plan["id"]), key=lambda r: r["due_at"])
+            assert rounds, "the scheduler made no round for the plan"
+            yield {"plan": plan, "round": rounds[0], "headers": await logins(STAFF)}
+        finally:
+            with superuser() as conn:
+                conn.execute(
+                    "delete from patrol_checkins where round_id in (select id from patrol_rounds where plan_id = %s)",
+                    (plan["id"],),
+                )
+                conn.execute("delete from patrol_rounds where plan_id = %s", (plan["id"],))
+                conn.execute("delete from patrol_checkpoints where plan_id = %s", (plan["id"],))
+                conn.execute("delete from patrol_plans where id = %s", (plan["id"],))
+
+
+async def use_language(page: Page, lang: str) -> None:
+    await page.evaluate("lang => localStorage.setItem('linli.lang', lang)", lang)
+    await page.reload()
+
+
+async def test_a_grid_worker_checks_in_by_code_with_a_photo(phone: Page, walk: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    first = walk["plan"]["checkpoints"][0]
+    await phone.context.grant_permissions(["geolocation"])
+    await phone.context.set_geolocation(POSITION)
+    await sign_in(phone, GRID)
+    await phone.goto("/#/patrol/mine")
+    card = phone.locator(f"[data-testid=patrol-round][data-round-id='{walk['round']['id']}']")
+    await card.click()
+    await expect(card.get_by_test_id("patrol-checkpoint")).to_have_count(3)
+    await expect(card.locator("[data-testid=patrol-checkpoint][data-checked=true]")).to_have_count(0)
+    await expect(phone.get_by_test_id("patrol-position")).to_contain_text("23.12910")
+
+    await phone.get_by_test_id("patrol-code").fill(f"linli-patrol:{first['code']}")
+    await phone.get_by_test_id("patrol-photo").set_input_files(
+        {"name": "checkpoint.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}
+    )
+    await phone.get_by_test_id("patrol-checkin").click()
+    await expect(phone.get_by_test_id("patrol-message")).to_contain_text(first["name"])
+    checked = card.locator("[data-testid=patrol-checkpoint][data-checked=true]")
+    await expect(checked).to_have_count(1)
+    await expect(checked).to_contain_text(first["name"])
+    await expect(checked).to_contain_text("有照片")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await shot(phone, "patrol-mine-zh")
+    await use_language(phone, "en")
+    await expect(card.locator("[data-testid=patrol-checkpoint][data-checked=true]")).to_contain_text("photo")
+    await shot(phone, "patrol-mine-en")
+
+    with superuser() as conn:
+        row = conn.execute(
+            "select photo_key, latitude, longitude from patrol_checkins where round_id = %s and checkpoint_id = %s",
+            (walk["round"]["id"], first["id"]),
+        ).fetchone()
+    assert row is not None and row[0]
+    assert (round(row[1], 4), round(row[2], 4)) == (POSITION["latitude"], POSITION["longitude"])
+
+
+def rate(value: float | None) -> str:
+    """As the page writes a rate (shared/format.ts formatRate)."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+async def test_the_overview_shows_the_apis_numbers(page: Page, walk: dict[str, Any], http: httpx.AsyncClient) -> None:
+    from playwright.async_api import expect
+
+    community, _ = node_by_name("木棉岭社区")
+    care = await http.get("/api/v1/care/overview", params={"node_id": community, "days": 30}, headers=walk["headers"])
+    assert care.status_code == 200, care.text
+    numbers = care.json()
+    window = {"node_id": community, "from": numbers["since"], "to": numbers["until"]}
+    patrol = await http.get("/api/v1/patrol/overview", params=window, headers=walk["headers"])
+    assert patrol.status_code == 200, patrol.text
+    assert patrol.json()["open"] >= 1  # the round made for this test is due now
+
+    await sign_in(page, STAFF)
+    await page.goto(f"/#/care/overview?node={community}")
+    for key, value in [
+        ("people", f"{numbers['people']:,}"),
+        ("open-not-seen", f"{numbers['open_not_seen']:,}"),
+        ("visits-due", f"{numbers['visits_due']:,}"),
+        ("visits-overdue", f"{numbers['visits_overdue']:,}"),
+        ("visit-rate", rate(numbers["on_time_rate"])),
+        ("patrol-rate", rate(patrol.json()["on_time_rate"])),
+    ]:
+        await expect(page.get_by_test_id(f"care-kpi-{key}").get_by_test_id("care-kpi-value")).to_have_text(value)
+    await expect(page.get_by_test_id("patrol-rounds")).to_contain_text(f"进行中 {patrol.json()['open']}")
+    await shot(page, "care-overview-zh")
+    await use_language(page, "en")
+    await expect(page.get_by_test_id("patrol-rounds")).to_contain_text(f"{patrol.json()['open']} open")
+    await shot(page, "care-overview-en")
+
+
+async def test_staff_print_the_checkpoints_qr_codes(page: Page, walk: dict[str, Any]) -> None:
+    from playwright.async_api import expect
+
+    grid, _ = node_by_name("木棉岭第1网格")
+    await sign_in(page, STAFF)
+    await page.goto(f"/#/patrol/plans?node={grid}")
+    plan = page.get_by_test_id("patrol-plan").filter(has_text=walk["plan"]["name"])
+    await expect(plan).to_contain_text(walk["plan"]["checkpoints"][0]["code"])
+    await plan.get_by_role("link").click()
+    codes = page.get_by_test_id("patrol-qr")
+    await expect(codes).to_have_count(3)
+    for index in range(3):
+        # Each QR code arrived with the bearer token and rendered as an image.
+        await expect(codes.nth(index).locator("img")).to_have_attribute("src", re.compile(r"^blob:"))
+        assert await codes.nth(index).locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    await expect(page.get_by_test_id("patrol-print")).to_be_visible()
+    await shot(page, "patrol-qr-zh")

@@ -89,7 +89,7 @@ select p.id, d.id, p.node_path, r.role
 from (select p.id, p.node_path, row_number() over (partition by p.node_path order by p.id) as rn
       from people p join nodes n on n.node_path = p.node_path
       where n.name = any(:estates) and n.level = 'estate' and p.care_categories <> '{}'
-        and not exists (select 1 from care_sensors s where s.person_id = p.id)) p
+        and not exists (select 1 from care_sensors s where s.node_path = p.node_path)) p
 cross join (values ('door', 'door_sensor'), ('water', 'smart_water_meter'), ('sos', 'sos_band')) r(role, type_code)
 cross join lateral (
   select d.id from devices d where d.node_path = p.node_path and d.type_code = r.type_code and d.revoked_at is null

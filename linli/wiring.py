@@ -54,6 +54,7 @@ from linli.portal import api as portal_api
 from linli.residentapp import api as residentapp_api
 from linli.residentapp import demo as residentapp_demo
 from linli.residentapp import forms as residentapp_forms
+from linli.residentapp import forms_api as residentapp_forms_api
 from linli.residents import api as residents_api
 from linli.residents import jobs as residents_jobs
 from linli.residents import seed as residents_seed
@@ -85,6 +86,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     events_api.router,
     residentapp_api.app_router,
     residentapp_api.router,
+    residentapp_forms_api.app_router,
+    residentapp_forms_api.router,
     residentapp_api.manifest_router,
     patrol_api.router,
     passes_api.app_router,

@@ -1,6 +1,6 @@
 """The resident app's API: `/api/v1/app/{slug}/...` for the app itself (sign-in, home, reports, notices,
-forms, inbox), `/api/v1/{join-requests,notices,form-cases}` and the tenant's form definitions for the
-console, and the per-tenant web app manifest outside /api."""
+inbox), `/api/v1/{join-requests,notices}` for the console, and the per-tenant web app manifest outside
+/api. Forms and their cases have their own module (`forms_api`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 from html import escape
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,6 @@ from linli.events import notifications
 from linli.events.models import Notification
 from linli.events.schemas import RatingIn
 from linli.platform.access import DbSession, Principal
-from linli.platform.errors import NotFound
 from linli.platform.http import client_address
 from linli.platform.ids import Id
 from linli.platform.pagination import (
@@ -28,17 +27,10 @@ from linli.platform.pagination import (
     next_cursor,
     next_time_cursor,
 )
-from linli.platform.settings import get_settings
-from linli.residentapp import files, forms, home, notices, reports, signin
+from linli.residentapp import files, home, notices, reports, signin
 from linli.residentapp.context import AppContext, app_context
 from linli.residentapp.permissions import (
     AppRead,
-    FormCasesAmend,
-    FormCasesCreate,
-    FormCasesRead,
-    FormCasesReview,
-    FormsRead,
-    FormsUpdate,
     JoinRequestsDecide,
     JoinRequestsRead,
     NoticesCreate,
@@ -54,16 +46,10 @@ from linli.residentapp.permissions import (
 from linli.residentapp.schemas import (
     AppManifest,
     AppNotification,
-    CaseOut,
-    CaseReview,
     CodeRequest,
     CodeSentOut,
     CodeSignInOut,
     CodeVerify,
-    FormDefinitionIn,
-    FormOut,
-    FormPhoto,
-    FormSubmit,
     HomeOut,
     JoinApprove,
     JoinReject,
@@ -104,16 +90,10 @@ PUBLIC_PATHS = (
     "/app/{slug}/icon.svg",
 )
 JoinToken = Annotated[str, Header(alias="X-Join-Token", min_length=20, max_length=2000, description="from verify")]
-PHOTO = File(description="a JPEG, PNG or WebP photo (its metadata is removed)")
-IMAGE_HEADERS = {"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"}
 
 
 async def _ctx(session: AsyncSession, slug: str, principal: Principal) -> AppContext:
     return await app_context(session, slug=slug, actor=principal)
-
-
-async def _read_upload(file: UploadFile) -> bytes:
-    return await file.read(get_settings().events_max_attachment_bytes + 1)
 
 
 # Sign-in and joining ---------------------------------------------------------------------------------
@@ -303,13 +283,13 @@ async def upload_report_photo(
     event_id: uuid.UUID,
     session: DbSession,
     principal: ReportsAttach,
-    file: Annotated[UploadFile, PHOTO],
+    file: Annotated[UploadFile, files.PHOTO],
 ) -> ReportPhoto:
     """One photo (at most 9 per person and report); EXIF, GPS and other metadata are removed before it is
     stored."""
     ctx = await _ctx(session, slug, principal)
     return await reports.add_photo(
-        session, ctx=ctx, event_id=event_id, filename=file.filename or "photo", data=await _read_upload(file)
+        session, ctx=ctx, event_id=event_id, filename=file.filename or "photo", data=await files.read_upload(file)
     )
 
 
@@ -324,7 +304,7 @@ async def get_report_photo(
 ) -> Response:
     ctx = await _ctx(session, slug, principal)
     content_type, data = await reports.read_photo(session, ctx=ctx, event_id=event_id, attachment_id=attachment_id)
-    return Response(data, media_type=content_type, headers=IMAGE_HEADERS)
+    return Response(data, media_type=content_type, headers=files.IMAGE_HEADERS)
 
 
 @app_router.post("/reports/{event_id}/rating", status_code=201, operation_id="rate_report")
@@ -458,159 +438,17 @@ async def withdraw_notice(notice_id: Id, session: DbSession, principal: NoticesP
 
 @router.post("/notices/{notice_id}/images", status_code=201, operation_id="upload_notice_image")
 async def upload_notice_image(
-    notice_id: Id, session: DbSession, principal: NoticesUpdate, file: Annotated[UploadFile, PHOTO]
+    notice_id: Id, session: DbSession, principal: NoticesUpdate, file: Annotated[UploadFile, files.PHOTO]
 ) -> NoticeImage:
     """An image for the body: put its `markdown` (`![](image:<id>)`) where it should appear."""
     notice, row = await notices.add_image(
-        session, actor=principal, notice_id=notice_id, filename=file.filename or "image", data=await _read_upload(file)
+        session,
+        actor=principal,
+        notice_id=notice_id,
+        filename=file.filename or "image",
+        data=await files.read_upload(file),
     )
     return notices.image_out(await notices.slug_of(session, notice.node_path), row)
-
-
-# Forms ---------------------------------------------------------------------------------------------
-
-ServiceParam = Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
-
-
-@app_router.get("/forms/{service}", operation_id="get_app_form")
-async def get_app_form(slug: Slug, service: str, session: DbSession, principal: FormsRead) -> FormOut:
-    """The fields of a switched-on `form` service."""
-    ctx = await _ctx(session, slug, principal)
-    ctx.app.service(service, kind="form")
-    return await forms.definition(session, ctx.app, service)
-
-
-@app_router.post("/forms/{service}/photos", status_code=201, operation_id="upload_form_photo")
-async def upload_form_photo(
-    slug: Slug, service: str, session: DbSession, principal: FormCasesCreate, file: Annotated[UploadFile, PHOTO]
-) -> FormPhoto:
-    """A photo for a photo field (metadata removed); name its id in the field's value."""
-    ctx = await _ctx(session, slug, principal)
-    return await forms.upload_photo(
-        session, ctx=ctx, code=service, filename=file.filename or "photo", data=await _read_upload(file)
-    )
-
-
-@app_router.post("/forms/{service}/cases", status_code=201, operation_id="submit_form")
-async def submit_form(
-    slug: Slug, service: str, body: FormSubmit, session: DbSession, principal: FormCasesCreate
-) -> CaseOut:
-    """Submit the form: `400 invalid_form_values` lists every field's problem in `details`
-    (`[{field, code, message}]`). A service naming an event item raises it (its routing and deadlines)."""
-    ctx = await _ctx(session, slug, principal)
-    case = await forms.submit(session, ctx=ctx, code=service, values=body.values)
-    return await forms.case_out(session, actor=principal, case=case, app=ctx.app)
-
-
-@app_router.get("/cases", operation_id="list_my_cases")
-async def list_my_cases(
-    slug: Slug,
-    session: DbSession,
-    principal: FormCasesRead,
-    status: Literal["submitted", "more_info", "approved", "rejected"] | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> Page[CaseOut]:
-    ctx = await _ctx(session, slug, principal)
-    rows = await forms.list_cases(
-        session,
-        actor=principal,
-        within_path=ctx.app.node_path,
-        mine=True,
-        statuses=[status] if status else None,
-        service=None,
-        before_id=decode_int_cursor(cursor),
-        limit=limit,
-    )
-    items = [await forms.case_out(session, actor=principal, case=c, app=ctx.app) for c in rows]
-    return Page(items=items, next_cursor=next_cursor(rows, limit))
-
-
-@app_router.get("/cases/{case_id}", operation_id="get_my_case")
-async def get_my_case(slug: Slug, case_id: Id, session: DbSession, principal: FormCasesRead) -> CaseOut:
-    ctx = await _ctx(session, slug, principal)
-    case = await forms.get_case(session, actor=principal, case_id=case_id)
-    if not ctx.inside(case.node_path):
-        raise NotFound("form case")
-    return await forms.case_out(session, actor=principal, case=case, app=ctx.app)
-
-
-@app_router.put("/cases/{case_id}", operation_id="amend_case")
-async def amend_case(
-    slug: Slug, case_id: Id, body: FormSubmit, session: DbSession, principal: FormCasesAmend
-) -> CaseOut:
-    """Answer a request for more information: the whole form again (it goes back to staff)."""
-    ctx = await _ctx(session, slug, principal)
-    case = await forms.amend(session, ctx=ctx, case_id=case_id, values=body.values)
-    return await forms.case_out(session, actor=principal, case=case, app=ctx.app)
-
-
-@router.get("/tenants/{tenant_id}/forms/{service}", operation_id="get_form_definition")
-async def get_form_definition(tenant_id: Id, service: str, session: DbSession, principal: FormsRead) -> FormOut:
-    return await forms.tenant_form(session, actor=principal, tenant_id=tenant_id, code=service)
-
-
-@router.put("/tenants/{tenant_id}/forms/{service}", operation_id="put_form_definition")
-async def put_form_definition(
-    tenant_id: Id, service: str, body: FormDefinitionIn, session: DbSession, principal: FormsUpdate
-) -> FormOut:
-    """Replace the tenant's fields of a `form` service (cases keep the fields they were submitted with)."""
-    return await forms.put_definition(session, actor=principal, tenant_id=tenant_id, code=service, fields=body.fields)
-
-
-@router.get("/form-cases", operation_id="list_form_cases")
-async def list_form_cases(
-    session: DbSession,
-    principal: FormCasesRead,
-    node_id: Id | None = None,
-    status: Literal["submitted", "more_info", "approved", "rejected"] | None = None,
-    service: ServiceParam | None = None,
-    cursor: Cursor = None,
-    limit: Limit = 50,
-) -> Page[CaseOut]:
-    """Cases in the caller's scope (a resident: their own), newest first."""
-    rows = await forms.list_cases(
-        session,
-        actor=principal,
-        within_path=None,
-        node_id=node_id,
-        mine=False,
-        statuses=[status] if status else None,
-        service=service,
-        before_id=decode_int_cursor(cursor),
-        limit=limit,
-    )
-    items = [await forms.case_out(session, actor=principal, case=c) for c in rows]
-    return Page(items=items, next_cursor=next_cursor(rows, limit))
-
-
-@router.get("/form-cases/{case_id}", operation_id="get_form_case")
-async def get_form_case(case_id: Id, session: DbSession, principal: FormCasesRead) -> CaseOut:
-    case = await forms.get_case(session, actor=principal, case_id=case_id)
-    return await forms.case_out(session, actor=principal, case=case)
-
-
-@router.post("/form-cases/{case_id}/review", operation_id="review_form_case")
-async def review_form_case(case_id: Id, body: CaseReview, session: DbSession, principal: FormCasesReview) -> CaseOut:
-    """Approve, reject (with a reason) or ask for more (the applicant amends); a case with an event
-    concludes it when decided. The applicant is told in their inbox."""
-    case = await forms.review(
-        session, actor=principal, case_id=case_id, decision=body.decision, note=body.note, version=body.version
-    )
-    return await forms.case_out(session, actor=principal, case=case)
-
-
-@router.get(
-    "/form-cases/{case_id}/photos/{file_id}",
-    operation_id="get_form_case_photo",
-    response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
-)
-async def get_form_case_photo(
-    case_id: Id, file_id: uuid.UUID, session: DbSession, principal: FormCasesRead
-) -> Response:
-    content_type, data = await forms.case_photo(session, actor=principal, case_id=case_id, file_id=file_id)
-    return Response(data, media_type=content_type, headers=IMAGE_HEADERS)
 
 
 # The web app manifest ------------------------------------------------------------------------------

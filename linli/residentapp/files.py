@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from fastapi import File, UploadFile
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.storage import get_storage
@@ -63,3 +64,13 @@ async def store(
 
 async def content(row: AppFile) -> bytes:
     return await get_storage().get(row.storage_key)
+
+
+PHOTO = File(description="a JPEG, PNG or WebP photo (its metadata is removed)")
+# Photos are private to who may see them: cached briefly by the browser only, never sniffed.
+IMAGE_HEADERS = {"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"}
+
+
+async def read_upload(file: UploadFile) -> bytes:
+    """The upload, read up to one byte past the attachment limit (the service refuses a larger one)."""
+    return await file.read(get_settings().events_max_attachment_bytes + 1)

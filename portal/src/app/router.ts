@@ -1,5 +1,6 @@
 import { createRouter, createWebHashHistory } from 'vue-router'
 import { tokens } from '@/api/tokens'
+import { FEATURES } from './features'
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -26,6 +27,7 @@ export const router = createRouter({
     { path: '/s/form/:code', name: 'service-form', component: () => import('./views/FormView.vue') },
     { path: '/cases/:id', name: 'my-case', component: () => import('./views/CaseView.vue') },
     { path: '/inbox', name: 'inbox', component: () => import('./views/InboxView.vue') },
+    ...Object.values(FEATURES).flatMap((feature) => feature.routes),
     { path: '/:rest(.*)*', redirect: { name: 'home' } },
   ],
 })

@@ -1,19 +1,15 @@
 import { createI18n } from 'vue-i18n'
 import type { Lang } from '@/shared/locale'
 import { storedLang } from '@/shared/locale'
+import { messagesIn } from '@/shared/messages'
 import { FEATURES } from './features'
 import shell from './messages'
 
-type Messages = typeof shell['zh-CN'] & Record<string, unknown>
-
-function messagesIn(lang: Lang): Messages {
-  const features = Object.entries(FEATURES).map(([name, feature]) => [name, feature.messages[lang]])
-  return { ...shell[lang], ...Object.fromEntries(features) }
-}
+type Messages = (typeof shell)['zh-CN'] & Record<string, unknown>
 
 export const i18n = createI18n<[Messages], Lang, false>({
   legacy: false,
   locale: storedLang(),
   fallbackLocale: 'zh-CN',
-  messages: { 'zh-CN': messagesIn('zh-CN'), en: messagesIn('en') },
+  messages: { 'zh-CN': messagesIn('zh-CN', shell, FEATURES), en: messagesIn('en', shell, FEATURES) },
 })

@@ -21,6 +21,7 @@ from linli.platform.access import DbSession
 from linli.platform.errors import BadRequest
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, encode_cursor
+from linli.platform.qr import SVG, SVG_RESPONSE
 
 router = APIRouter(prefix="/api/v1/patrol", tags=["patrol"])
 
@@ -99,12 +100,12 @@ async def get_plan(plan_id: Id, session: DbSession, principal: PatrolRead) -> Pl
     "/checkpoints/{checkpoint_id}/qr.svg",
     operation_id="patrol_checkpoint_qr",
     response_class=Response,
-    responses={200: {"content": {"image/svg+xml": {}}}},
+    responses=SVG_RESPONSE,
 )
 async def checkpoint_qr(checkpoint_id: Id, session: DbSession, principal: PatrolRead) -> Response:
     """The checkpoint's QR code, to print and fix at the place."""
     svg = await service.checkpoint_qr(session, actor=principal, checkpoint_id=checkpoint_id)
-    return Response(svg, media_type="image/svg+xml")
+    return Response(svg, media_type=SVG)
 
 
 @router.get("/rounds", operation_id="list_patrol_rounds")

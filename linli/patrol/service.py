@@ -7,7 +7,6 @@ not finished by its deadline is late, and the community's staff hear of it once.
 
 from __future__ import annotations
 
-import io
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import segno
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events import intake, lifecycle, routing
@@ -31,6 +29,7 @@ from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.models import Location
 from linli.platform.hierarchy.service import NodeService
 from linli.platform.images import clean_photo
+from linli.platform.qr import qr_svg
 from linli.platform.settings import get_settings
 from linli.tenants import service as identity
 
@@ -156,11 +155,7 @@ async def checkpoint_qr(session: AsyncSession, *, actor: Principal, checkpoint_i
         permission=(RESOURCE, "read"),
         what="checkpoint",
     )
-    out = io.BytesIO()
-    segno.make(f"{QR_PREFIX}{checkpoint.code}", error="m").save(
-        out, kind="svg", scale=8, border=2, title=checkpoint.name
-    )
-    return out.getvalue().decode()
+    return qr_svg(f"{QR_PREFIX}{checkpoint.code}", title=checkpoint.name)
 
 
 def due_times(plan: PatrolPlan, *, since: datetime, until: datetime) -> list[datetime]:

@@ -84,6 +84,12 @@ def panels_for(level: NodeLevel) -> list[Panel]:
             f"from care_overview({node}, {WINDOW}) where category = '*'",
         ),
         Panel(
+            "巡查 Patrol rounds",
+            "stat",
+            "select done, late, open, missed, round((on_time_rate * 100)::numeric, 1) as on_time_pct "
+            f"from patrol_overview({node}, {WINDOW})",
+        ),
+        Panel(
             "事件类型 Events by item",
             "barchart",
             "select item_code, count(*) as events from events "

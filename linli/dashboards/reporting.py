@@ -28,6 +28,7 @@ CARE_COLUMNS = (
     "category text, people bigint, open_not_seen bigint, visits_due bigint, visits_overdue bigint, "
     "visits_done bigint, visits_on_time bigint"
 )
+PATROL_COLUMNS = "done bigint, late bigint, open bigint, missed bigint, on_time_rate double precision"
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ def _statements(r: TenantReporting) -> list[str]:
             returns table ({CARE_COLUMNS})
             language sql stable security definer set search_path = public, pg_temp as $$
               select k.* from public.linli_care_overview(p_path, p_from, p_to) k where p_path <@ {tenant_path}
+            $$""",
+        f"""create or replace function {s}.patrol_overview(p_path ltree, p_from timestamptz, p_to timestamptz)
+            returns table ({PATROL_COLUMNS})
+            language sql stable security definer set search_path = public, pg_temp as $$
+              select k.* from public.linli_patrol_overview(p_path, p_from, p_to) k where p_path <@ {tenant_path}
             $$""",
         "reset role",
         f"revoke all on schema {s} from public",

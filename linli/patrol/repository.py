@@ -89,20 +89,13 @@ class PatrolRepository:
         )
         return (await self.session.execute(stmt)).scalars().all()
 
-    async def overview(self, *, path: str | None, since: datetime, until: datetime) -> dict[str, int]:
-        """Rounds due in [since, until) under `path` by status, and their checkpoints left unchecked."""
+    async def overview(self, *, path: str | None, since: datetime, until: datetime) -> dict[str, Any]:
+        """Rounds due in [since, until) under `path` by status, their unchecked checkpoints and the on-time
+        rate (the SQL function Grafana's KPIs read too)."""
         row = (
             await self.session.execute(
-                text(
-                    "select count(*) filter (where r.status = 'done') done, "
-                    "count(*) filter (where r.status = 'late') late, count(*) filter (where r.status = 'open') open, "
-                    "coalesce(sum((select count(*) from patrol_checkpoints c where c.plan_id = r.plan_id) - "
-                    "(select count(*) from patrol_checkins k where k.round_id = r.id)) "
-                    "filter (where r.status = 'late' and r.completed_at is null), 0) missed "
-                    "from patrol_rounds r where (cast(:p as text) is null or r.node_path <@ text2ltree(:p)) "
-                    "and r.due_at >= :f and r.due_at < :t"
-                ),
+                text("select * from linli_patrol_overview(text2ltree(:p), :f, :t)"),
                 {"p": path, "f": since, "t": until},
             )
         ).one()
-        return {"done": int(row.done), "late": int(row.late), "open": int(row.open), "missed": int(row.missed)}
+        return dict(row._mapping)

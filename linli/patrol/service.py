@@ -392,6 +392,4 @@ async def overview(session: AsyncSession, *, node_id: int | None, since: datetim
     """Rounds due in the window under the node (else all the caller may see): done on time, late, still
     open; checkpoints missed in rounds left unfinished; the on-time rate of the rounds that are over."""
     within = await NodeService(session).path_filter(node_id)
-    counts = await PatrolRepository(session).overview(path=within, since=since, until=until)
-    over = counts["done"] + counts["late"]
-    return counts | {"on_time_rate": counts["done"] / over if over else None}
+    return await PatrolRepository(session).overview(path=within, since=since, until=until)

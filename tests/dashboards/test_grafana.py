@@ -101,6 +101,39 @@ def test_every_panel_and_variable_runs_as_the_tenant_role(provisioned: None) -> 
         assert ran > 20
 
 
+def test_the_patrol_kpi_counts_the_tenants_rounds_on_time(provisioned: None) -> None:
+    """One round done in time and one late in the window: Grafana's patrol panel shows 50 % on time."""
+    _, path, level = tenant("mumianling")
+    panel = next(p for p in grafana.panels_for(NodeLevel(level)) if p.title.startswith("巡查"))
+    end = datetime.now(UTC)
+    with admin() as conn:
+        node_id, assignee = conn.execute(
+            "select n.id, u.id from nodes n, users u where n.node_path = %s and u.email = 'staff@mumianling.demo'",
+            (path,),
+        ).fetchone() or (None, None)
+        (plan_id,) = conn.execute(
+            "insert into patrol_plans (node_id, node_path, name, assignee_id, schedule, window_minutes) "
+            "values (%s, %s, 'kpi test plan', %s, '{}', 60) returning id",
+            (node_id, path, assignee),
+        ).fetchone() or (None,)
+        for hours, status in ((3, "done"), (2, "late")):
+            conn.execute(
+                "insert into patrol_rounds (plan_id, node_path, assignee_id, due_at, deadline_at, status) "
+                "values (%s, %s, %s, %s, %s, %s)",
+                (plan_id, path, assignee, end - timedelta(hours=hours), end - timedelta(hours=hours - 1), status),
+            )
+        conn.commit()
+    try:
+        with as_tenant_role("mumianling") as conn:
+            row = conn.execute(expand(panel.sql, path, end - timedelta(hours=4), end)).fetchone()
+        assert row is not None
+        done, late, _open, _missed, on_time_pct = row
+        assert (done, late, float(on_time_pct)) == (1, 1, 50.0)
+    finally:
+        with admin() as conn:
+            conn.execute("delete from patrol_plans where id = %s", (plan_id,))
+
+
 def test_the_tenant_role_reads_only_its_own_schema(provisioned: None) -> None:
     with as_tenant_role("mumianling") as conn:
         for forbidden in (

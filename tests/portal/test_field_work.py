@@ -5,7 +5,7 @@ the care and patrol overview with the API's numbers. The server commits: the pla
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -147,3 +147,70 @@ async def test_staff_print_the_checkpoints_qr_codes(page: Page, walk: dict[str, 
         assert await codes.nth(index).locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     await expect(page.get_by_test_id("patrol-print")).to_be_visible()
     await shot(page, "patrol-qr-zh")
+
+
+@pytest.fixture
+def open_visit() -> Iterator[dict[str, Any]]:
+    """An open visit, due yesterday, to a cared-for person in the grid worker's grid who has none open."""
+    with superuser() as conn:
+        row = conn.execute(
+            "select p.id, p.node_path::text from people p join role_grants g on p.node_path <@ g.node_path "
+            "join users u on u.id = g.user_id where u.email = %s and p.care_categories <> '{}' "
+            "and not exists (select 1 from care_visits v where v.person_id = p.id and v.status = 'open') "
+            "order by p.id limit 1",
+            (GRID,),
+        ).fetchone()
+        assert row is not None, "no cared-for person in the grid worker's grid"
+        (visit_id,) = conn.execute(
+            "insert into care_visits (person_id, node_path, due_on) values (%s, %s, current_date - 1) returning id",
+            row,
+        ).fetchone() or (None,)
+    try:
+        yield {"id": visit_id, "person_id": row[0]}
+    finally:
+        with superuser() as conn:
+            conn.execute("delete from care_visits where id = %s", (visit_id,))
+
+
+async def test_a_grid_worker_completes_an_overdue_visit_with_a_note_and_photo(
+    phone: Page, open_visit: dict[str, Any]
+) -> None:
+    from playwright.async_api import expect
+
+    await sign_in(phone, GRID)
+    await phone.goto("/#/care/visits")
+    card = phone.locator(f"[data-testid=care-visit][data-visit-id='{open_visit['id']}']")
+    await expect(card).to_contain_text("已逾期")
+    await card.get_by_test_id("care-visit-complete").click()
+    submit = phone.get_by_test_id("care-visit-submit")
+    await expect(submit).to_be_disabled()  # a note and a photo are both needed
+    await phone.get_by_test_id("care-visit-note").fill("老人身体尚好，药已按时服用")
+    await phone.get_by_test_id("care-visit-photo").set_input_files(
+        {"name": "visit.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps()}
+    )
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390
+    await phone.wait_for_timeout(400)  # the dialog's fade-in, for the picture only
+    await shot(phone, "care-visit-complete-zh", full_page=False)
+    await submit.click()
+    # Done visits leave the open list; the done list shows it with its note.
+    await expect(card).to_have_count(0)
+    await phone.locator("label.el-radio-button", has_text="已完成").click()
+    await expect(card).to_contain_text("药已按时服用")
+    await use_language(phone, "en")
+    done_tab = phone.locator("label.el-radio-button", has_text="Done")
+    await done_tab.click()
+    await expect(done_tab).to_have_class(re.compile("is-active"))
+    await expect(card.locator(".el-tag")).to_have_text("Done")
+    await phone.wait_for_timeout(400)  # the tabs' transition, for the picture only
+    await shot(phone, "care-visit-done-en")
+
+    with superuser() as conn:
+        row = conn.execute(
+            "select v.status, v.note, v.photo_key, v.visited_at is not null, u.email from care_visits v "
+            "join users u on u.id = v.done_by where v.id = %s",
+            (open_visit["id"],),
+        ).fetchone()
+    assert row is not None
+    status, note, photo_key, visited, done_by = row
+    assert (status, note, visited, done_by) == ("done", "老人身体尚好，药已按时服用", True, GRID)
+    assert photo_key

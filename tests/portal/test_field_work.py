@@ -214,3 +214,48 @@ async def test_a_grid_worker_completes_an_overdue_visit_with_a_note_and_photo(
     status, note, photo_key, visited, done_by = row
     assert (status, note, visited, done_by) == ("done", "老人身体尚好，药已按时服用", True, GRID)
     assert photo_key
+
+
+async def test_staff_create_a_plan_with_checkpoints_in_walking_order(page: Page) -> None:
+    from playwright.async_api import expect
+
+    community, _ = node_by_name("木棉岭社区")
+    name = f"东门夜巡 {datetime.now(SHANGHAI):%H%M%S%f}"
+    await sign_in(page, STAFF)
+    await page.goto(f"/#/patrol/plans?node={community}")
+    await page.get_by_test_id("patrol-new-plan").click()
+    form = page.get_by_test_id("patrol-plan-form")
+    submit = form.get_by_test_id("plan-submit")
+    await expect(submit).to_be_disabled()
+    await form.get_by_test_id("plan-name").fill(name)
+    await form.get_by_test_id("plan-assignee").click()
+    await page.locator(".el-select-dropdown__item:visible", has_text="木棉岭第1网格员").first.click()
+    await form.locator("label.el-checkbox", has_text="周六").click()
+    await form.get_by_test_id("plan-checkpoint-name").first.fill("东门岗亭")
+    await form.get_by_test_id("plan-add-checkpoint").click()
+    await form.get_by_test_id("plan-checkpoint-name").nth(1).fill("地下车库入口")
+    await form.get_by_test_id("plan-add-checkpoint").click()
+    await form.get_by_test_id("plan-checkpoint-name").nth(2).fill("水泵房")
+    # The pump room is walked first: moved up twice.
+    await form.get_by_test_id("plan-checkpoint").nth(2).get_by_role("button", name="上移").click()
+    await form.get_by_test_id("plan-checkpoint").nth(1).get_by_role("button", name="上移").click()
+    await shot(page, "patrol-plan-form-zh", full_page=False)
+    await submit.click()
+    card = page.get_by_test_id("patrol-plan").filter(has_text=name)
+    await expect(card.locator("li")).to_have_count(3)
+    await expect(card.locator("li").first).to_contain_text("水泵房")
+    await expect(card).to_contain_text("周6")
+
+    with superuser() as conn:
+        plan = conn.execute(
+            "select p.id, p.schedule, u.email from patrol_plans p join users u on u.id = p.assignee_id "
+            "where p.name = %s",
+            (name,),
+        ).fetchone()
+        assert plan is not None
+        points = conn.execute(
+            "select name from patrol_checkpoints where plan_id = %s order by position", (plan[0],)
+        ).fetchall()
+        conn.execute("delete from patrol_plans where id = %s", (plan[0],))
+    assert plan[1] == {"weekdays": [5], "hours": [9]} and plan[2] == GRID
+    assert [p[0] for p in points] == ["水泵房", "东门岗亭", "地下车库入口"]

@@ -76,8 +76,7 @@ on conflict (person_id) where status = 'open' do nothing
 ESCALATE_OVERDUE = """
 update care_visits v set escalated_at = :at
 where v.status = 'open' and v.escalated_at is null and v.due_on < :today
-returning v.id, v.person_id, v.node_path, v.due_on,
-  (select n.id from nodes n where n.node_path = subpath(v.node_path, 0, 3)) as community_id
+returning v.id, v.person_id, v.node_path, v.due_on
 """
 
 

@@ -22,7 +22,7 @@ from linli.care.models import CareAway, CareProfile, CareSensor, CareVisit
 from linli.care.repository import LOCAL_TZ, CareRepository
 from linli.care.schemas import AwayIn, ProfileIn, SensorRole
 from linli.events import intake as events_intake
-from linli.events import notifications as events_notifications
+from linli.events import routing
 from linli.events.storage import get_storage
 from linli.iot import devices as iot_devices
 from linli.iot.alarms import AlarmOpened
@@ -308,11 +308,8 @@ async def escalate_overdue_visits(session: AsyncSession, *, at: datetime | None 
     at = at or utcnow()
     rows = await CareRepository(session).escalate_overdue(today=local_today(at), at=at)
     for row in rows:
-        if row.community_id is None:
-            continue
-        await events_notifications.notify_node_staff(
+        await routing.notify_community_staff(
             session,
-            node_id=row.community_id,
             node_path=row.node_path,
             kind="care_visit_overdue",
             title="关爱走访逾期 · Care visit overdue",

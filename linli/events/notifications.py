@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from linli.events.config import get_events_settings, webhook_policy
 from linli.events.models import Event, Notification, NotificationPreference, WebhookEndpoint
 from linli.events.records import SEVERITY_RANK, utcnow
-from linli.events.repositories import HandlerUnitRepository, NotificationRepository, WebhookRepository
+from linli.events.repositories import NotificationRepository, WebhookRepository
 from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object
 from linli.platform.errors import BadRequest, NotFound
@@ -347,34 +347,6 @@ def notify_in_app(
     )
     NotificationRepository(session).add(notification)
     return notification
-
-
-async def notify_node_staff(
-    session: AsyncSession,
-    *,
-    node_id: int,
-    node_path: str,
-    kind: str,
-    title: str,
-    body: str,
-    payload: dict[str, Any],
-    at: datetime | None = None,
-) -> int:
-    """An inbox row for everyone granted a staff role at the node (an escalation about something other
-    than an event, such as an overdue care visit); returns how many."""
-    recipients = await HandlerUnitRepository(session).users_granted_at(node_id)
-    for recipient in recipients:
-        notify_in_app(
-            session,
-            node_path=node_path,
-            recipient_id=recipient,
-            kind=kind,
-            title=title,
-            body=body,
-            payload=payload,
-            at=at,
-        )
-    return len(recipients)
 
 
 async def mark_read(session: AsyncSession, *, actor: Principal, notification_id: int) -> Notification:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events.models import HANDLER_KINDS, Event, HandlerUnit, HandlerUnitMember, RoutingRule
-from linli.events.notifications import notify
+from linli.events.notifications import notify, notify_in_app
 from linli.events.records import add_timeline
 from linli.events.repositories import CatalogRepository, HandlerUnitRepository, Item, Route, RoutingRuleRepository
 from linli.platform import audit
@@ -66,13 +66,38 @@ async def dispatch(session: AsyncSession, event: Event, item: Item, at: datetime
     )
 
 
-async def members_of_nearest_unit(session: AsyncSession, *, kind: str, node_path: str) -> list[uuid.UUID]:
-    """The people of the nearest unit of `kind` at or above `node_path` (who hears of what other domains
-    escalate, e.g. a patrol round left unfinished to the community's staff)."""
-    route = await RoutingRuleRepository(session).route_to_kind(kind=kind, node_path=node_path)
+async def notify_community_staff(
+    session: AsyncSession,
+    *,
+    node_path: str,
+    kind: str,
+    title: str,
+    body: str,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+) -> int:
+    """An inbox row for each of the community's staff at `node_path`, for what other domains escalate (a
+    patrol round left unfinished, an overdue care visit): the members of the community-staff unit routing
+    picks there and those granted a staff role at its node, each once. Returns how many were told."""
+    route = await RoutingRuleRepository(session).route_to_kind(kind="community_staff", node_path=node_path)
     if route is None:
-        return []
-    return await HandlerUnitRepository(session).unit_member_ids(route.handler_unit_id)
+        return 0
+    units = HandlerUnitRepository(session)
+    recipients = dict.fromkeys(
+        [*await units.unit_member_ids(route.handler_unit_id), *await units.users_granted_at(route.node_id)]
+    )
+    for recipient in recipients:
+        notify_in_app(
+            session,
+            node_path=node_path,
+            recipient_id=recipient,
+            kind=kind,
+            title=title,
+            body=body,
+            payload=payload,
+            at=at,
+        )
+    return len(recipients)
 
 
 async def hand_to_community_staff(session: AsyncSession, event: Event) -> None:

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from linli.events import intake, lifecycle, routing
-from linli.events.notifications import notify_in_app
 from linli.events.reading import get_event
 from linli.events.storage import get_storage
 from linli.patrol.models import PatrolCheckin, PatrolCheckpoint, PatrolPlan, PatrolRound
@@ -361,18 +360,15 @@ async def sweep_rounds(session: AsyncSession, *, now: datetime | None = None) ->
         view = await _round_view(session, patrol_round)
         missing = [c.name for c in view.checkpoints if all(k.checkpoint_id != c.id for k in view.checkins)]
         patrol_round.status, patrol_round.escalated_at = "late", at
-        staff = await routing.members_of_nearest_unit(session, kind="community_staff", node_path=patrol_round.node_path)
-        for person in staff:
-            notify_in_app(
-                session,
-                node_path=patrol_round.node_path,
-                recipient_id=person,
-                kind="patrol_late",
-                title=f"巡查未按时完成：{view.plan.name}",
-                body=f"未到检查点 {len(missing)} 个：{'、'.join(missing)}",
-                payload={"round_id": patrol_round.id, "plan_id": view.plan.id, "missing": missing},
-                at=at,
-            )
+        told = await routing.notify_community_staff(
+            session,
+            node_path=patrol_round.node_path,
+            kind="patrol_late",
+            title=f"巡查未按时完成：{view.plan.name}",
+            body=f"未到检查点 {len(missing)} 个：{'、'.join(missing)}",
+            payload={"round_id": patrol_round.id, "plan_id": view.plan.id, "missing": missing},
+            at=at,
+        )
         await audit.record(
             session,
             actor=None,
@@ -381,7 +377,7 @@ async def sweep_rounds(session: AsyncSession, *, now: datetime | None = None) ->
             object_type="patrol_round",
             object_id=patrol_round.id,
             node_path=patrol_round.node_path,
-            after={"missing": len(missing), "notified": len(staff)},
+            after={"missing": len(missing), "notified": told},
         )
         late += 1
     await session.flush()

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -136,3 +136,76 @@ class Spread:
     def fields(self, name: str, fmt: str, interval: str = "range") -> str:
         """`name=value name_range=low-high`, for RESULT lines."""
         return f"{name}={self.value:{fmt}} {name}_{interval}={self.low:{fmt}}-{self.high:{fmt}}"
+
+
+# ------------------------------------------------------------------ API calls paired with a trivial call
+
+TRIVIAL = "/api/v1/me"  # token check and two small reads: what any authenticated call costs at least
+
+
+@dataclass
+class PairedRound:
+    """One round of measured calls (by name), each followed by the trivial call."""
+
+    call_ms: dict[str, list[float]] = field(default_factory=dict)
+    trivial_ms: list[float] = field(default_factory=list)
+
+    @property
+    def measured(self) -> list[float]:
+        return [ms for samples in self.call_ms.values() for ms in samples]
+
+
+async def timed(client: httpx.AsyncClient, path: str) -> float:
+    """Milliseconds of one GET; anything but 200 ends the benchmark (a failing call measures nothing)."""
+    started = time.perf_counter()
+    response = await client.get(path)
+    elapsed = (time.perf_counter() - started) * 1000
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path} answered {response.status_code}: {response.text[:200]}")
+    return elapsed
+
+
+async def signed_in(client: httpx.AsyncClient, login: str) -> None:
+    from linli.demo import DEMO_PASSWORD
+
+    token = await client.post("/api/v1/auth/token", data={"username": login, "password": DEMO_PASSWORD})
+    token.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+
+
+async def drive_paired(client: httpx.AsyncClient, calls: dict[str, str], seconds: float) -> PairedRound:
+    """Each call in turn, each followed by the trivial one, one request at a time, for `seconds`."""
+    out = PairedRound()
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for name, path in calls.items():
+            out.call_ms.setdefault(name, []).append(await timed(client, path))
+            out.trivial_ms.append(await timed(client, TRIVIAL))
+    return out
+
+
+async def measure_paired(
+    client: httpx.AsyncClient, calls: dict[str, str], *, warm_up: float, rounds: int, seconds: float
+) -> list[PairedRound]:
+    """A discarded warm-up, then `rounds` rounds of `seconds`."""
+    await drive_paired(client, calls, warm_up)
+    return [await drive_paired(client, calls, seconds) for _ in range(rounds)]
+
+
+def paired_result(rounds: list[PairedRound], name: str, what: str) -> str:
+    """RESULT fields: the measured calls' p95 (95 % CI), the trivial call's, their ratio taken per round,
+    the p50, and each call's own p95."""
+    measured = [ms for r in rounds for ms in r.measured]
+    trivial = [ms for r in rounds for ms in r.trivial_ms]
+    p95 = Spread.bootstrap(measured, lambda s: percentile(s, 0.95))
+    ratio = Spread.of([percentile(r.measured, 0.95) / percentile(r.trivial_ms, 0.95) for r in rounds])
+    each = " ".join(
+        f"{call}_p95_ms={percentile([ms for r in rounds for ms in r.call_ms[call]], 0.95):.1f}"
+        for call in rounds[0].call_ms
+    )
+    print(f"{what} p95 {p95.text('.1f', 'ms')} (95 % CI) over {len(measured)} requests")
+    print(f"trivial call ({TRIVIAL}) p95 {percentile(trivial, 0.95):.1f} ms; ratio {ratio.text('.2f', '×')}")
+    return (
+        f"{p95.fields(f'{name}_p95_ms', '.1f', 'ci95')} trivial_p95_ms={percentile(trivial, 0.95):.1f} "
+        f"{ratio.fields(f'{name}_p95_ratio', '.2f')} {name}_p50_ms={percentile(measured, 0.5):.1f} {each}"
+    )

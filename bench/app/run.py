@@ -5,13 +5,14 @@ the JavaScript it loads first.
 
 Builds a scratch database (`linli_bench_app`: migrations, `seed demo --scale full` — 1.2 M residents,
 30 days of events, the resident app's notices), starts `linli serve` (one uvicorn worker) and, signed in
-as the demo resident 13800000001 (悦峰尚府, 木棉岭社区), alternates the two calls the home screen makes
-(`GET /api/v1/app/mumianling/config`, then `.../home`) with `GET /api/v1/me`, one request at a time. A
+as the demo resident 13800000001 (悦峰尚府, 木棉岭社区), makes the two calls the home screen makes
+(`GET /api/v1/app/mumianling/config`, then `.../home`), each followed by `GET /api/v1/me`, one request at a
+time. A
 warm-up is discarded, then `--rounds` rounds of `--seconds`; the ratio of the p95s is taken per round so
 the machine's drift cancels out. `--keep` leaves the database and `--reuse` measures a kept one again.
 
 Ends with `RESULT app home_p95_ms=<n> home_p95_ms_ci95=<lo>-<hi> trivial_p95_ms=<n> home_p95_ratio=<n>
-home_p95_ratio_range=<lo>-<hi> config_p95_ms=<n> home_call_p95_ms=<n> initial_js_gzip_kb=<n>
+home_p95_ratio_range=<lo>-<hi> home_p50_ms=<n> config_p95_ms=<n> home_call_p95_ms=<n> initial_js_gzip_kb=<n>
 first_screen_js_gzip_kb=<n>` (budgets: home p95 under 100 ms, initial JavaScript at most 200 kB gzip).
 """
 
@@ -21,7 +22,6 @@ import argparse
 import asyncio
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,12 +33,14 @@ import psycopg  # noqa: E402
 from bench.bundle import chunks, gzip_bytes  # noqa: E402
 from bench.harness import (  # noqa: E402
     PG,
-    Spread,
+    PairedRound,
     drop_database,
     free_port,
-    percentile,
+    measure_paired,
+    paired_result,
     recreate_database,
     serve,
+    signed_in,
     stop,
     use_database,
 )
@@ -49,7 +51,6 @@ RESIDENT = "13800000001"
 SLUG = "mumianling"
 # What the home screen asks for, in the order it asks (portal/src/app: stores/tenant.ts, stores/home.ts).
 HOME_CALLS = {"config": f"/api/v1/app/{SLUG}/config", "home_call": f"/api/v1/app/{SLUG}/home"}
-TRIVIAL = "/api/v1/me"
 
 
 async def seed(scale: str) -> None:
@@ -64,65 +65,15 @@ async def seed(scale: str) -> None:
     print(f"seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-@dataclass
-class Round:
-    call_ms: dict[str, list[float]] = field(default_factory=dict)
-    trivial_ms: list[float] = field(default_factory=list)
-
-    @property
-    def home(self) -> list[float]:
-        return [ms for samples in self.call_ms.values() for ms in samples]
-
-
-async def timed(client: httpx.AsyncClient, path: str) -> float:
-    started = time.perf_counter()
-    response = await client.get(path)
-    elapsed = (time.perf_counter() - started) * 1000
-    if response.status_code != 200:
-        raise SystemExit(f"GET {path} answered {response.status_code}: {response.text[:200]}")
-    return elapsed
-
-
-async def drive(client: httpx.AsyncClient, seconds: float) -> Round:
-    out = Round()
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for name, path in HOME_CALLS.items():
-            out.call_ms.setdefault(name, []).append(await timed(client, path))
-        out.trivial_ms.append(await timed(client, TRIVIAL))
-    return out
-
-
-async def measure(base_url: str, warm_up: float, rounds: int, seconds: float) -> list[Round]:
-    from linli.demo import DEMO_PASSWORD
-
+async def measure(base_url: str, warm_up: float, rounds: int, seconds: float) -> list[PairedRound]:
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        token = await client.post("/api/v1/auth/token", data={"username": RESIDENT, "password": DEMO_PASSWORD})
-        token.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+        await signed_in(client, RESIDENT)
         home = (await client.get(HOME_CALLS["home_call"])).json()
         print(
             f"{home['me']['display_name']}: {len(home['pinned_notices'])} pinned notices, "
             f"{len(home['open_items'])} open items, {sum(len(s['services']) for s in home['app']['sections'])} services"
         )
-        await drive(client, warm_up)
-        return [await drive(client, seconds) for _ in range(rounds)]
-
-
-def api_result(rounds: list[Round]) -> str:
-    calls = [ms for r in rounds for ms in r.home]
-    trivial = [ms for r in rounds for ms in r.trivial_ms]
-    p95 = Spread.bootstrap(calls, lambda s: percentile(s, 0.95))
-    ratio = Spread.of([percentile(r.home, 0.95) / percentile(r.trivial_ms, 0.95) for r in rounds])
-    each = " ".join(
-        f"{name}_p95_ms={percentile([ms for r in rounds for ms in r.call_ms[name]], 0.95):.1f}" for name in HOME_CALLS
-    )
-    print(f"home screen calls p95 {p95.text('.1f', 'ms')} (95 % CI) over {len(calls)} requests")
-    print(f"trivial call ({TRIVIAL}) p95 {percentile(trivial, 0.95):.1f} ms; ratio {ratio.text('.2f', '×')}")
-    return (
-        f"{p95.fields('home_p95_ms', '.1f', 'ci95')} trivial_p95_ms={percentile(trivial, 0.95):.1f} "
-        f"{ratio.fields('home_p95_ratio', '.2f')} {each}"
-    )
+        return await measure_paired(client, HOME_CALLS, warm_up=warm_up, rounds=rounds, seconds=seconds)
 
 
 def javascript_result() -> str:
@@ -157,7 +108,7 @@ def main() -> None:
     finally:
         if not args.keep:
             drop_database(PG, BENCH_DB)
-    print(f"RESULT app {api_result(rounds)} {javascript}")
+    print(f"RESULT app {paired_result(rounds, 'home', 'home screen calls')} {javascript}")
 
 
 if __name__ == "__main__":

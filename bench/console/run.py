@@ -25,7 +25,6 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,12 +35,14 @@ import psycopg  # noqa: E402
 
 from bench.harness import (  # noqa: E402
     PG,
-    Spread,
+    PairedRound,
     drop_database,
     free_port,
-    percentile,
+    measure_paired,
+    paired_result,
     recreate_database,
     serve,
+    signed_in,
     stop,
     use_database,
 )
@@ -57,7 +58,6 @@ LEVELS = {
     "grid": "name:木棉岭第1网格",
     "estate": "name:悦峰尚府",
 }
-TRIVIAL = "/api/v1/me"
 
 
 async def seed(days: int) -> None:
@@ -101,71 +101,25 @@ def node_ids() -> dict[str, int]:
     return out
 
 
-@dataclass
-class Round:
-    screen_ms: dict[str, list[float]] = field(default_factory=dict)
-    trivial_ms: list[float] = field(default_factory=list)
-
-    @property
-    def screens(self) -> list[float]:
-        return [ms for samples in self.screen_ms.values() for ms in samples]
-
-
-async def timed(client: httpx.AsyncClient, path: str) -> float:
-    started = time.perf_counter()
-    response = await client.get(path)
-    elapsed = (time.perf_counter() - started) * 1000
-    if response.status_code != 200:
-        raise SystemExit(f"GET {path} answered {response.status_code}: {response.text[:200]}")
-    return elapsed
-
-
-async def drive(client: httpx.AsyncClient, nodes: dict[str, int], seconds: float) -> Round:
-    """The command screen at each level in turn, each followed by the trivial call."""
-    out = Round()
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for level, node in nodes.items():
-            out.screen_ms.setdefault(level, []).append(await timed(client, f"/api/v1/dashboards/nodes/{node}"))
-            out.trivial_ms.append(await timed(client, TRIVIAL))
-    return out
-
-
-async def measure(base_url: str, warm_up: float, rounds: int, seconds: float) -> list[Round]:
-    from linli.demo import DEMO_PASSWORD
-
+async def measure(base_url: str, warm_up: float, rounds: int, seconds: float) -> list[PairedRound]:
     nodes = node_ids()
+    screens = {level: f"/api/v1/dashboards/nodes/{node}" for level, node in nodes.items()}
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as client:
-        token = await client.post("/api/v1/auth/token", data={"username": LOGIN, "password": DEMO_PASSWORD})
-        token.raise_for_status()
-        client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
-        first = (await client.get(f"/api/v1/dashboards/nodes/{nodes['district']}")).json()
+        await signed_in(client, LOGIN)
+        first = (await client.get(screens["district"])).json()
         print(
             f"{first['node']['name']}: {first['events']['total']} events in 30 days, "
             f"{first['iot']['devices']} devices, {len(first['children'])} children"
         )
-        await drive(client, nodes, warm_up)
-        return [await drive(client, nodes, seconds) for _ in range(rounds)]
+        return await measure_paired(client, screens, warm_up=warm_up, rounds=rounds, seconds=seconds)
 
 
-def api_result(rounds: list[Round]) -> str:
-    """The command screen's API: its p95 (95 % CI), the trivial call's, their ratio per round."""
-    screens = [ms for r in rounds for ms in r.screens]
-    trivial = [ms for r in rounds for ms in r.trivial_ms]
-    p95 = Spread.bootstrap(screens, lambda s: percentile(s, 0.95))
-    ratio = Spread.of([percentile(r.screens, 0.95) / percentile(r.trivial_ms, 0.95) for r in rounds])
-    levels = " ".join(
-        f"{level}_p95_ms={percentile([ms for r in rounds for ms in r.screen_ms[level]], 0.95):.1f}" for level in LEVELS
-    )
-    print(f"command screen p95 {p95.text('.1f', 'ms')} (95 % CI) over {len(screens)} requests")
-    print(f"trivial call ({TRIVIAL}) p95 {percentile(trivial, 0.95):.1f} ms; ratio {ratio.text('.2f', '×')}")
-    return (
-        f"{p95.fields('api_p95_ms', '.1f', 'ci95')} trivial_p95_ms={percentile(trivial, 0.95):.1f} "
-        f"{ratio.fields('api_p95_ratio', '.2f')} api_p50_ms={percentile(screens, 0.5):.1f} {levels}"
-    )
+def api_result(rounds: list[PairedRound]) -> str:
+    """The command screen's API: its p95 (95 % CI), the trivial call's, their ratio per round, per level."""
+    return paired_result(rounds, "api", "command screen")
 
 
-def javascript_result(_: list[Round]) -> str:
+def javascript_result(_: list[PairedRound]) -> str:
     """The console's initial JavaScript (entry and its static imports) and its first screen (plus the
     lazily loaded shell and command screen), gzip, from the built assets (bench/bundle.py)."""
     from bench.bundle import chunks, gzip_bytes
@@ -178,7 +132,7 @@ def javascript_result(_: list[Round]) -> str:
 
 
 # What the RESULT line reports, each a function of the measured rounds (or, for the JavaScript, of the build).
-RESULTS: tuple[Callable[[list[Round]], str], ...] = (api_result, javascript_result)
+RESULTS: tuple[Callable[[list[PairedRound]], str], ...] = (api_result, javascript_result)
 
 
 def main() -> None:

@@ -35,7 +35,12 @@ import careRoutes from './features/care/routes'
 import patrolMessages from './features/patrol/messages'
 import patrolRoutes from './features/patrol/routes'
 
+/** The menu's sections, in order; each feature's pages show under its section. */
+export const MENU_GROUPS = ['command', 'iot', 'residents', 'life', 'field', 'admin'] as const
+export type MenuGroup = (typeof MENU_GROUPS)[number]
+
 interface Feature {
+  group: MenuGroup
   routes: RouteRecordRaw[]
   messages: Bilingual<unknown>
   /** Pages outside the shell, opened from a link before anyone signs in (meta.public). */
@@ -43,20 +48,20 @@ interface Feature {
 }
 
 export const FEATURES: Record<string, Feature> = {
-  command: { routes: commandRoutes, messages: commandMessages },
-  events: { routes: eventsRoutes, messages: eventsMessages },
-  alarms: { routes: alarmsRoutes, messages: alarmsMessages },
-  devices: { routes: devicesRoutes, messages: devicesMessages },
-  ledger: { routes: ledgerRoutes, messages: ledgerMessages },
-  residentapp: { routes: residentappRoutes, messages: residentappMessages },
-  tenants: { routes: tenantsRoutes, messages: tenantsMessages, outside: tenantsOutside },
-  people: { routes: peopleRoutes, messages: peopleMessages },
-  appsetup: { routes: appsetupRoutes, messages: appsetupMessages },
-  devicetypes: { routes: devicetypesRoutes, messages: devicetypesMessages },
-  residents: { routes: residentsRoutes, messages: residentsMessages },
-  routing: { routes: routingRoutes, messages: routingMessages },
-  audit: { routes: auditRoutes, messages: auditMessages },
-  gate: { routes: gateRoutes, messages: gateMessages },
-  patrol: { routes: patrolRoutes, messages: patrolMessages },
-  care: { routes: careRoutes, messages: careMessages },
+  command: { group: 'command', routes: commandRoutes, messages: commandMessages },
+  events: { group: 'command', routes: eventsRoutes, messages: eventsMessages },
+  alarms: { group: 'command', routes: alarmsRoutes, messages: alarmsMessages },
+  devices: { group: 'iot', routes: devicesRoutes, messages: devicesMessages },
+  ledger: { group: 'residents', routes: ledgerRoutes, messages: ledgerMessages },
+  residentapp: { group: 'residents', routes: residentappRoutes, messages: residentappMessages },
+  tenants: { group: 'admin', routes: tenantsRoutes, messages: tenantsMessages, outside: tenantsOutside },
+  people: { group: 'admin', routes: peopleRoutes, messages: peopleMessages },
+  appsetup: { group: 'residents', routes: appsetupRoutes, messages: appsetupMessages },
+  devicetypes: { group: 'iot', routes: devicetypesRoutes, messages: devicetypesMessages },
+  residents: { group: 'residents', routes: residentsRoutes, messages: residentsMessages },
+  routing: { group: 'admin', routes: routingRoutes, messages: routingMessages },
+  audit: { group: 'admin', routes: auditRoutes, messages: auditMessages },
+  gate: { group: 'life', routes: gateRoutes, messages: gateMessages },
+  patrol: { group: 'field', routes: patrolRoutes, messages: patrolMessages },
+  care: { group: 'field', routes: careRoutes, messages: careMessages },
 }

@@ -15,6 +15,7 @@ export default defineMessages({
     user: { menu: '用户菜单', signOut: '退出登录', signedOutElsewhere: '登录已过期，请重新登录' },
     menu: {
       open: '打开菜单',
+      groups: { command: '指挥调度', iot: '物联感知', residents: '居民服务', life: '社区生活', field: '关爱巡查', admin: '系统管理' },
       command: '指挥中心',
       events: '事件中心',
       alarms: '告警',
@@ -69,6 +70,7 @@ export default defineMessages({
     user: { menu: 'User menu', signOut: 'Sign out', signedOutElsewhere: 'Your session has expired: please sign in again' },
     menu: {
       open: 'Open the menu',
+      groups: { command: 'Command', iot: 'IoT', residents: 'Residents', life: 'Community life', field: 'Care and patrol', admin: 'Administration' },
       command: 'Command screen',
       events: 'Events',
       alarms: 'Alarms',

@@ -94,7 +94,7 @@ async def test_no_page_the_auditor_reaches_has_an_enabled_control_that_writes(ph
                 label = (await button.inner_text()) or (await button.get_attribute("aria-label")) or ""
                 assert not WRITING_WORDS.search(label), f"{name}: {label}"
         # Inputs are only filters: no form that edits anything is on the page.
-        for form in ("person-form", "routing-rule-form", "command-form", "device-form"):
+        for form in ("person-form", "routing-rule-form", "unit-form", "command-form", "device-form"):
             await expect(phone.get_by_test_id(form)).to_have_count(0)
         await no_sideways_scroll(phone)
     await settled(phone, "auditor-last-page-phone-zh")
@@ -146,6 +146,27 @@ async def test_the_routing_tester_names_the_unit_the_routing_service_chooses(pag
     await page.get_by_test_id("routing-test").click()
     await expect(page.get_by_test_id("routing-test-unit")).to_contain_text(f"Goes to: {chosen[1]}")
     await settled(page, "routing-tester-en")
+
+
+async def test_an_administrator_creates_a_handler_unit_at_an_estate(page: Page) -> None:
+    from playwright.async_api import expect
+
+    estate_id, estate_path = node_by_name("悦峰尚府")
+    name = f"悦峰尚府电梯维保 {uuid.uuid4().hex[:6]}"
+    await sign_in(page, "admin@luohu.demo")
+    await page.goto(f"/#/routing?node={estate_id}")
+    await page.get_by_test_id("unit-kind").click()
+    await page.get_by_role("option", name="维保单位", exact=True).click()
+    await page.get_by_test_id("unit-name").fill(name)
+    await page.get_by_test_id("unit-create").click()
+    row = page.get_by_test_id("handler-unit-row").filter(has_text=name)
+    await expect(row).to_contain_text("维保单位")
+    with superuser() as conn:
+        stored = conn.execute(
+            "select kind, node_path::text, active from handler_units where name = %s", (name,)
+        ).fetchone()
+        conn.execute("delete from handler_units where name = %s", (name,))
+    assert stored == ("maintenance", estate_path, True)
 
 
 async def test_a_resident_search_by_part_of_a_name_shows_the_rows_masked(phone: Page) -> None:

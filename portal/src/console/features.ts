@@ -34,6 +34,16 @@ import careMessages from './features/care/messages'
 import careRoutes from './features/care/routes'
 import patrolMessages from './features/patrol/messages'
 import patrolRoutes from './features/patrol/routes'
+import activitiesMessages from './features/activities/messages'
+import activitiesRoutes from './features/activities/routes'
+import bookingsMessages from './features/bookings/messages'
+import bookingsRoutes from './features/bookings/routes'
+import pointsMessages from './features/points/messages'
+import pointsRoutes from './features/points/routes'
+import votesMessages from './features/votes/messages'
+import votesRoutes from './features/votes/routes'
+import sharingMessages from './features/sharing/messages'
+import sharingRoutes from './features/sharing/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -59,4 +69,9 @@ export const FEATURES: Record<string, Feature> = {
   gate: { routes: gateRoutes, messages: gateMessages },
   patrol: { routes: patrolRoutes, messages: patrolMessages },
   care: { routes: careRoutes, messages: careMessages },
+  activities: { routes: activitiesRoutes, messages: activitiesMessages },
+  bookings: { routes: bookingsRoutes, messages: bookingsMessages },
+  points: { routes: pointsRoutes, messages: pointsMessages },
+  votes: { routes: votesRoutes, messages: votesMessages },
+  sharing: { routes: sharingRoutes, messages: sharingMessages },
 }

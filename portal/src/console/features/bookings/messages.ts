@@ -69,7 +69,7 @@ export default defineMessages({
     thisWeek: 'This week',
     bookedBy: 'Booked by {name}',
     free: 'Free',
-    bookings: '{count} bookings this week',
+    bookings: '{count} booking this week | {count} bookings this week',
     weekdays: { mon: 'Mon', tue: 'Tue', wed: 'Wed', thu: 'Thu', fri: 'Fri', sat: 'Sat', sun: 'Sun' },
     invalidHours: 'A resource closes after it opens',
   },

@@ -524,3 +524,9 @@ async def test_the_life_pages_fit_a_phone(phone: Page, lang: str) -> None:
         wide = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert wide <= 0, f"{path} scrolls sideways on a phone by {wide}px"
         await shot(phone, f"life-{path.split('?')[0].replace('/', '-')}-phone-{short}")
+    await phone.goto(f"/#/bookings?node={community}")
+    await phone.get_by_test_id("resource-calendar").first.click()
+    await expect(phone.get_by_test_id("week-day")).to_have_count(7)
+    wide = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the week calendar scrolls sideways on a phone by {wide}px"
+    await shot(phone, f"life-week-phone-{short}")

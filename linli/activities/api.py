@@ -3,7 +3,7 @@ for residents (a switched-on `signup` service), `/api/v1/activities` for staff."
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -75,11 +75,19 @@ async def list_activities(
     session: DbSession,
     principal: ActivitiesRead,
     service_code: ServiceCode | None = None,
+    node_id: Id | None = None,
+    status: Literal["open", "cancelled"] | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ActivityOut]:
+    """Newest first; `node_id` keeps the activities whose audience lies under that node."""
     rows = await service.list_activities(
-        session, service=service_code, before_id=decode_int_cursor(cursor), limit=limit
+        session,
+        service=service_code,
+        node_id=node_id,
+        status=status,
+        before_id=decode_int_cursor(cursor),
+        limit=limit,
     )
     return Page(items=[_out(a) for a in rows], next_cursor=next_cursor(rows, limit))
 

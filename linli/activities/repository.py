@@ -26,9 +26,17 @@ class ActivityRepository:
         return await self.session.scalar(query)
 
     async def activities(
-        self, *, service: str | None, node_path: str | None, before_id: int | None, limit: int
+        self,
+        *,
+        service: str | None,
+        node_path: str | None,
+        before_id: int | None,
+        limit: int,
+        status: str | None = None,
     ) -> Sequence[Activity]:
         query = select(Activity)
+        if status is not None:
+            query = query.where(Activity.status == status)
         if service is not None:
             query = query.where(Activity.service_code == service)
         if node_path is not None:

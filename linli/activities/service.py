@@ -21,6 +21,7 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, path_within, tenant_chain
 from linli.platform.db import within_scopes
 from linli.platform.errors import Conflict, NotFound
+from linli.platform.hierarchy.service import NodeService
 from linli.platform.security import decode_purpose_token, issue_purpose_token
 from linli.residentapp.context import AppContext, staff_place
 from linli.tenants.service import now
@@ -115,11 +116,21 @@ async def create_activity(session: AsyncSession, *, actor: Principal | None, dat
 
 
 async def list_activities(
-    session: AsyncSession, *, service: str | None, before_id: int | None, limit: int
+    session: AsyncSession,
+    *,
+    service: str | None,
+    before_id: int | None,
+    limit: int,
+    node_id: int | None = None,
+    status: str | None = None,
 ) -> Sequence[Activity]:
-    """Activities under the caller's scope, newest first."""
+    """Activities under the caller's scope (and under `node_id`), newest first."""
     return await ActivityRepository(session).activities(
-        service=service, node_path=None, before_id=before_id, limit=limit
+        service=service,
+        node_path=await NodeService(session).path_filter(node_id),
+        status=status,
+        before_id=before_id,
+        limit=limit,
     )
 
 

@@ -79,10 +79,14 @@ async def list_resources(
     session: DbSession,
     principal: BookingsRead,
     service_code: ServiceCode | None = None,
+    node_id: Id | None = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> Page[ResourceOut]:
-    rows = await service.list_resources(session, service=service_code, before_id=decode_int_cursor(cursor), limit=limit)
+    """Newest first; `node_id` keeps the resources under that node."""
+    rows = await service.list_resources(
+        session, service=service_code, node_id=node_id, before_id=decode_int_cursor(cursor), limit=limit
+    )
     return Page(items=[ResourceOut.model_validate(r) for r in rows], next_cursor=next_cursor(rows, limit))
 
 

@@ -25,10 +25,14 @@ class BookingRepository:
             query = query.with_for_update()
         return await self.session.scalar(query)
 
-    async def resources(self, *, service: str | None, before_id: int | None, limit: int) -> Sequence[Resource]:
+    async def resources(
+        self, *, service: str | None, before_id: int | None, limit: int, node_path: str | None = None
+    ) -> Sequence[Resource]:
         query = select(Resource)
         if service is not None:
             query = query.where(Resource.service_code == service)
+        if node_path is not None:
+            query = query.where(Resource.node_path.op("<@")(node_path))
         if before_id is not None:
             query = query.where(Resource.id < before_id)
         return (await self.session.scalars(query.order_by(Resource.id.desc()).limit(limit))).all()

@@ -21,6 +21,7 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, access_object, path_within
 from linli.platform.db import within_scopes
 from linli.platform.errors import Conflict, NotFound
+from linli.platform.hierarchy.service import NodeService
 from linli.platform.settings import get_settings
 from linli.residentapp.context import AppContext, staff_place
 from linli.tenants.service import now
@@ -88,9 +89,11 @@ async def create_resource(session: AsyncSession, *, actor: Principal | None, dat
 
 
 async def list_resources(
-    session: AsyncSession, *, service: str | None, before_id: int | None, limit: int
+    session: AsyncSession, *, service: str | None, before_id: int | None, limit: int, node_id: int | None = None
 ) -> Sequence[Resource]:
-    return await BookingRepository(session).resources(service=service, before_id=before_id, limit=limit)
+    return await BookingRepository(session).resources(
+        service=service, node_path=await NodeService(session).path_filter(node_id), before_id=before_id, limit=limit
+    )
 
 
 async def get_resource(

@@ -11,7 +11,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Activities */
+        /**
+         * List Activities
+         * @description Newest first; `node_id` keeps the activities whose audience lies under that node.
+         */
         get: operations["list_activities"];
         put?: never;
         /** Create Activity */
@@ -3056,7 +3059,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Resources */
+        /**
+         * List Resources
+         * @description Newest first; `node_id` keeps the resources under that node.
+         */
         get: operations["list_resources"];
         put?: never;
         /** Create Resource */
@@ -9203,6 +9209,8 @@ export interface operations {
         parameters: {
             query?: {
                 service_code?: string | null;
+                node_id?: number | null;
+                status?: ("open" | "cancelled") | null;
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */
@@ -30650,6 +30658,7 @@ export interface operations {
         parameters: {
             query?: {
                 service_code?: string | null;
+                node_id?: number | null;
                 /** @description next_cursor of the previous page (opaque; anything else is 400 bad_cursor) */
                 cursor?: string | null;
                 /** @description page size */

@@ -34,6 +34,16 @@ import careMessages from './features/care/messages'
 import careRoutes from './features/care/routes'
 import patrolMessages from './features/patrol/messages'
 import patrolRoutes from './features/patrol/routes'
+import activitiesMessages from './features/activities/messages'
+import activitiesRoutes from './features/activities/routes'
+import bookingsMessages from './features/bookings/messages'
+import bookingsRoutes from './features/bookings/routes'
+import pointsMessages from './features/points/messages'
+import pointsRoutes from './features/points/routes'
+import votesMessages from './features/votes/messages'
+import votesRoutes from './features/votes/routes'
+import sharingMessages from './features/sharing/messages'
+import sharingRoutes from './features/sharing/routes'
 
 /** The menu's sections, in order; each feature's pages show under its section. */
 export const MENU_GROUPS = ['command', 'iot', 'residents', 'life', 'field', 'admin'] as const
@@ -64,4 +74,9 @@ export const FEATURES: Record<string, Feature> = {
   gate: { group: 'life', routes: gateRoutes, messages: gateMessages },
   patrol: { group: 'field', routes: patrolRoutes, messages: patrolMessages },
   care: { group: 'field', routes: careRoutes, messages: careMessages },
+  activities: { group: 'life', routes: activitiesRoutes, messages: activitiesMessages },
+  bookings: { group: 'life', routes: bookingsRoutes, messages: bookingsMessages },
+  points: { group: 'life', routes: pointsRoutes, messages: pointsMessages },
+  votes: { group: 'life', routes: votesRoutes, messages: votesMessages },
+  sharing: { group: 'life', routes: sharingRoutes, messages: sharingMessages },
 }

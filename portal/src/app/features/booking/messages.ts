@@ -28,6 +28,14 @@ export default defineMessages({
     cancelled: '已取消预约',
     cancelBy: '{at} 前可取消',
     notFound: '该场地已关闭或不存在',
+    refusals: {
+      slot_taken: '该时段刚被别人约走了，请换一个时段',
+      weekly_limit_reached: '本周预约次数已达上限',
+      too_late_to_cancel: '已过取消时限，无法取消',
+      slot_passed: '该时段已开始或已过',
+      not_a_slot: '该时间不是可预约的时段',
+      resource_closed: '该场地已关闭',
+    },
   },
   en: {
     title: 'Booking',
@@ -56,5 +64,13 @@ export default defineMessages({
     cancelled: 'Booking cancelled',
     cancelBy: 'Cancel by {at}',
     notFound: 'This place is closed or does not exist',
+    refusals: {
+      slot_taken: 'Someone has just booked this time: pick another',
+      weekly_limit_reached: 'You have booked this as often as a week allows',
+      too_late_to_cancel: 'It is too late to cancel this booking',
+      slot_passed: 'This time has begun or passed',
+      not_a_slot: 'This is not a bookable time',
+      resource_closed: 'This place is closed',
+    },
   },
 })

@@ -24,6 +24,7 @@ export default defineMessages({
       adjustment: '社区调整',
       welcome: '新用户奖励',
     },
+    refusals: { insufficient_points: '积分不足', out_of_stock: '该礼品已兑完' },
   },
   en: {
     title: 'Points',
@@ -48,5 +49,6 @@ export default defineMessages({
       adjustment: 'Adjusted by staff',
       welcome: 'Welcome bonus',
     },
+    refusals: { insufficient_points: 'Not enough points', out_of_stock: 'This reward is all gone' },
   },
 })

@@ -25,6 +25,7 @@ export default defineMessages({
     checkin: '签到码',
     checkinHint: '到场后请向工作人员出示此码签到',
     notFound: '该活动已结束或不再开放',
+    refusals: { signup_closed: '报名已截止', already_signed_up: '您已报过名', already_checked_in: '您已签到，不能再取消' },
   },
   en: {
     title: 'Sign up',
@@ -50,5 +51,6 @@ export default defineMessages({
     checkin: 'Check-in code',
     checkinHint: 'Show this code to the staff when you arrive',
     notFound: 'This activity has ended or is no longer open',
+    refusals: { signup_closed: 'Sign-up has closed', already_signed_up: 'You have already signed up', already_checked_in: 'You have checked in: it can no longer be cancelled' },
   },
 })

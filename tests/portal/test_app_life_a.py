@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from linli.activities import service as activities
@@ -20,6 +21,7 @@ from linli.bookings.schemas import ResourceIn
 from linli.platform.db import SYSTEM_SCOPE, scoped_session
 from linli.points import service as points
 from linli.tenants.service import now
+from tests.conftest import Login
 from tests.portal.conftest import shot
 from tests.portal.test_events_console import scalar_user
 from tests.portal.test_resident_app import sign_in_to_app
@@ -140,8 +142,20 @@ async def in_english(phone: Page) -> None:
     await phone.reload()
 
 
+async def asked(phone: Page, text: str) -> None:
+    """The confirmation dialog is up (its opening animation over, for the screenshot) and names `text`."""
+    from playwright.async_api import expect
+
+    dialog = phone.locator(".app-confirm")
+    await expect(dialog).to_contain_text(text)
+    await dialog.evaluate("el => Promise.all(el.getAnimations({ subtree: true }).map(a => a.finished))")
+
+
 async def confirm(phone: Page) -> None:
+    from playwright.async_api import expect
+
     await phone.locator(".app-confirm .van-dialog__confirm").click()
+    await expect(phone.locator(".app-confirm")).to_be_hidden()
 
 
 async def fits(phone: Page) -> None:
@@ -193,7 +207,7 @@ async def test_a_resident_signs_up_to_an_activity_sees_the_check_in_code_and_can
     await expect(phone.get_by_test_id("checkin-qr")).to_be_visible()
     await shot(phone, "app-signup-confirmed-en")
     await phone.get_by_test_id("cancel-signup").click()
-    await expect(phone.locator(".app-confirm")).to_contain_text(activity["title"])
+    await asked(phone, activity["title"])
     await shot(phone, "app-signup-cancel-confirm-en", full_page=False)
     await confirm(phone)
     await expect(phone.get_by_test_id("my-status")).to_have_text("Cancelled")
@@ -214,6 +228,20 @@ def booking_of(resource_id: int) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+async def test_the_check_in_qr_code_is_an_svg_for_a_held_place_only(
+    http: httpx.AsyncClient, login: Login, activity: dict[str, Any]
+) -> None:
+    resident = await login(RESIDENT)
+    url = f"/api/v1/app/{SLUG}/activities/{activity['id']}"
+    assert (await http.get(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
+    assert (await http.post(f"{url}/signup", headers=resident)).status_code == 201
+    qr = await http.get(f"{url}/checkin-code.svg", headers=resident)
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert qr.text.lstrip().startswith("<?xml") and "<svg" in qr.text
+    assert (await http.post(f"{url}/signup/cancel", headers=resident)).status_code == 200
+    assert (await http.get(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
 
 
 def live_bookings(resource_id: int) -> list[tuple[str, datetime, str]]:
@@ -318,7 +346,7 @@ async def test_a_resident_redeems_a_reward_and_the_balance_and_ledger_follow(
     await fits(phone)
 
     await row.get_by_test_id("redeem-button").click()
-    await expect(phone.locator(".app-confirm")).to_contain_text(reward["name"])
+    await asked(phone, reward["name"])
     await shot(phone, "app-points-redeem-confirm-zh", full_page=False)
     await confirm(phone)
     await expect(balance).to_have_text(f"{before - reward['cost']:,}")

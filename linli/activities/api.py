@@ -71,14 +71,14 @@ async def issue_activity_checkin_code(
     return CheckinCode(code=await service.checkin_code(session, ctx=ctx, activity_id=activity_id))
 
 
-@app_router.get(
+@app_router.post(
     "/activities/{activity_id}/checkin-code.svg",
     operation_id="activity_checkin_qr",
     response_class=Response,
     responses=SVG_RESPONSE,
 )
 async def activity_checkin_qr(slug: Slug, activity_id: Id, session: DbSession, principal: ActivitiesSignup) -> Response:
-    """The same check-in code as a QR code (SVG) for the phone to show, for a confirmed place."""
+    """The check-in code (issued afresh, as the POST above) as a QR code (SVG) for the phone to show."""
     ctx = await app_context(session, slug=slug, actor=principal)
     return Response(await service.checkin_qr(session, ctx=ctx, activity_id=activity_id), media_type=SVG)
 

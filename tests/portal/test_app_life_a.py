@@ -235,13 +235,13 @@ async def test_the_check_in_qr_code_is_an_svg_for_a_held_place_only(
 ) -> None:
     resident = await login(RESIDENT)
     url = f"/api/v1/app/{SLUG}/activities/{activity['id']}"
-    assert (await http.get(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
+    assert (await http.post(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
     assert (await http.post(f"{url}/signup", headers=resident)).status_code == 201
-    qr = await http.get(f"{url}/checkin-code.svg", headers=resident)
+    qr = await http.post(f"{url}/checkin-code.svg", headers=resident)
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
     assert qr.text.lstrip().startswith("<?xml") and "<svg" in qr.text
     assert (await http.post(f"{url}/signup/cancel", headers=resident)).status_code == 200
-    assert (await http.get(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
+    assert (await http.post(f"{url}/checkin-code.svg", headers=resident)).status_code == 404
 
 
 def live_bookings(resource_id: int) -> list[tuple[str, datetime, str]]:

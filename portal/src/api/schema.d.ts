@@ -212,13 +212,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        get?: never;
+        put?: never;
         /**
          * Activity Checkin Qr
-         * @description The same check-in code as a QR code (SVG) for the phone to show, for a confirmed place.
+         * @description The check-in code (issued afresh, as the POST above) as a QR code (SVG) for the phone to show.
          */
-        get: operations["activity_checkin_qr"];
-        put?: never;
-        post?: never;
+        post: operations["activity_checkin_qr"];
         delete?: never;
         options?: never;
         head?: never;

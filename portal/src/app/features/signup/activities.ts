@@ -20,7 +20,7 @@ export function isClosed(activity: AppActivity): boolean {
 /** The check-in QR code as a local URL (the API wants the bearer token, which an <img src> cannot send). */
 export async function checkinQrUrl(slug: string, activityId: number): Promise<string> {
   const blob = await call(
-    api.GET('/api/v1/app/{slug}/activities/{activity_id}/checkin-code.svg', { params: { path: { slug, activity_id: activityId } }, parseAs: 'blob' }),
+    api.POST('/api/v1/app/{slug}/activities/{activity_id}/checkin-code.svg', { params: { path: { slug, activity_id: activityId } }, parseAs: 'blob' }),
   )
   return URL.createObjectURL(blob as Blob)
 }

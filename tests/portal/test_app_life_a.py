@@ -255,7 +255,7 @@ def live_bookings(resource_id: int) -> list[tuple[str, datetime, str]]:
 
 
 async def test_a_resident_books_a_free_slot_meets_the_weekly_limit_and_cancels(
-    phone: Page, resource: dict[str, Any]
+    phone: Page, http: httpx.AsyncClient, login: Login, resource: dict[str, Any]
 ) -> None:
     from playwright.async_api import expect
 
@@ -282,6 +282,13 @@ async def test_a_resident_books_a_free_slot_meets_the_weekly_limit_and_cancels(
     await expect(slot).to_have_attribute("data-state", "mine")
     await expect(slot).to_be_disabled()
     assert live_bookings(resource["id"]) == [(RESIDENT, ten, "booked")]
+    # Anyone else asking for the day is told the slot is taken.
+    slots = await http.get(
+        f"/api/v1/app/{SLUG}/resources/{resource['id']}/slots",
+        params={"day": tomorrow.isoformat()},
+        headers=await login(RESIDENT),
+    )
+    assert {s["starts_at"]: s["free"] for s in slots.json()["items"]}[ten.isoformat()] is False
 
     # A second slot the same week goes over the limit: the refusal is shown, nothing is booked.
     await phone.get_by_test_id("slot-11:00").click()
@@ -365,8 +372,9 @@ async def test_a_resident_redeems_a_reward_and_the_balance_and_ledger_follow(
 
     await in_english(phone)
     await expect(phone.get_by_test_id("points-balance")).to_have_text(f"{before - reward['cost']:,}")
-    await expect(phone.get_by_test_id(f"reward-{reward['id']}")).to_contain_text("30 points")
-    await shot(phone, "app-points-rewards-en")
-    await phone.get_by_role("tab", name="History").click()
+    # The tab stays in the URL: the reload shows the statement again.
     await expect(phone.locator('[data-testid^="movement-"]').first).to_contain_text("Reward redeemed")
     await shot(phone, "app-points-statement-en")
+    await phone.get_by_role("tab", name="Rewards").click()
+    await expect(phone.get_by_test_id(f"reward-{reward['id']}")).to_contain_text("30 points")
+    await shot(phone, "app-points-rewards-en")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from linli.activities import service
 from linli.activities.models import Activity
@@ -20,6 +20,7 @@ from linli.activities.schemas import ActivityIn, ActivityOut, AppActivity, Check
 from linli.platform.access import DbSession
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, next_cursor
+from linli.platform.qr import SVG, SVG_RESPONSE
 from linli.residentapp.context import app_context
 from linli.services.api import Slug
 
@@ -68,6 +69,18 @@ async def issue_activity_checkin_code(
     """The code to show (as a QR code) at the venue, for a confirmed place."""
     ctx = await app_context(session, slug=slug, actor=principal)
     return CheckinCode(code=await service.checkin_code(session, ctx=ctx, activity_id=activity_id))
+
+
+@app_router.post(
+    "/activities/{activity_id}/checkin-code.svg",
+    operation_id="activity_checkin_qr",
+    response_class=Response,
+    responses=SVG_RESPONSE,
+)
+async def activity_checkin_qr(slug: Slug, activity_id: Id, session: DbSession, principal: ActivitiesSignup) -> Response:
+    """The check-in code (issued afresh, as the POST above) as a QR code (SVG) for the phone to show."""
+    ctx = await app_context(session, slug=slug, actor=principal)
+    return Response(await service.checkin_qr(session, ctx=ctx, activity_id=activity_id), media_type=SVG)
 
 
 @router.get("", operation_id="list_activities")

@@ -22,6 +22,7 @@ from linli.platform.access import Permission, Principal, access_object, path_wit
 from linli.platform.db import within_scopes
 from linli.platform.errors import Conflict, NotFound
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.qr import qr_svg
 from linli.platform.security import decode_purpose_token, issue_purpose_token
 from linli.residentapp.context import AppContext, staff_place
 from linli.tenants.service import now
@@ -299,6 +300,11 @@ async def checkin_code(session: AsyncSession, *, ctx: AppContext, activity_id: i
     if signup is None or signup.status != "confirmed":
         raise NotFound("sign-up")
     return issue_purpose_token(CHECKIN_PURPOSE, str(signup.id), {"act": activity_id}, CHECKIN_CODE_TTL)
+
+
+async def checkin_qr(session: AsyncSession, *, ctx: AppContext, activity_id: int) -> str:
+    """The check-in code as an SVG QR code, for the resident's phone to show at the venue."""
+    return qr_svg(await checkin_code(session, ctx=ctx, activity_id=activity_id))
 
 
 async def check_in(session: AsyncSession, *, actor: Principal, activity_id: int, code: str) -> Signup:

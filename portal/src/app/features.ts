@@ -2,10 +2,20 @@
 // from the service grid, see ServiceGrid.vue) and its texts (under its name). Adding one is one line here.
 import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
+import bookingMessages from './features/booking/messages'
+import bookingRoutes from './features/booking/routes'
+import pointsMessages from './features/points/messages'
+import pointsRoutes from './features/points/routes'
+import signupMessages from './features/signup/messages'
+import signupRoutes from './features/signup/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
   messages: Bilingual<unknown>
 }
 
-export const FEATURES: Record<string, Feature> = {}
+export const FEATURES: Record<string, Feature> = {
+  signup: { routes: signupRoutes, messages: signupMessages },
+  booking: { routes: bookingRoutes, messages: bookingMessages },
+  points: { routes: pointsRoutes, messages: pointsMessages },
+}

@@ -18,6 +18,7 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, TenantRef, access_object, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.qr import qr_svg
 from linli.residentapp.context import AppContext, acts_as_staff
 from linli.tenants.service import now
 
@@ -132,11 +133,22 @@ async def my_passes(session: AsyncSession, *, ctx: AppContext, before_id: int | 
     return [pass_out(r, await signed_token(session, row=r, tenant_path=ctx.app.node_path)) for r in rows]
 
 
-async def _own_pass(session: AsyncSession, ctx: AppContext, pass_id: int) -> Pass:
-    row = await PassRepository(session).get(pass_id, for_update=True)
+async def _own_pass(session: AsyncSession, ctx: AppContext, pass_id: int, *, for_update: bool = True) -> Pass:
+    row = await PassRepository(session).get(pass_id, for_update=for_update)
     if row is None or row.issued_by != ctx.actor.id or row.tenant_id != ctx.app.id:
         raise NotFound("pass")
     return row
+
+
+async def my_pass(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> PassOut:
+    row = await _own_pass(session, ctx, pass_id, for_update=False)
+    return pass_out(row, await signed_token(session, row=row, tenant_path=ctx.app.node_path))
+
+
+async def my_pass_qr(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> str:
+    """The pass's signed payload as an SVG QR code, for the gate to scan off the resident's phone."""
+    row = await _own_pass(session, ctx, pass_id, for_update=False)
+    return qr_svg(await signed_token(session, row=row, tenant_path=ctx.app.node_path), title=f"#{row.id}")
 
 
 async def revoke_own(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> PassOut:

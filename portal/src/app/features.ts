@@ -2,10 +2,20 @@
 // from the service grid, see ServiceGrid.vue) and its texts (under its name). Adding one is one line here.
 import type { RouteRecordRaw } from 'vue-router'
 import type { Bilingual } from '@/shared/messages'
+import passMessages from './features/pass/messages'
+import passRoutes from './features/pass/routes'
+import shareMessages from './features/share/messages'
+import shareRoutes from './features/share/routes'
+import voteMessages from './features/vote/messages'
+import voteRoutes from './features/vote/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
   messages: Bilingual<unknown>
 }
 
-export const FEATURES: Record<string, Feature> = {}
+export const FEATURES: Record<string, Feature> = {
+  pass: { routes: passRoutes, messages: passMessages },
+  vote: { routes: voteRoutes, messages: voteMessages },
+  share: { routes: shareRoutes, messages: shareMessages },
+}

@@ -91,7 +91,7 @@ export default defineMessages({
     declined: 'Declined',
     takeBack: 'Got it back',
     takeBackConfirm: 'Is “{item}” back with you?',
-    takenBack: 'Back with you',
+    takenBack: 'Returned',
     confirm: 'Yes',
     cancel: 'Cancel',
   },

@@ -133,21 +133,35 @@ async def my_passes(session: AsyncSession, *, ctx: AppContext, before_id: int | 
     return [pass_out(r, await signed_token(session, row=r, tenant_path=ctx.app.node_path)) for r in rows]
 
 
-async def _own_pass(session: AsyncSession, ctx: AppContext, pass_id: int, *, for_update: bool = True) -> Pass:
-    row = await PassRepository(session).get(pass_id, for_update=for_update)
+async def _own_pass(session: AsyncSession, ctx: AppContext, pass_id: int) -> Pass:
+    row = await PassRepository(session).get(pass_id, for_update=True)
     if row is None or row.issued_by != ctx.actor.id or row.tenant_id != ctx.app.id:
         raise NotFound("pass")
     return row
 
 
+async def _shown_pass(session: AsyncSession, ctx: AppContext, pass_id: int, staff: Permission) -> tuple[Pass, bool]:
+    """A pass of this app: the caller's own (True), or one staff in reach may see with `staff` (False)."""
+    row = await PassRepository(session).get(pass_id)
+    if row is None or row.tenant_id != ctx.app.id:
+        raise NotFound("pass")
+    if row.issued_by == ctx.actor.id:
+        return row, True
+    if ctx.inside(row.node_path) and acts_as_staff(ctx.actor, staff, row.node_path):
+        return await access_object(session, ctx.actor, row, permission=staff, what="pass"), False
+    raise NotFound("pass")
+
+
 async def my_pass(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> PassOut:
-    row = await _own_pass(session, ctx, pass_id, for_update=False)
-    return pass_out(row, await signed_token(session, row=row, tenant_path=ctx.app.node_path))
+    """One of the caller's passes with its QR payload; staff looking at the app read it without."""
+    row, own = await _shown_pass(session, ctx, pass_id, PASSES_READ)
+    return pass_out(row, await signed_token(session, row=row, tenant_path=ctx.app.node_path) if own else None)
 
 
 async def my_pass_qr(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> str:
-    """The pass's signed payload as an SVG QR code, for the gate to scan off the resident's phone."""
-    row = await _own_pass(session, ctx, pass_id, for_update=False)
+    """The pass's signed payload as an SVG QR code, for the gate to scan off the resident's phone; staff who
+    verify passes there may draw it too (to print it for a resident without a phone)."""
+    row, _ = await _shown_pass(session, ctx, pass_id, PASSES_VERIFY)
     return qr_svg(await signed_token(session, row=row, tenant_path=ctx.app.node_path), title=f"#{row.id}")
 
 

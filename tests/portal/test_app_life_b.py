@@ -185,7 +185,9 @@ async def test_a_resident_votes_once_sees_no_results_before_the_close_and_those_
     await expect(phone.get_by_test_id("vote-results-later")).to_contain_text("投票结束")
     await expect(phone.get_by_test_id("cast-ballot")).to_be_disabled()
     await phone.get_by_test_id("option-1").click()
+    await expect(phone.get_by_test_id("option-1").get_by_role("radio")).to_have_attribute("aria-checked", "true")
     await expect(phone.get_by_test_id("cast-ballot")).to_be_enabled()
+    await phone.wait_for_timeout(300)  # the picked option's and the button's colour fade in (Vant's 0.2 s)
     await shot(phone, "app-vote-zh")
     await phone.get_by_test_id("cast-ballot").click()
     await expect(phone.locator(".van-dialog")).to_contain_text("摆放绿植")
@@ -261,8 +263,8 @@ async def test_a_resident_offers_an_item_borrows_a_tool_and_lends_to_a_neighbour
     await expect(listed.get_by_test_id("share-kind")).to_have_text("出借")
     await shot(phone, "app-share-zh")
     await listed.get_by_test_id("request-loan").click()
-    await expect(phone.get_by_test_id("loan-until").locator("input")).not_to_have_value("")
-    await phone.get_by_test_id("request-loan-send").click()
+    await expect(phone.get_by_test_id("borrow-when").locator("input")).not_to_have_value("")
+    await phone.get_by_test_id("borrow-send").click()
     await expect(phone.get_by_test_id("borrow-sheet")).to_have_count(0)
     with superuser() as conn:
         asked = conn.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from linli.passes import service
 from linli.passes.permissions import PassesCreate, PassesRead, PassesRevoke, PassesVerify
@@ -10,6 +10,7 @@ from linli.passes.schemas import GateCheck, GateKey, GateScan, PassageOut, PassC
 from linli.platform.access import DbSession
 from linli.platform.ids import Id
 from linli.platform.pagination import Cursor, Limit, Page, decode_int_cursor, next_cursor
+from linli.platform.qr import SVG, SVG_RESPONSE
 from linli.residentapp.context import app_context
 from linli.services.api import Slug
 
@@ -33,6 +34,20 @@ async def list_my_passes(
     ctx = await app_context(session, slug=slug, actor=principal)
     rows = await service.my_passes(session, ctx=ctx, before_id=decode_int_cursor(cursor), limit=limit)
     return Page(items=rows, next_cursor=next_cursor(rows, limit))
+
+
+@app_router.get("/{pass_id}", operation_id="get_my_pass")
+async def get_my_pass(slug: Slug, pass_id: Id, session: DbSession, principal: PassesRead) -> PassOut:
+    """One of the caller's passes, with its QR payload."""
+    ctx = await app_context(session, slug=slug, actor=principal)
+    return await service.my_pass(session, ctx=ctx, pass_id=pass_id)
+
+
+@app_router.get("/{pass_id}/qr.svg", operation_id="my_pass_qr", response_class=Response, responses=SVG_RESPONSE)
+async def my_pass_qr(slug: Slug, pass_id: Id, session: DbSession, principal: PassesRead) -> Response:
+    """The pass's QR code (its signed payload), to show at the gate."""
+    ctx = await app_context(session, slug=slug, actor=principal)
+    return Response(await service.my_pass_qr(session, ctx=ctx, pass_id=pass_id), media_type=SVG)
 
 
 @app_router.post("/{pass_id}/revoke", operation_id="revoke_my_pass")

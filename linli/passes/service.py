@@ -18,6 +18,7 @@ from linli.platform import audit
 from linli.platform.access import Permission, Principal, TenantRef, access_object, tenant_chain
 from linli.platform.errors import BadRequest, Conflict, Forbidden, NotFound
 from linli.platform.hierarchy.service import NodeService
+from linli.platform.qr import qr_svg
 from linli.residentapp.context import AppContext, acts_as_staff
 from linli.tenants.service import now
 
@@ -137,6 +138,31 @@ async def _own_pass(session: AsyncSession, ctx: AppContext, pass_id: int) -> Pas
     if row is None or row.issued_by != ctx.actor.id or row.tenant_id != ctx.app.id:
         raise NotFound("pass")
     return row
+
+
+async def _shown_pass(session: AsyncSession, ctx: AppContext, pass_id: int, staff: Permission) -> tuple[Pass, bool]:
+    """A pass of this app: the caller's own (True), or one staff in reach may see with `staff` (False)."""
+    row = await PassRepository(session).get(pass_id)
+    if row is None or row.tenant_id != ctx.app.id:
+        raise NotFound("pass")
+    if row.issued_by == ctx.actor.id:
+        return row, True
+    if ctx.inside(row.node_path) and acts_as_staff(ctx.actor, staff, row.node_path):
+        return await access_object(session, ctx.actor, row, permission=staff, what="pass"), False
+    raise NotFound("pass")
+
+
+async def my_pass(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> PassOut:
+    """One of the caller's passes with its QR payload; staff looking at the app read it without."""
+    row, own = await _shown_pass(session, ctx, pass_id, PASSES_READ)
+    return pass_out(row, await signed_token(session, row=row, tenant_path=ctx.app.node_path) if own else None)
+
+
+async def my_pass_qr(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> str:
+    """The pass's signed payload as an SVG QR code, for the gate to scan off the resident's phone; staff who
+    verify passes there may draw it too (to print it for a resident without a phone)."""
+    row, _ = await _shown_pass(session, ctx, pass_id, PASSES_VERIFY)
+    return qr_svg(await signed_token(session, row=row, tenant_path=ctx.app.node_path), title=f"#{row.id}")
 
 
 async def revoke_own(session: AsyncSession, *, ctx: AppContext, pass_id: int) -> PassOut:

@@ -14,7 +14,7 @@ from linli.services.api import Slug
 from linli.sharing import service
 from linli.sharing.models import ShareItem, ShareLoan
 from linli.sharing.permissions import SharingBorrow, SharingCreate, SharingRead, SharingUpdate
-from linli.sharing.schemas import ItemCreate, ItemKind, ItemOut, Lend, LoanOut, StaffItemCreate
+from linli.sharing.schemas import ItemCreate, ItemKind, ItemOut, Lend, LoanAsk, LoanOut, StaffItemCreate
 
 app_router = APIRouter(prefix="/api/v1/app/{slug}", tags=["sharing"])
 router = APIRouter(prefix="/api/v1", tags=["sharing"])
@@ -58,10 +58,13 @@ async def close_my_share_item(slug: Slug, item_id: Id, session: DbSession, princ
 
 
 @app_router.post("/share-items/{item_id}/loans", status_code=201, operation_id="request_share_loan")
-async def request_share_loan(slug: Slug, item_id: Id, session: DbSession, principal: SharingBorrow) -> LoanOut:
-    """Ask to borrow an offered item; its owner lends it with a due date."""
+async def request_share_loan(
+    slug: Slug, item_id: Id, session: DbSession, principal: SharingBorrow, body: LoanAsk | None = None
+) -> LoanOut:
+    """Ask to borrow an offered item (until a date, optionally); its owner lends it with a due date."""
     ctx = await app_context(session, slug=slug, actor=principal)
-    return service.loan_out(*await service.request_loan(session, ctx=ctx, item_id=item_id))
+    until = body.until if body is not None else None
+    return service.loan_out(*await service.request_loan(session, ctx=ctx, item_id=item_id, until=until))
 
 
 @app_router.get("/share-loans", operation_id="list_my_share_loans")

@@ -42,6 +42,10 @@ class Lend(Strict):
     due_at: AwareDatetime = Field(description="when the item is due back")
 
 
+class LoanAsk(Strict):
+    until: AwareDatetime | None = Field(default=None, description="when the borrower means to bring it back")
+
+
 class LoanOut(BaseModel):
     id: int
     item_id: int
@@ -50,7 +54,7 @@ class LoanOut(BaseModel):
     owner_id: uuid.UUID
     status: str
     lent_at: datetime | None
-    due_at: datetime | None
+    due_at: datetime | None = Field(description="while requested: when the borrower means to bring it back")
     returned_at: datetime | None
     reminded_at: datetime | None
     overdue: bool

@@ -169,8 +169,13 @@ async def list_items(
     return list(rows)
 
 
-async def request_loan(session: AsyncSession, *, ctx: AppContext, item_id: int) -> tuple[ShareLoan, ShareItem]:
-    """Ask to borrow an offered item that is not the caller's own."""
+async def request_loan(
+    session: AsyncSession, *, ctx: AppContext, item_id: int, until: datetime | None = None
+) -> tuple[ShareLoan, ShareItem]:
+    """Ask to borrow an offered item that is not the caller's own, until a date if they say (kept as the
+    loan's due date while it is asked for; the owner sets the real one when lending)."""
+    if until is not None and until <= now():
+        raise Conflict("the date to bring it back must lie ahead", code="bad_due_date")
     async with within_scopes(session, [ctx.app.node_path]):
         item = await ShareRepository(session).item(item_id)
         if item is None or item.tenant_id != ctx.app.id or not any(p.startswith(item.node_path) for p in ctx.paths):
@@ -180,7 +185,9 @@ async def request_loan(session: AsyncSession, *, ctx: AppContext, item_id: int) 
             raise Conflict("only an offered item is borrowed", code="not_lendable")
         if item.owner_id == ctx.actor.id:
             raise Conflict("one's own item is not borrowed", code="own_item")
-        loan = ShareLoan(item_id=item.id, node_path=item.node_path, borrower_id=ctx.actor.id, status="requested")
+        loan = ShareLoan(
+            item_id=item.id, node_path=item.node_path, borrower_id=ctx.actor.id, status="requested", due_at=until
+        )
         loan.created_at = now()
         ShareRepository(session).add(loan)
         await session.flush()

@@ -163,3 +163,23 @@ async def test_residents_revoke_only_their_own_and_switched_off_services_are_ref
         headers=resident,
     )
     assert refused.status_code == 404 and refused.json()["error"]["code"] == "service_disabled"
+
+
+async def test_a_resident_reads_their_pass_and_its_qr_code_but_not_a_neighbours(
+    client: httpx.AsyncClient, login: Login
+) -> None:
+    resident = await login(RESIDENT)
+    issued = await issue(client, resident)
+    neighbour = await issue(client, await resident_headers(client, "mumianling", SPOUSE))
+    read = await client.get(f"{APP}/{issued['id']}", headers=resident)
+    assert read.status_code == 200 and read.json()["token"] == issued["token"]
+    qr = await client.get(f"{APP}/{issued['id']}/qr.svg", headers=resident)
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg+xml")
+    assert "<svg" in qr.text and f"#{issued['id']}" in qr.text
+    for path in (f"{APP}/{neighbour['id']}", f"{APP}/{neighbour['id']}/qr.svg"):
+        assert (await client.get(path, headers=resident)).status_code == 404
+    assert (await client.get(f"{APP}/{issued['id']}/qr.svg")).status_code == 401
+    staff = await login(STAFF)  # staff looking at the app see the pass, not its payload; the gate's draw it
+    seen = await client.get(f"{APP}/{issued['id']}", headers=staff)
+    assert seen.status_code == 200 and seen.json()["token"] is None
+    assert (await client.get(f"{APP}/{issued['id']}/qr.svg", headers=staff)).status_code == 200

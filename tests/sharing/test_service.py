@@ -118,3 +118,21 @@ async def test_neighbours_lend_each_other_and_only_the_owner_settles(client: htt
     assert lost.status_code == 201
     asked = await client.post(f"{APP}/share-items/{lost.json()['id']}/loans", headers=neighbour)
     assert asked.status_code == 409 and asked.json()["error"]["code"] == "not_lendable"
+
+
+async def test_a_request_to_borrow_says_until_when(client: httpx.AsyncClient, login: Login) -> None:
+    owner, neighbour = await login(RESIDENT), await resident_headers(client, "mumianling", SPOUSE)
+    offered = await client.post(
+        f"{APP}/share-items", json={"service": "com_item_sharing", "title": "婴儿推车"}, headers=owner
+    )
+    assert offered.status_code == 201, offered.text
+    loans = f"{APP}/share-items/{offered.json()['id']}/loans"
+    past = await client.post(loans, json={"until": datetime.now(UTC).isoformat()}, headers=neighbour)
+    assert past.status_code == 409 and past.json()["error"]["code"] == "bad_due_date"
+    until = datetime.now(UTC) + timedelta(days=4)
+    asked = await client.post(loans, json={"until": until.isoformat()}, headers=neighbour)
+    assert asked.status_code == 201, asked.text
+    loan = asked.json()
+    assert loan["status"] == "requested" and datetime.fromisoformat(loan["due_at"]) == until
+    seen = (await client.get(f"{APP}/share-loans", headers=owner)).json()["items"]
+    assert [(x["id"], x["overdue"]) for x in seen if x["id"] == loan["id"]] == [(loan["id"], False)]

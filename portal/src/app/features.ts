@@ -8,6 +8,12 @@ import pointsMessages from './features/points/messages'
 import pointsRoutes from './features/points/routes'
 import signupMessages from './features/signup/messages'
 import signupRoutes from './features/signup/routes'
+import passMessages from './features/pass/messages'
+import passRoutes from './features/pass/routes'
+import shareMessages from './features/share/messages'
+import shareRoutes from './features/share/routes'
+import voteMessages from './features/vote/messages'
+import voteRoutes from './features/vote/routes'
 
 interface Feature {
   routes: RouteRecordRaw[]
@@ -18,4 +24,7 @@ export const FEATURES: Record<string, Feature> = {
   signup: { routes: signupRoutes, messages: signupMessages },
   booking: { routes: bookingRoutes, messages: bookingMessages },
   points: { routes: pointsRoutes, messages: pointsMessages },
+  pass: { routes: passRoutes, messages: passMessages },
+  vote: { routes: voteRoutes, messages: voteMessages },
+  share: { routes: shareRoutes, messages: shareMessages },
 }

@@ -155,6 +155,16 @@ async def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
 
 
+async def use_language(page: Page, lang: str) -> None:
+    """The console in `lang` ("en" or "zh-CN"): stored, reloaded, and waited for until the page is drawn
+    again (navigating before that races the reload's own first navigation)."""
+    from playwright.async_api import expect
+
+    await page.evaluate("lang => localStorage.setItem('linli.lang', lang)", "en" if lang == "en" else "zh-CN")
+    await page.reload()
+    await expect(page.get_by_test_id("lang-switch")).to_have_text("中文" if lang == "en" else "English")
+
+
 async def sign_in(page: Page, login: str, password: str = DEMO_PASSWORD) -> None:
     """Signs in through the console's form and waits for the shell."""
     from playwright.async_api import expect

@@ -16,7 +16,7 @@ from linli.patrol.jobs import patrol_schedule_rounds
 from linli.platform.db import dispose_engines
 from tests.patrol.test_rounds import GRID, SHANGHAI, STAFF, make_plan
 from tests.photos import jpeg_with_gps
-from tests.portal.conftest import shot, sign_in
+from tests.portal.conftest import shot, sign_in, use_language
 from tests.tenants.support import CachedLogin, node_by_name, superuser
 
 if TYPE_CHECKING:
@@ -49,11 +49,6 @@ async def walk(server: str) -> AsyncIterator[dict[str, Any]]:
                 conn.execute("delete from patrol_rounds where plan_id = %s", (plan["id"],))
                 conn.execute("delete from patrol_checkpoints where plan_id = %s", (plan["id"],))
                 conn.execute("delete from patrol_plans where id = %s", (plan["id"],))
-
-
-async def use_language(page: Page, lang: str) -> None:
-    await page.evaluate("lang => localStorage.setItem('linli.lang', lang)", lang)
-    await page.reload()
 
 
 async def test_a_grid_worker_checks_in_by_code_with_a_photo(phone: Page, walk: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.crowd import crowd
-from tests.portal.conftest import SHANGHAI, shot, sign_in
+from tests.portal.conftest import SHANGHAI, shot, sign_in, use_language
 from tests.tenants.support import CachedLogin, node_by_name, superuser
 
 if TYPE_CHECKING:
@@ -55,11 +55,6 @@ def undo_movements(conn: psycopg.Connection[Any], where: str, params: tuple[Any,
         )
         conn.execute("delete from points_entries where movement_id = %s", (movement,))
         conn.execute("delete from points_movements where id = %s", (movement,))
-
-
-async def use_language(page: Page, lang: str) -> None:
-    await page.evaluate("lang => localStorage.setItem('linli.lang', lang)", lang)
-    await page.reload()
 
 
 async def pick(page: Page, select: str, option: str) -> None:

@@ -22,6 +22,11 @@ export function fieldRefusal(exc: unknown, known: Record<string, [string, string
     const fields = exc.fieldErrors()
     if (Object.keys(fields).length) return fields
   }
-  ElMessage.error(exc instanceof ApiError ? exc.message : fallback)
+  showRefusal(exc, fallback)
   return {}
+}
+
+/** The API's refusal (or, for anything else, `fallback`) as an error message. */
+export function showRefusal(exc: unknown, fallback: string): void {
+  ElMessage.error(exc instanceof ApiError ? exc.message : fallback)
 }
